@@ -1,0 +1,55 @@
+//! Command-line arguments. The doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Declarative bulk email: every recipient gets the message exactly once, in their
+/// language, at the declared rate, each in an envelope of their own.
+///
+/// Campaigns are YAML manifests (`apiVersion: herald/v1`) kept in git. herald checks
+/// them before anything is sent and refuses any campaign that could put two recipients
+/// in one envelope.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, max_term_width = 100)]
+#[command(after_help = "\
+Examples:
+  herald validate                      check ./campaigns
+  herald validate campaigns/launch.yaml -o json
+  herald schema > schemas/herald-v1.schema.json
+
+Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests, their templates, catalogs and audiences; sends nothing
+    ///
+    /// Every problem in every file is reported, each as `file:line:column: key: message`.
+    /// Exits 2 when anything is refused, 0 when all is well.
+    Validate {
+        /// A manifest file, or a folder whose `*.yaml`/`*.yml` files are manifests
+        /// (subfolders are not searched: they hold templates and catalogs)
+        #[arg(default_value = "campaigns")]
+        path: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the JSON Schema of the manifest format
+    ///
+    /// Point your editor at it (the yaml-language-server reads a
+    /// `# yaml-language-server: $schema=...` comment) to validate manifests as you type.
+    Schema,
+}
+
+/// How results are printed. JSON goes to stdout; logs and progress always go to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people
+    Text,
+    /// For programs; the shape is documented in README.md
+    Json,
+}

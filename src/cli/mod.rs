@@ -1,0 +1,50 @@
+//! The command line: clap types, dispatch, and output formatting. Nothing below this
+//! module knows about clap; commands hand validated values to the library.
+
+mod args;
+mod report;
+mod validate;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+pub use args::{Cli, Command, Output};
+
+/// What the process exits with; see DESIGN.md "Exit codes".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Success = 0,
+    /// A run failed part-way: transport errors, permanent failures, uncertain recipients.
+    Failed = 1,
+    /// Input refused before anything was sent.
+    Refused = 2,
+}
+
+/// Parses `args` and runs the command, printing results to stdout and errors to stderr.
+pub fn run<I, T>(args: I) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                Exit::Refused
+            } else {
+                Exit::Success
+            };
+        }
+    };
+    match cli.command {
+        Command::Validate { path, output } => validate::run(&path, output),
+        Command::Schema => {
+            print!("{}", crate::schema::json());
+            Exit::Success
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `herald validate`: load the manifests and report.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Exit, Output, report};
+use crate::manifest::{self, LoadError, Manifests};
+
+pub fn run(path: &Path, output: Output) -> Exit {
+    match (manifest::load(path), output) {
+        (Ok(manifests), Output::Text) => {
+            println!("{}", summary(path, &manifests));
+            Exit::Success
+        }
+        (Ok(manifests), Output::Json) => {
+            println!("{}", valid_json(&manifests));
+            Exit::Success
+        }
+        (Err(error), Output::Text) => {
+            print_load_error(&error);
+            Exit::Refused
+        }
+        (Err(error), Output::Json) => {
+            println!("{}", invalid_json(&error));
+            Exit::Refused
+        }
+    }
+}
+
+/// Prints every diagnostic, then the summary; shared by every command that loads manifests.
+pub fn print_load_error(error: &LoadError) {
+    if let LoadError::Invalid(diagnostics) = error {
+        for diagnostic in diagnostics {
+            eprintln!("{diagnostic}");
+        }
+        report::error(format_args!("{error}; nothing was sent"));
+    } else {
+        report::error(error);
+    }
+}
+
+fn summary(path: &Path, manifests: &Manifests) -> String {
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{}: {} and {} in {}, all valid",
+        path.display(),
+        count(manifests.campaigns.len(), "campaign", "campaigns"),
+        count(manifests.transports.len(), "transport", "transports"),
+        count(manifests.files.len(), "file", "files"),
+    )
+}
+
+fn valid_json(manifests: &Manifests) -> serde_json::Value {
+    json!({
+        "valid": true,
+        "files": manifests.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "campaigns": manifests.campaigns.iter().map(|c| json!({
+            "name": c.name,
+            "file": c.location.file.display().to_string(),
+            "line": c.location.line,
+            "transport": c.spec.transport,
+            "stage": c.spec.stage,
+            "revision": c.spec.revision,
+        })).collect::<Vec<_>>(),
+        "transports": manifests.transports.iter().map(|t| json!({
+            "name": t.name,
+            "file": t.location.file.display().to_string(),
+            "line": t.location.line,
+            "type": t.spec.kind,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn invalid_json(error: &LoadError) -> serde_json::Value {
+    let problems = match error {
+        LoadError::Invalid(diagnostics) => diagnostics
+            .iter()
+            .map(|d| {
+                json!({
+                    "file": d.location.file.display().to_string(),
+                    "line": d.location.line,
+                    "column": d.location.column,
+                    "key": d.key,
+                    "message": d.problem.to_string(),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    json!({ "valid": false, "error": error.to_string(), "problems": problems })
+}

@@ -1,0 +1,327 @@
+//! The `herald/v1` manifest format as serde types.
+//!
+//! These types are deliberately permissive where a wrong value deserves a better message
+//! than serde can give (`isolation`, `rate`, names, addresses): such fields are `Option`s
+//! or raw values here and are judged by `validate` and `policy`, which can say *why* a
+//! value is refused. Unknown keys are always errors (`deny_unknown_fields`), so typos
+//! never pass silently. The JSON Schema in `schemas/` is generated from these types.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The only `apiVersion` this build understands.
+pub const API_VERSION: &str = "herald/v1";
+
+/// The isolation policy every campaign must declare.
+pub const PER_RECIPIENT: &str = "per-recipient";
+
+/// Any document of a manifest file; used to generate the schema.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(title = "herald/v1 manifest document")]
+pub enum Document {
+    Campaign(CampaignDoc),
+    Transport(TransportDoc),
+}
+
+/// A campaign: who gets which message, how fast, in what envelopes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CampaignDoc {
+    #[schemars(required, extend("const" = "herald/v1"))]
+    pub api_version: Option<String>,
+    #[schemars(required, extend("const" = "Campaign"))]
+    pub kind: Option<String>,
+    pub metadata: Metadata,
+    pub spec: CampaignSpec,
+}
+
+/// A transport: where messages go (a folder, an HTTP API, an SMTP server).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TransportDoc {
+    #[schemars(required, extend("const" = "herald/v1"))]
+    pub api_version: Option<String>,
+    #[schemars(required, extend("const" = "Transport"))]
+    pub kind: Option<String>,
+    pub metadata: Metadata,
+    pub spec: TransportSpec,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Lowercase letters, digits and `-`, at most 63 characters; the key in the state store.
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,63}$"))]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    /// Name of a `Transport` document.
+    pub transport: String,
+    pub from: Address,
+    #[serde(default)]
+    pub reply_to: Option<Address>,
+    pub template: Template,
+    pub locales: Locales,
+    pub audience: Audience,
+    /// Required: the ceiling on accepted messages for this campaign.
+    #[schemars(required)]
+    pub rate: Option<Rate>,
+    /// Required: how recipients are packed into provider calls.
+    #[schemars(required)]
+    pub batch: Option<Batch>,
+    #[serde(default)]
+    pub unsubscribe: Option<Unsubscribe>,
+    #[serde(default)]
+    pub stage: Stage,
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
+    /// `true`: send nothing more until set back to `false`.
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub halt: Option<Halt>,
+    /// Bump to accept changed content after sending began.
+    #[serde(default = "default_revision")]
+    #[schemars(range(min = 1))]
+    pub revision: u32,
+}
+
+fn default_revision() -> u32 {
+    1
+}
+
+/// An email address with an optional display name.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// Inline minijinja template for the subject line.
+    pub subject: String,
+    /// Path of the HTML body template (auto-escaped); at least one of `html` and `text`.
+    #[serde(default)]
+    pub html: Option<PathBuf>,
+    /// Path of the plain-text body template.
+    #[serde(default)]
+    pub text: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Locales {
+    /// Locale used when a recipient has none, and the last fallback for missing keys.
+    pub default: String,
+    /// Audience column that holds each recipient's locale.
+    #[serde(default = "default_locale_field")]
+    pub field: String,
+    /// Folder of `<locale>.yaml` catalogs.
+    pub catalog: PathBuf,
+}
+
+fn default_locale_field() -> String {
+    "locale".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Audience {
+    /// A `.csv` file with a header row, or a `.jsonl` file of objects.
+    pub file: PathBuf,
+    #[serde(default = "default_email_field")]
+    pub email_field: String,
+    /// Lists of addresses never to send to (CSV with an `email` column, or one per line).
+    #[serde(default)]
+    pub suppress: Vec<PathBuf>,
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
+}
+
+fn default_email_field() -> String {
+    "email".to_owned()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    /// Refuse the run and list the rows with invalid addresses.
+    #[default]
+    Refuse,
+    /// Skip rows with invalid addresses and report them.
+    Skip,
+}
+
+/// A rate: exactly one of the three fields, greater than zero.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub per_second: Option<f64>,
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub per_minute: Option<f64>,
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub per_hour: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Messages per provider call, at most the transport's limit (1000).
+    #[schemars(required, range(min = 1, max = 1000))]
+    pub size: Option<u32>,
+    /// Must be `per-recipient`: every envelope addresses exactly one recipient.
+    #[schemars(required, with = "String", extend("const" = "per-recipient"))]
+    pub isolation: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Unsubscribe {
+    /// Inline template of the one-click unsubscribe URL; sees `unsubscribe_token`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Only `rollout.seed`.
+    Seed,
+    /// The seeds plus a stable `rollout.canary_percent` sample of the audience.
+    Canary,
+    /// Everyone.
+    #[default]
+    Full,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    #[serde(default)]
+    pub seed: Vec<String>,
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
+    pub canary_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Halt {
+    /// Stop the campaign when permanent failures pass this share of attempts.
+    #[serde(default = "default_max_failure_rate")]
+    #[schemars(range(min = 0, max = 1))]
+    pub max_failure_rate: f64,
+    /// Attempts before the failure rate is judged.
+    #[serde(default = "default_min_attempts")]
+    pub min_attempts: u32,
+}
+
+impl Default for Halt {
+    fn default() -> Self {
+        Self {
+            max_failure_rate: default_max_failure_rate(),
+            min_attempts: default_min_attempts(),
+        }
+    }
+}
+
+fn default_max_failure_rate() -> f64 {
+    0.05
+}
+
+fn default_min_attempts() -> u32 {
+    100
+}
+
+/// One flat spec for every transport type; `validate` checks which fields each type takes,
+/// so a misplaced field gets a message that names the type.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransportSpec {
+    #[serde(rename = "type")]
+    pub kind: TransportKind,
+    /// outbox: folder that receives one `.eml` file per message.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// sendgrid: API base URL, `https://api.sendgrid.com` unless overridden.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// sendgrid: name of the environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// smtp: server host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// smtp: server port; 25, 587 or 465 by `tls` unless set.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// smtp: `none`, `starttls` (default) or `tls`.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    /// smtp: environment variable holding the user name.
+    #[serde(default)]
+    pub username_env: Option<String>,
+    /// smtp: environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Ceiling shared by every campaign using this transport.
+    #[serde(default)]
+    pub rate: Option<Rate>,
+    // Inline secrets are accepted by the parser only so that they can be refused with a
+    // message that says what to do instead. They never reach the schema.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub api_key: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub password: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub token: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Outbox,
+    Sendgrid,
+    Smtp,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbox => "outbox",
+            Self::Sendgrid => "sendgrid",
+            Self::Smtp => "smtp",
+        }
+    }
+
+    /// The most recipients one call may carry. The `SendGrid` API takes at most 1,000
+    /// personalizations; the others are capped the same because a batch is also the unit
+    /// of durable intent, and so the most recipients one crash can leave uncertain.
+    pub fn max_batch(self) -> u32 {
+        1000
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    None,
+    Starttls,
+    Tls,
+}

@@ -1,0 +1,413 @@
+//! Rules about one document at a time: names, addresses, rates, rollout, referenced files,
+//! and which settings each transport type takes. Rules that relate documents to each other,
+//! and the isolation rule, are in `crate::policy`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::diagnostic::{Diagnostic, Location, Problem};
+use super::model::{Address, CampaignDoc, Rate, Stage, TransportDoc, TransportKind};
+use super::source::{Documents, Loaded};
+use crate::address;
+
+pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    name(loaded, &loaded.doc.metadata.name, out);
+    sender(loaded, "spec.from", &spec.from, out);
+    if let Some(reply_to) = &spec.reply_to {
+        sender(loaded, "spec.reply_to", reply_to, out);
+    }
+    single_line(loaded, "spec.template.subject", &spec.template.subject, out);
+    if let Some(unsubscribe) = &spec.unsubscribe {
+        single_line(loaded, "spec.unsubscribe.url", &unsubscribe.url, out);
+    }
+    match &spec.rate {
+        None => out.push(loaded.at_key("spec.rate", Problem::RateMissing)),
+        Some(value) => rate(loaded, "spec.rate", value, out),
+    }
+    files(loaded, out);
+    rollout(loaded, out);
+    if let Some(halt) = &spec.halt {
+        let value = halt.max_failure_rate;
+        if !(value > 0.0 && value <= 1.0) {
+            out.push(loaded.at_value(
+                "spec.halt.max_failure_rate",
+                Problem::FailureRateOutOfRange { value },
+            ));
+        }
+    }
+    if spec.revision == 0 {
+        out.push(loaded.at_value("spec.revision", Problem::RevisionZero));
+    }
+}
+
+pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    name(loaded, &loaded.doc.metadata.name, out);
+    let kind = spec.kind.as_str();
+
+    // Secrets first: the value is never echoed, only where it should have gone.
+    for (field, present, instead) in [
+        ("api_key", spec.api_key.is_some(), "api_key_env"),
+        ("password", spec.password.is_some(), "password_env"),
+        ("token", spec.token.is_some(), "api_key_env"),
+    ] {
+        if present {
+            let problem = Problem::SecretInline { instead };
+            out.push(loaded.at_key(&format!("spec.{field}"), problem));
+        }
+    }
+
+    // Which settings each type takes, and which it needs.
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 8] = [
+        (
+            "dir",
+            spec.dir.is_some(),
+            &[TransportKind::Outbox],
+            &[TransportKind::Outbox],
+        ),
+        (
+            "endpoint",
+            spec.endpoint.is_some(),
+            &[TransportKind::Sendgrid],
+            &[],
+        ),
+        (
+            "api_key_env",
+            spec.api_key_env.is_some(),
+            &[TransportKind::Sendgrid],
+            &[TransportKind::Sendgrid],
+        ),
+        (
+            "host",
+            spec.host.is_some(),
+            &[TransportKind::Smtp],
+            &[TransportKind::Smtp],
+        ),
+        ("port", spec.port.is_some(), &[TransportKind::Smtp], &[]),
+        ("tls", spec.tls.is_some(), &[TransportKind::Smtp], &[]),
+        (
+            "username_env",
+            spec.username_env.is_some(),
+            &[TransportKind::Smtp],
+            &[],
+        ),
+        (
+            "password_env",
+            spec.password_env.is_some(),
+            &[TransportKind::Smtp],
+            &[],
+        ),
+    ];
+    for (field, present, allowed, required) in settings {
+        let key = format!("spec.{field}");
+        if present && !allowed.contains(&spec.kind) {
+            out.push(loaded.at_key(&key, Problem::TransportFieldNotForType { kind }));
+        } else if !present && required.contains(&spec.kind) {
+            out.push(loaded.at_key(&key, Problem::TransportFieldRequired { kind }));
+        }
+    }
+
+    for (field, value) in [
+        ("api_key_env", &spec.api_key_env),
+        ("username_env", &spec.username_env),
+        ("password_env", &spec.password_env),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
+            let problem = Problem::EnvNameInvalid {
+                value: value.to_owned(),
+            };
+            out.push(loaded.at_value(&format!("spec.{field}"), problem));
+        }
+    }
+    if spec.kind == TransportKind::Smtp
+        && spec.username_env.is_some() != spec.password_env.is_some()
+    {
+        out.push(loaded.at_key("spec.username_env", Problem::CredentialsUnpaired));
+    }
+    if let Some(endpoint) = &spec.endpoint {
+        if !is_http_url(endpoint) {
+            let problem = Problem::EndpointInvalid {
+                value: endpoint.clone(),
+            };
+            out.push(loaded.at_value("spec.endpoint", problem));
+        }
+    }
+    if let Some(value) = &spec.rate {
+        rate(loaded, "spec.rate", value, out);
+    }
+}
+
+/// Names are unique per kind across all files; the first definition wins the message.
+pub fn unique_names(documents: &Documents, out: &mut Vec<Diagnostic>) {
+    fn check<T>(
+        kind: &'static str,
+        items: &[Loaded<T>],
+        name: impl Fn(&T) -> &str,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let mut seen: HashMap<&str, Location> = HashMap::new();
+        for item in items {
+            let this = name(&item.doc);
+            match seen.get(this) {
+                Some(first) => {
+                    let problem = Problem::NameDuplicate {
+                        kind,
+                        name: this.to_owned(),
+                        first: first.clone(),
+                    };
+                    out.push(item.at_value("metadata.name", problem));
+                }
+                None => {
+                    seen.insert(this, item.location());
+                }
+            }
+        }
+    }
+    check("campaign", &documents.campaigns, |d| &d.metadata.name, out);
+    check(
+        "transport",
+        &documents.transports,
+        |d| &d.metadata.name,
+        out,
+    );
+}
+
+fn name<T>(loaded: &Loaded<T>, name: &str, out: &mut Vec<Diagnostic>) {
+    let valid = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        let problem = Problem::NameInvalid {
+            name: name.to_owned(),
+        };
+        out.push(loaded.at_value("metadata.name", problem));
+    }
+}
+
+fn sender<T>(loaded: &Loaded<T>, key: &str, value: &Address, out: &mut Vec<Diagnostic>) {
+    let email_key = format!("{key}.email");
+    if !address::is_valid(&value.email) {
+        let problem = if has_line_break(&value.email) {
+            line_break(&value.email)
+        } else {
+            Problem::AddressInvalid {
+                value: value.email.clone(),
+            }
+        };
+        out.push(loaded.at_value(&email_key, problem));
+    }
+    if let Some(display) = &value.name {
+        single_line(loaded, &format!("{key}.name"), display, out);
+    }
+}
+
+fn single_line<T>(loaded: &Loaded<T>, key: &str, value: &str, out: &mut Vec<Diagnostic>) {
+    if has_line_break(value) {
+        out.push(loaded.at_value(key, line_break(value)));
+    }
+}
+
+fn has_line_break(value: &str) -> bool {
+    value.contains(['\r', '\n'])
+}
+
+fn line_break(value: &str) -> Problem {
+    Problem::LineBreak {
+        value: format!("`{}`", value.escape_debug()),
+    }
+}
+
+fn rate<T>(loaded: &Loaded<T>, key: &str, value: &Rate, out: &mut Vec<Diagnostic>) {
+    let set: Vec<(&str, f64)> = [
+        ("per_second", value.per_second),
+        ("per_minute", value.per_minute),
+        ("per_hour", value.per_hour),
+    ]
+    .into_iter()
+    .filter_map(|(field, v)| v.map(|v| (field, v)))
+    .collect();
+    match set.as_slice() {
+        [] => out.push(loaded.at_key(key, Problem::RateEmpty)),
+        [(field, v)] => {
+            if !(v.is_finite() && *v > 0.0) {
+                out.push(loaded.at_value(
+                    &format!("{key}.{field}"),
+                    Problem::RateNotPositive { value: *v },
+                ));
+            }
+        }
+        many => {
+            let found = many
+                .iter()
+                .map(|(f, _)| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            out.push(loaded.at_key(key, Problem::RateAmbiguous { found }));
+        }
+    }
+}
+
+fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    let dir = loaded.dir();
+    let template = &spec.template;
+    if template.html.is_none() && template.text.is_none() {
+        out.push(loaded.at_key("spec.template", Problem::TemplateBodyMissing));
+    }
+    for (key, path) in [
+        ("spec.template.html", &template.html),
+        ("spec.template.text", &template.text),
+    ] {
+        if let Some(path) = path {
+            exists(loaded, key, dir, path, out);
+        }
+    }
+
+    let locales = &spec.locales;
+    if !is_locale(&locales.default) {
+        out.push(loaded.at_value(
+            "spec.locales.default",
+            Problem::LocaleInvalid {
+                value: locales.default.clone(),
+            },
+        ));
+    }
+    if exists(loaded, "spec.locales.catalog", dir, &locales.catalog, out) {
+        let folder = dir.join(&locales.catalog);
+        if !folder.is_dir() {
+            let value = locales.catalog.display().to_string();
+            out.push(loaded.at_value("spec.locales.catalog", Problem::NotAFolder { value }));
+        } else if is_locale(&locales.default) {
+            let expected = folder.join(format!("{}.yaml", locales.default));
+            let alternative = folder.join(format!("{}.yml", locales.default));
+            if !expected.is_file() && !alternative.is_file() {
+                let problem = Problem::DefaultCatalogMissing {
+                    locale: locales.default.clone(),
+                    expected,
+                };
+                out.push(loaded.at_value("spec.locales.default", problem));
+            }
+        }
+    }
+
+    let audience = &spec.audience;
+    let extension = audience.file.extension().and_then(|e| e.to_str());
+    if matches!(extension, Some("csv" | "jsonl")) {
+        exists(loaded, "spec.audience.file", dir, &audience.file, out);
+    } else {
+        let value = audience.file.display().to_string();
+        out.push(loaded.at_value("spec.audience.file", Problem::AudienceFormat { value }));
+    }
+    for (i, path) in audience.suppress.iter().enumerate() {
+        exists(
+            loaded,
+            &format!("spec.audience.suppress[{i}]"),
+            dir,
+            path,
+            out,
+        );
+    }
+}
+
+/// Whether `path`, relative to the manifest's folder, exists; adds a diagnostic if not.
+fn exists<T>(
+    loaded: &Loaded<T>,
+    key: &str,
+    dir: &Path,
+    path: &Path,
+    out: &mut Vec<Diagnostic>,
+) -> bool {
+    let resolved = dir.join(path);
+    if resolved.exists() {
+        return true;
+    }
+    let value = path.display().to_string();
+    out.push(loaded.at_value(key, Problem::FileNotFound { value, resolved }));
+    false
+}
+
+fn rollout(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    let rollout = spec.rollout.clone().unwrap_or_default();
+    for (i, seed) in rollout.seed.iter().enumerate() {
+        if !address::is_valid(seed) {
+            let problem = Problem::AddressInvalid {
+                value: seed.escape_debug().to_string(),
+            };
+            out.push(loaded.at_value(&format!("spec.rollout.seed[{i}]"), problem));
+        }
+    }
+    if let Some(value) = rollout.canary_percent {
+        if !(value > 0.0 && value <= 100.0) {
+            out.push(loaded.at_value(
+                "spec.rollout.canary_percent",
+                Problem::CanaryPercentOutOfRange { value },
+            ));
+        }
+    }
+    match spec.stage {
+        Stage::Seed if rollout.seed.is_empty() => {
+            out.push(loaded.at_value("spec.stage", Problem::SeedWithoutSeeds));
+        }
+        Stage::Canary if rollout.canary_percent.is_none() => {
+            out.push(loaded.at_value("spec.stage", Problem::CanaryWithoutPercent));
+        }
+        _ => {}
+    }
+}
+
+fn is_env_name(value: &str) -> bool {
+    let mut bytes = value.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn is_http_url(value: &str) -> bool {
+    reqwest::Url::parse(value)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
+/// `en`, `zh-TW`, `pt-BR`, `sr-Latn-RS`: a 2-3 letter language and alphanumeric subtags.
+pub fn is_locale(value: &str) -> bool {
+    let mut parts = value.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_tags() {
+        for good in ["en", "zh-TW", "pt-BR", "sr-Latn-RS", "yue"] {
+            assert!(is_locale(good), "{good}");
+        }
+        for bad in [
+            "",
+            "EN",
+            "e",
+            "english",
+            "zh_TW",
+            "zh-",
+            "en-Latn-toolongsubtag",
+        ] {
+            assert!(!is_locale(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_env_name("SENDGRID_API_KEY"));
+        assert!(is_env_name("_X1"));
+        assert!(!is_env_name("sendgrid_key"));
+        assert!(!is_env_name("1KEY"));
+        assert!(!is_env_name("SG.abc"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Safety rules over a whole set of manifests, isolation first.
+//!
+//! # Guarantees
+//! - No campaign loads unless `spec.batch.isolation` is exactly `per-recipient`. A missing
+//!   value is refused too: herald never picks a default for the rule it exists to enforce.
+//!   The transports check the same property again on every batch, right before each call.
+//! - Every campaign names a transport that exists, and its `batch.size` fits that
+//!   transport's limit, so no batch is ever cut larger than a provider call can carry.
+
+use std::collections::HashMap;
+
+use serde_yaml::Value;
+
+use crate::manifest::model::{PER_RECIPIENT, TransportDoc};
+use crate::manifest::{Diagnostic, Documents, Loaded, Problem};
+
+pub fn check(documents: &Documents, out: &mut Vec<Diagnostic>) {
+    let transports: HashMap<&str, &Loaded<TransportDoc>> = documents
+        .transports
+        .iter()
+        .map(|t| (t.doc.metadata.name.as_str(), t))
+        .collect();
+
+    for campaign in &documents.campaigns {
+        let spec = &campaign.doc.spec;
+        let batch = spec.batch.as_ref();
+
+        match batch.and_then(|b| b.isolation.as_ref()) {
+            Some(Value::String(value)) if value == PER_RECIPIENT => {}
+            None | Some(Value::Null) => {
+                out.push(campaign.at_key("spec.batch.isolation", Problem::IsolationMissing));
+            }
+            Some(other) => {
+                let found = describe(other);
+                out.push(
+                    campaign.at_value("spec.batch.isolation", Problem::IsolationRefused { found }),
+                );
+            }
+        }
+
+        let transport = transports.get(spec.transport.as_str());
+        if transport.is_none() {
+            let mut names: Vec<&str> = transports.keys().copied().collect();
+            names.sort_unstable();
+            let known = if names.is_empty() {
+                "no transports are defined".to_owned()
+            } else {
+                let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                format!("defined: {}", list.join(", "))
+            };
+            let problem = Problem::TransportUnknown {
+                name: spec.transport.clone(),
+                known,
+            };
+            out.push(campaign.at_value("spec.transport", problem));
+        }
+
+        let max = transport.map_or(1000, |t| t.doc.spec.kind.max_batch());
+        match batch.and_then(|b| b.size) {
+            None => out.push(campaign.at_key("spec.batch.size", Problem::BatchSizeMissing { max })),
+            Some(size) if size == 0 || size > max => {
+                if let Some(transport) = transport {
+                    let problem = Problem::BatchSizeOutOfRange {
+                        size,
+                        transport: transport.doc.metadata.name.clone(),
+                        kind: transport.doc.spec.kind.as_str(),
+                        max,
+                    };
+                    out.push(campaign.at_value("spec.batch.size", problem));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// How a refused isolation value is named in the message.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.trim().is_empty() => "an empty value".to_owned(),
+        Value::String(s) => format!("`{}`", s.escape_debug()),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::Sequence(_) => "a list".to_owned(),
+        Value::Mapping(_) => "a mapping".to_owned(),
+        Value::Null | Value::Tagged(_) => "a tagged value".to_owned(),
+    }
+}
