@@ -43,7 +43,7 @@ impl<T> Loaded<T> {
     }
 
     pub fn location(&self) -> Location {
-        Location::new(self.file.clone(), self.index.key("metadata.name"))
+        Location::new(self.file.clone(), self.index.value("metadata.name"))
     }
 }
 

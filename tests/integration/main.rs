@@ -1,0 +1,5 @@
+//! herald's integration tests: the real binary, run as a user would, in a temporary folder.
+
+mod harness;
+mod schema;
+mod validate;
