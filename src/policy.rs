@@ -83,6 +83,7 @@ fn describe(value: &Value) -> String {
         Value::Number(n) => format!("`{n}`"),
         Value::Sequence(_) => "a list".to_owned(),
         Value::Mapping(_) => "a mapping".to_owned(),
-        Value::Null | Value::Tagged(_) => "a tagged value".to_owned(),
+        Value::Null => "`null`".to_owned(),
+        Value::Tagged(_) => "a tagged value".to_owned(),
     }
 }

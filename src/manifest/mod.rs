@@ -104,8 +104,12 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
     for path in &mut spec.audience.suppress {
         *path = dir.join(&*path);
     }
-    let rate = spec.rate.map_or(0.0, per_second);
-    let batch_size = spec.batch.as_ref().and_then(|b| b.size).unwrap_or(1);
+    let rate = per_second(
+        spec.rate
+            .expect("validated: every campaign declares a rate"),
+    );
+    let batch_size = spec.batch.as_ref().and_then(|b| b.size);
+    let batch_size = batch_size.expect("validated: every campaign declares a batch size");
     Campaign {
         name: loaded.doc.metadata.name,
         location,

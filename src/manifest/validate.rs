@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::diagnostic::{Diagnostic, Location, Problem};
-use super::model::{Address, CampaignDoc, Rate, Stage, TransportDoc, TransportKind};
+use super::model::{Address, CampaignDoc, Rate, Rollout, Stage, TransportDoc, TransportKind};
 use super::source::{Documents, Loaded};
 use crate::address;
 
@@ -330,7 +330,8 @@ fn exists<T>(
 
 fn rollout(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
-    let rollout = spec.rollout.clone().unwrap_or_default();
+    let none = Rollout::default();
+    let rollout = spec.rollout.as_ref().unwrap_or(&none);
     for (i, seed) in rollout.seed.iter().enumerate() {
         if !address::is_valid(seed) {
             let problem = Problem::AddressInvalid {
