@@ -5,6 +5,7 @@
 //! `schema` (the JSON Schema of the format).
 
 pub mod address;
+pub mod audience;
 pub mod cli;
 pub mod manifest;
 pub mod policy;
