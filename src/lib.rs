@@ -8,5 +8,8 @@ pub mod address;
 pub mod audience;
 pub mod cli;
 pub mod manifest;
+pub mod message;
+pub mod plan;
 pub mod policy;
+pub mod render;
 pub mod schema;

@@ -16,6 +16,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 Examples:
   herald validate                      check ./campaigns
   herald validate campaigns/launch.yaml -o json
+  herald plan                          counts, locales and duration for ./campaigns
+  herald preview --campaign launch --out /tmp/preview && open /tmp/preview/index.html
   herald schema > schemas/herald-v1.schema.json
 
 Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
@@ -37,6 +39,33 @@ pub enum Command {
         path: PathBuf,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+    /// Show what apply would do now: counts, locales, provider calls, duration
+    ///
+    /// Renders every recipient's message first (in their locale, through every fallback),
+    /// so a broken template, catalog or audience row is refused here, with exit code 2,
+    /// before anything could be sent. The duration is at the declared rate.
+    Plan {
+        #[arg(default_value = "campaigns")]
+        path: PathBuf,
+        /// Plan only this campaign
+        #[arg(long, value_name = "NAME")]
+        campaign: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Render one sample message per locale for review: .eml, .html and an index.html
+    ///
+    /// Open DIR/index.html to see subject, sender, recipient and body of every language at
+    /// a glance. Every recipient is rendered, as in plan; only the samples are written.
+    Preview {
+        #[arg(default_value = "campaigns")]
+        path: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        campaign: String,
+        /// Folder to write the samples to (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Print the JSON Schema of the manifest format
     ///

@@ -2,6 +2,8 @@
 //! module knows about clap; commands hand validated values to the library.
 
 mod args;
+mod plan;
+mod preview;
 mod report;
 mod validate;
 
@@ -42,6 +44,16 @@ where
     };
     match cli.command {
         Command::Validate { path, output } => validate::run(&path, output),
+        Command::Plan {
+            path,
+            campaign,
+            output,
+        } => plan::run(&path, campaign.as_deref(), output),
+        Command::Preview {
+            path,
+            campaign,
+            out,
+        } => preview::run(&path, &campaign, &out),
         Command::Schema => {
             print!("{}", crate::schema::json());
             Exit::Success

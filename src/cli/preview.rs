@@ -1,0 +1,120 @@
+//! `herald preview`: one sample message per locale, and a gallery to review them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use super::{Exit, report, validate};
+use crate::manifest::{self, Campaign};
+use crate::plan;
+use crate::render::{Rendered, Renderer};
+
+struct Sample {
+    to: String,
+    line: u64,
+    rendered: Rendered,
+}
+
+pub fn run(path: &Path, name: &str, out: &Path) -> Exit {
+    let manifests = match manifest::load(path) {
+        Ok(manifests) => manifests,
+        Err(error) => {
+            validate::print_load_error(&error);
+            return Exit::Refused;
+        }
+    };
+    let Some(campaigns) = super::plan::select(&manifests, Some(name)) else {
+        return Exit::Refused;
+    };
+    let campaign = campaigns[0];
+    match write(campaign, out) {
+        Ok(count) => {
+            println!(
+                "{count} locales rendered to {}; open {}",
+                out.display(),
+                out.join("index.html").display()
+            );
+            Exit::Success
+        }
+        Err(message) => {
+            report::error(format_args!("campaign `{name}`: {message}"));
+            Exit::Refused
+        }
+    }
+}
+
+fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
+    let renderer = Renderer::new(campaign).map_err(|e| e.to_string())?;
+    let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
+    plan::plan_with(campaign, &renderer, |recipient, rendered| {
+        let locale = renderer.requested_locale(&recipient.record);
+        samples.entry(locale).or_insert_with(|| Sample {
+            to: recipient.email.clone(),
+            line: recipient.line,
+            rendered: rendered.clone(),
+        });
+    })
+    .map_err(|e| e.to_string())?;
+
+    fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+    let spec = &campaign.spec;
+    let from = match &spec.from.name {
+        Some(name) => format!("{name} <{}>", spec.from.email),
+        None => spec.from.email.clone(),
+    };
+    let mut index = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Preview: {}</title>\n<style>{STYLE}</style></head>\n<body>\n<h1>{}</h1>\n",
+        escape(&campaign.name),
+        escape(&campaign.name)
+    );
+    for (locale, sample) in &samples {
+        let message = crate::message::build(
+            &spec.from,
+            spec.reply_to.as_ref(),
+            &sample.to,
+            &sample.rendered,
+        )
+        .map_err(|e| e.to_string())?;
+        let write = |name: String, bytes: &[u8]| {
+            fs::write(out.join(&name), bytes)
+                .map_err(|e| format!("cannot write `{}`: {e}", out.join(&name).display()))
+        };
+        write(format!("{locale}.eml"), &message.formatted())?;
+        let html = sample.rendered.html.clone().unwrap_or_else(|| {
+            format!(
+                "<pre>{}</pre>",
+                escape(sample.rendered.text.as_deref().unwrap_or_default())
+            )
+        });
+        write(format!("{locale}.html"), html.as_bytes())?;
+        let _ = write!(
+            index,
+            "<section class=\"locale\" id=\"{l}\">\n<h2>{l}</h2>\n<dl>\n<dt>Subject</dt><dd class=\"subject\">{}</dd>\n\
+             <dt>From</dt><dd class=\"from\">{}</dd>\n<dt>To</dt><dd class=\"to\">{}</dd>\n\
+             <dt>Catalog</dt><dd class=\"catalog\">{}</dd>\n<dt>Audience line</dt><dd>{}</dd>\n</dl>\n\
+             <p><a href=\"{l}.eml\">{l}.eml</a> · <a href=\"{l}.html\">{l}.html</a></p>\n\
+             <iframe src=\"{l}.html\" title=\"{l}\"></iframe>\n</section>\n",
+            escape(&sample.rendered.subject),
+            escape(&from),
+            escape(&sample.to),
+            escape(&sample.rendered.catalog),
+            sample.line,
+            l = escape(locale),
+        );
+    }
+    index.push_str("</body></html>\n");
+    fs::write(out.join("index.html"), index)
+        .map_err(|e| format!("cannot write index.html: {e}"))?;
+    Ok(samples.len())
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em}section{border-top:1px solid #ccc;padding:1em 0}\
+dt{font-weight:bold;float:left;width:9em}dd{margin-left:9em}iframe{width:100%;height:480px;border:1px solid #ddd}";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

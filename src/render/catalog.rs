@@ -1,0 +1,275 @@
+//! Locale catalogs: `<locale>.yaml` files of (nested) strings, and the fallback chain.
+//!
+//! A recipient's locale resolves to a chain: the locale itself, its base language
+//! (`zh-TW` -> `zh`), then the default locale, keeping only catalogs that exist. Each chain
+//! is flattened once into one table, so `t(key)` is a single lookup however deep the chain.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use super::error::RenderError;
+
+/// Every catalog of a campaign, and the flattened tables built from them on demand.
+#[derive(Debug)]
+pub struct Catalogs {
+    default: String,
+    files: HashMap<String, (PathBuf, HashMap<String, String>)>,
+    resolved: RwLock<HashMap<String, Arc<Resolved>>>,
+}
+
+/// The strings one requested locale sees, with where each came from.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The locale whose catalog answers first (`zh` for a `zh-TW` recipient without `zh-TW.yaml`).
+    pub catalog: String,
+    pub strings: HashMap<String, Entry>,
+    /// Keys of the default catalog that this locale takes from a fallback catalog.
+    pub fallback_keys: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub text: String,
+    /// Whether the text comes from a catalog other than the first in the chain.
+    pub fallback: bool,
+}
+
+impl Catalogs {
+    /// Loads every `*.yaml`/`*.yml` file in `dir`; the file stem is the locale.
+    pub fn load(dir: &Path, default: &str) -> Result<Self, RenderError> {
+        let read_error = |source| RenderError::CatalogRead {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut files = HashMap::new();
+        for entry in fs::read_dir(dir).map_err(read_error)? {
+            let path = entry.map_err(read_error)?.path();
+            let is_yaml = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            );
+            let Some(locale) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|_| is_yaml)
+            else {
+                continue;
+            };
+            let strings = read_catalog(&path)?;
+            files.insert(locale.to_owned(), (path, strings));
+        }
+        if !files.contains_key(default) {
+            return Err(RenderError::DefaultCatalogMissing {
+                dir: dir.to_owned(),
+                locale: default.to_owned(),
+            });
+        }
+        Ok(Self {
+            default: default.to_owned(),
+            files,
+            resolved: RwLock::default(),
+        })
+    }
+
+    pub fn default_locale(&self) -> &str {
+        &self.default
+    }
+
+    /// The catalog file of the default locale, for messages about missing keys.
+    pub fn default_path(&self) -> &Path {
+        &self.files[&self.default].0
+    }
+
+    /// The flattened strings for a recipient whose locale column says `requested`.
+    pub fn resolve(&self, requested: &str) -> Arc<Resolved> {
+        let requested = if requested.trim().is_empty() {
+            self.default.as_str()
+        } else {
+            requested.trim()
+        };
+        if let Some(found) = self.resolved.read().expect("catalog lock").get(requested) {
+            return Arc::clone(found);
+        }
+        let resolved = Arc::new(self.flatten(requested));
+        let mut cache = self.resolved.write().expect("catalog lock");
+        Arc::clone(cache.entry(requested.to_owned()).or_insert(resolved))
+    }
+
+    fn flatten(&self, requested: &str) -> Resolved {
+        let base = requested.split(['-', '_']).next().unwrap_or(requested);
+        let mut chain: Vec<&str> = Vec::new();
+        for locale in [requested, base, self.default.as_str()] {
+            if self.files.contains_key(locale) && !chain.contains(&locale) {
+                chain.push(locale);
+            }
+        }
+        let mut strings: HashMap<String, Entry> = HashMap::new();
+        for (depth, locale) in chain.iter().enumerate() {
+            for (key, text) in &self.files[*locale].1 {
+                strings.entry(key.clone()).or_insert_with(|| Entry {
+                    text: text.clone(),
+                    fallback: depth > 0,
+                });
+            }
+        }
+        let fallback_keys = strings
+            .iter()
+            .filter(|(_, e)| e.fallback)
+            .map(|(k, _)| k.clone())
+            .collect();
+        Resolved {
+            catalog: chain[0].to_owned(),
+            strings,
+            fallback_keys,
+        }
+    }
+}
+
+/// Reads one catalog into dotted keys: `{body: {intro: x}}` becomes `body.intro`.
+fn read_catalog(path: &Path) -> Result<HashMap<String, String>, RenderError> {
+    let text = fs::read_to_string(path).map_err(|source| RenderError::CatalogRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|error| RenderError::Catalog {
+            path: path.to_owned(),
+            line: error.location().map_or(0, |l| l.line()),
+            message: error.to_string(),
+        })?;
+    let mut out = HashMap::new();
+    flatten_value(path, "", &value, &mut out)?;
+    Ok(out)
+}
+
+fn flatten_value(
+    path: &Path,
+    prefix: &str,
+    value: &serde_yaml::Value,
+    out: &mut HashMap<String, String>,
+) -> Result<(), RenderError> {
+    use serde_yaml::Value;
+    match value {
+        Value::Mapping(map) => {
+            for (key, value) in map {
+                let key = match key {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
+                };
+                let full = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten_value(path, &full, value, out)?;
+            }
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        Value::Number(n) => {
+            out.insert(prefix.to_owned(), n.to_string());
+        }
+        Value::Bool(b) => {
+            out.insert(prefix.to_owned(), b.to_string());
+        }
+        Value::Null if prefix.is_empty() => {}
+        _ => {
+            return Err(RenderError::Catalog {
+                path: path.to_owned(),
+                line: 0,
+                message: format!("`{prefix}`: expected a string or a mapping of strings"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fills `{name}` placeholders of a catalog string from `args`.
+pub fn interpolate(
+    text: &str,
+    mut arg: impl FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return Ok(out);
+        };
+        let name = &after[..close];
+        match arg(name) {
+            Some(value) => out.push_str(&value),
+            None => return Err(name.to_owned()),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalogs(files: &[(&str, &str)]) -> (tempfile::TempDir, Catalogs) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let catalogs = Catalogs::load(dir.path(), "en").unwrap();
+        (dir, catalogs)
+    }
+
+    #[test]
+    fn chain_is_locale_then_base_language_then_default() {
+        let (_dir, catalogs) = catalogs(&[
+            ("en.yaml", "a: A-en\nb: B-en\nc: {d: D-en}\n"),
+            ("zh.yaml", "a: A-zh\nb: B-zh\n"),
+            ("zh-TW.yaml", "a: A-tw\n"),
+        ]);
+        let tw = catalogs.resolve("zh-TW");
+        assert_eq!(tw.catalog, "zh-TW");
+        let text = |k: &str| (tw.strings[k].text.clone(), tw.strings[k].fallback);
+        assert_eq!(text("a"), ("A-tw".to_owned(), false));
+        assert_eq!(text("b"), ("B-zh".to_owned(), true));
+        assert_eq!(text("c.d"), ("D-en".to_owned(), true));
+        assert_eq!(catalogs.resolve("zh-HK").catalog, "zh");
+        assert_eq!(catalogs.resolve("pt-BR").catalog, "en");
+        assert!(catalogs.resolve("pt-BR").fallback_keys.is_empty());
+        assert_eq!(catalogs.resolve("").catalog, "en");
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_missing_ones_named() {
+        let args = |name: &str| (name == "name").then(|| "Ann".to_owned());
+        assert_eq!(
+            interpolate("Dear {name},", args),
+            Ok("Dear Ann,".to_owned())
+        );
+        assert_eq!(interpolate("{count} left", args), Err("count".to_owned()));
+        assert_eq!(interpolate("no braces", args), Ok("no braces".to_owned()));
+    }
+
+    #[test]
+    fn lists_in_catalogs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("en.yaml"), "a: [1, 2]\n").unwrap();
+        let error = Catalogs::load(dir.path(), "en").unwrap_err();
+        let path = dir.path().join("en.yaml");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: `a`: expected a string or a mapping of strings",
+                path.display()
+            )
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! Why a campaign's messages could not be rendered.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    CatalogRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}{}: {message}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
+    Catalog {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("`{}`: no catalog for the default locale `{locale}`", dir.display())]
+    DefaultCatalogMissing { dir: PathBuf, locale: String },
+    #[error("cannot read `{}`: {source}", path.display())]
+    TemplateRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A template that does not compile.
+    #[error("{template}: {message}")]
+    Syntax { template: String, message: String },
+    /// A template that failed for one recipient; `template` is `file:line`.
+    #[error("{template}: {message} (audience row {row})")]
+    Template {
+        template: String,
+        message: String,
+        row: String,
+    },
+}

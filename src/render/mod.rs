@@ -1,0 +1,306 @@
+//! Rendering: one minijinja environment per campaign, shared by every worker thread.
+//!
+//! Templates see `recipient` (every audience column), `locale`, `campaign` (`name`,
+//! `revision`), `t(key, **args)` and `unsubscribe_url`. Undefined variables are errors;
+//! `.html` templates auto-escape, everything else does not; fuel bounds every render.
+//!
+//! # Caveats
+//! - Unsubscribe tokens are an HMAC of campaign and address keyed by
+//!   `HERALD_UNSUBSCRIBE_KEY`. Without it a fixed key is used and the tokens are guessable;
+//!   `Renderer::keyed` says which, so commands can warn.
+
+mod catalog;
+mod error;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hmac::{Hmac, Mac};
+use minijinja::value::{Kwargs, Object, Value};
+use minijinja::{Environment, State, UndefinedBehavior, context};
+use sha2::Sha256;
+
+pub use catalog::{Catalogs, Resolved};
+pub use error::RenderError;
+
+use crate::audience::Record;
+use crate::manifest::Campaign;
+
+/// Instructions one render may spend; a runaway loop fails instead of hanging the run.
+const FUEL: u64 = 200_000;
+const UNSUBSCRIBE: &str = "unsubscribe";
+/// The context key of the per-render scope `t()` reads; not part of the template contract.
+const SCOPE: &str = "__herald";
+pub const UNSUBSCRIBE_KEY_ENV: &str = "HERALD_UNSUBSCRIBE_KEY";
+
+/// One recipient's message.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    /// The catalog that answered first for this recipient.
+    pub catalog: String,
+    /// Whether any `t()` call fell back to another catalog.
+    pub fallback: bool,
+}
+
+pub struct Renderer {
+    env: Environment<'static>,
+    catalogs: Arc<Catalogs>,
+    campaign: Value,
+    campaign_name: String,
+    locale_field: String,
+    subject: String,
+    html: Option<String>,
+    text: Option<String>,
+    unsubscribe: bool,
+    key: Vec<u8>,
+    keyed: bool,
+}
+
+impl Renderer {
+    /// Compiles the campaign's templates and loads its catalogs.
+    pub fn new(campaign: &Campaign) -> Result<Self, RenderError> {
+        let spec = &campaign.spec;
+        let catalogs = Arc::new(Catalogs::load(
+            &spec.locales.catalog,
+            &spec.locales.default,
+        )?);
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        let lookup = Arc::clone(&catalogs);
+        env.add_function("t", move |state: &State, key: &str, kwargs: Kwargs| {
+            translate(&lookup, state, key, &kwargs)
+        });
+
+        let subject = format!(
+            "{}: spec.template.subject",
+            campaign.location.file.display()
+        );
+        add(&mut env, &subject, spec.template.subject.clone())?;
+        let html = spec
+            .template
+            .html
+            .as_deref()
+            .map(|p| add_file(&mut env, p))
+            .transpose()?;
+        let text = spec
+            .template
+            .text
+            .as_deref()
+            .map(|p| add_file(&mut env, p))
+            .transpose()?;
+        if let Some(unsubscribe) = &spec.unsubscribe {
+            add(&mut env, UNSUBSCRIBE, unsubscribe.url.clone())?;
+        }
+        let key = std::env::var(UNSUBSCRIBE_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty());
+        Ok(Self {
+            env,
+            catalogs,
+            campaign: context! { name => campaign.name.clone(), revision => spec.revision },
+            campaign_name: campaign.name.clone(),
+            locale_field: spec.locales.field.clone(),
+            subject,
+            html,
+            text,
+            unsubscribe: spec.unsubscribe.is_some(),
+            keyed: key.is_some(),
+            key: key.map_or_else(|| b"herald-unkeyed".to_vec(), String::into_bytes),
+        })
+    }
+
+    pub fn catalogs(&self) -> &Catalogs {
+        &self.catalogs
+    }
+
+    /// Whether unsubscribe tokens are keyed by `HERALD_UNSUBSCRIBE_KEY` (else guessable).
+    pub fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// The locale column's value for `record`, trimmed; the default locale when empty.
+    pub fn requested_locale(&self, record: &Record) -> String {
+        let requested = record.get(&self.locale_field).unwrap_or_default();
+        let requested = requested.trim();
+        if requested.is_empty() {
+            self.catalogs.default_locale().to_owned()
+        } else {
+            requested.to_owned()
+        }
+    }
+
+    /// Renders subject and bodies for one recipient. `row` names the audience row in errors.
+    pub fn render(
+        &self,
+        email: &str,
+        record: &Record,
+        row: &dyn std::fmt::Display,
+    ) -> Result<Rendered, RenderError> {
+        let resolved = self.catalogs.resolve(&self.requested_locale(record));
+        let scope = Arc::new(Scope {
+            resolved: Arc::clone(&resolved),
+            fell_back: AtomicBool::new(false),
+        });
+        let recipient = Value::from_object(Recipient(record.clone()));
+        let locale = resolved.catalog.clone();
+        let unsubscribe_url = if self.unsubscribe {
+            let token = self.token(email);
+            let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
+            self.run(UNSUBSCRIBE, ctx, row)?
+        } else {
+            String::new()
+        };
+        let ctx = context! {
+            recipient => recipient,
+            locale => locale,
+            campaign => self.campaign.clone(),
+            unsubscribe_url => unsubscribe_url,
+            __herald => Value::from_dyn_object(Arc::clone(&scope)),
+        };
+        let subject = self.run(&self.subject, ctx.clone(), row)?;
+        let html = self
+            .html
+            .as_deref()
+            .map(|name| self.run(name, ctx.clone(), row))
+            .transpose()?;
+        let text = self
+            .text
+            .as_deref()
+            .map(|name| self.run(name, ctx.clone(), row))
+            .transpose()?;
+        Ok(Rendered {
+            subject,
+            html,
+            text,
+            catalog: resolved.catalog.clone(),
+            fallback: scope.fell_back.load(Ordering::Relaxed),
+        })
+    }
+
+    fn run(
+        &self,
+        name: &str,
+        ctx: Value,
+        row: &dyn std::fmt::Display,
+    ) -> Result<String, RenderError> {
+        let template = self
+            .env
+            .get_template(name)
+            .expect("every template was added in new");
+        template.render(ctx).map_err(|error| RenderError::Template {
+            template: match error.line() {
+                Some(line) => format!("{name}:{line}"),
+                None => name.to_owned(),
+            },
+            message: describe(&error),
+            row: row.to_string(),
+        })
+    }
+
+    /// An opaque, stable token for one recipient of this campaign.
+    pub fn token(&self, email: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(self.campaign_name.as_bytes());
+        mac.update(b"\n");
+        mac.update(crate::audience::normalize(email).as_bytes());
+        let digest = mac.finalize().into_bytes();
+        digest[..16]
+            .iter()
+            .fold(String::with_capacity(32), |mut out, b| {
+                let _ = write!(out, "{b:02x}");
+                out
+            })
+    }
+}
+
+fn add(env: &mut Environment<'static>, name: &str, source: String) -> Result<(), RenderError> {
+    env.add_template_owned(name.to_owned(), source)
+        .map_err(|error| RenderError::Syntax {
+            template: match error.line() {
+                Some(line) => format!("{name}:{line}"),
+                None => name.to_owned(),
+            },
+            message: describe(&error),
+        })
+}
+
+fn add_file(env: &mut Environment<'static>, path: &Path) -> Result<String, RenderError> {
+    let source = std::fs::read_to_string(path).map_err(|source| RenderError::TemplateRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let name = path.display().to_string();
+    add(env, &name, source)?;
+    Ok(name)
+}
+
+/// minijinja's error without its location suffix, which herald prints itself.
+fn describe(error: &minijinja::Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    }
+}
+
+/// `t(key, **args)`: the recipient's string for `key`, with `{name}` placeholders filled.
+fn translate(
+    catalogs: &Catalogs,
+    state: &State,
+    key: &str,
+    kwargs: &Kwargs,
+) -> Result<String, minijinja::Error> {
+    let invalid =
+        |message: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message);
+    let scope = state.lookup(SCOPE);
+    let scope = scope
+        .as_ref()
+        .and_then(|v| v.downcast_object_ref::<Scope>())
+        .ok_or_else(|| invalid("t() is only available in herald templates".to_owned()))?;
+    let Some(entry) = scope.resolved.strings.get(key) else {
+        let path = catalogs.default_path().display();
+        return Err(invalid(format!(
+            "t(`{key}`): no such key in the default catalog `{path}`"
+        )));
+    };
+    if entry.fallback {
+        scope.fell_back.store(true, Ordering::Relaxed);
+    }
+    catalog::interpolate(&entry.text, |name| {
+        kwargs
+            .peek::<Value>(name)
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .map(|v| v.to_string())
+    })
+    .map_err(|missing| {
+        invalid(format!(
+            "t(`{key}`) needs `{missing}`: pass t('{key}', {missing}=...)"
+        ))
+    })
+}
+
+/// What `t()` needs to know about the render in progress.
+#[derive(Debug)]
+struct Scope {
+    resolved: Arc<Resolved>,
+    fell_back: AtomicBool,
+}
+
+impl Object for Scope {}
+
+/// `recipient`: every audience column, looked up lazily.
+#[derive(Debug)]
+struct Recipient(Record);
+
+impl Object for Recipient {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        self.0.get(key).map(Value::from)
+    }
+}
