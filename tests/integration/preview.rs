@@ -1,0 +1,96 @@
+//! `herald preview`: one sample per locale, parsed back as a mail client would.
+
+use std::fs;
+
+use mail_parser::MessageParser;
+
+use crate::plan::multilingual;
+
+#[test]
+fn writes_a_sample_per_locale_and_a_gallery() {
+    let run = multilingual()
+        .args(["preview", "--campaign", "welcome", "--out", "preview"])
+        .run()
+        .code(0)
+        .stdout("4 locales rendered to preview; open preview/index.html\n");
+    let out = run.dir.join("preview");
+
+    let expected = [
+        ("en", "ann@example.com", "Welcome", "Hello Ann"),
+        ("ja", "ken@example.com", "ようこそ", "こんにちは Ken"),
+        ("ja-JP", "yuki@example.com", "ようこそ", "こんにちは Yuki"),
+        ("ko", "min@example.com", "환영합니다", "안녕하세요 Min"),
+    ];
+    let index = fs::read_to_string(out.join("index.html")).unwrap();
+    assert_eq!(index.matches("<section class=\"locale\"").count(), 4);
+    for (locale, to, subject, greeting) in expected {
+        let raw = fs::read(out.join(format!("{locale}.eml"))).unwrap();
+        let message = MessageParser::default().parse(&raw).unwrap();
+        let recipients: Vec<&str> = message
+            .to()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.address())
+            .collect();
+        assert_eq!(recipients, [to], "{locale}: exactly one recipient");
+        assert_eq!(message.subject(), Some(subject));
+        assert_eq!(
+            message.from().unwrap().first().unwrap().address(),
+            Some("news@example.com")
+        );
+        assert!(
+            message.body_text(0).unwrap().contains(greeting),
+            "{locale} text"
+        );
+        assert!(
+            message.body_html(0).unwrap().contains(greeting),
+            "{locale} html"
+        );
+        assert!(message.message_id().is_some());
+
+        let html = fs::read_to_string(out.join(format!("{locale}.html"))).unwrap();
+        assert!(
+            html.contains(&format!("<p>{greeting}</p>")),
+            "{locale}: {html}"
+        );
+        let section = index.split(&format!("id=\"{locale}\"")).nth(1).unwrap();
+        assert!(
+            section.contains(&format!("<dd class=\"subject\">{subject}</dd>")),
+            "{locale} subject in index"
+        );
+        assert!(
+            section.contains(&format!("<dd class=\"to\">{to}</dd>")),
+            "{locale} to in index"
+        );
+        assert!(
+            section.contains(&format!("<iframe src=\"{locale}.html\"")),
+            "{locale} body in index"
+        );
+    }
+}
+
+#[test]
+fn html_bodies_escape_audience_values_and_text_bodies_do_not() {
+    let run = multilingual()
+        .file(
+            "campaigns/audiences/customers.csv",
+            "email,name,locale\nsue@example.com,<b>Sue</b> & co,en\n",
+        )
+        .args(["preview", "--campaign", "welcome", "--out", "preview"])
+        .run()
+        .code(0);
+    let raw = fs::read(run.dir.join("preview/en.eml")).unwrap();
+    let message = MessageParser::default().parse(&raw).unwrap();
+    assert!(
+        message
+            .body_html(0)
+            .unwrap()
+            .contains("Hello &lt;b&gt;Sue&lt;&#x2f;b&gt; &amp; co")
+    );
+    assert!(
+        message
+            .body_text(0)
+            .unwrap()
+            .contains("Hello <b>Sue</b> & co")
+    );
+}
