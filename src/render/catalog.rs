@@ -9,6 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use minijinja::HtmlEscape;
+use minijinja::value::Value;
+
 use super::error::RenderError;
 
 /// Every catalog of a campaign, and the flattened tables built from them on demand.
@@ -29,11 +32,33 @@ pub struct Resolved {
     pub fallback_keys: BTreeSet<String>,
 }
 
+/// One catalog string, prepared once per locale so that `t()` allocates nothing for
+/// strings without placeholders and never escapes the same text twice.
 #[derive(Debug)]
 pub struct Entry {
     pub text: String,
     /// Whether the text comes from a catalog other than the first in the chain.
     pub fallback: bool,
+    /// The text as a template value, for templates that do not escape.
+    pub plain: Value,
+    /// The text HTML-escaped and marked safe, for `.html` templates.
+    pub escaped: Value,
+    /// The text split at `{name}` placeholders, or `None` when it has none.
+    pub parts: Option<Vec<Part>>,
+}
+
+impl Entry {
+    fn new(text: String, fallback: bool) -> Self {
+        let escaped = HtmlEscape(&text).to_string();
+        Self {
+            plain: Value::from(text.as_str()),
+            escaped: Value::from_safe_string(escaped),
+            parts: Some(parts(&text))
+                .filter(|p| p.iter().any(|p| matches!(p, Part::Placeholder(_)))),
+            text,
+            fallback,
+        }
+    }
 }
 
 impl Catalogs {
@@ -108,10 +133,9 @@ impl Catalogs {
         let mut strings: HashMap<String, Entry> = HashMap::new();
         for (depth, locale) in chain.iter().enumerate() {
             for (key, text) in &self.files[*locale].1 {
-                strings.entry(key.clone()).or_insert_with(|| Entry {
-                    text: text.clone(),
-                    fallback: depth > 0,
-                });
+                strings
+                    .entry(key.clone())
+                    .or_insert_with(|| Entry::new(text.clone(), depth > 0));
             }
         }
         let fallback_keys = strings
@@ -190,29 +214,31 @@ fn flatten_value(
     Ok(())
 }
 
-/// Fills `{name}` placeholders of a catalog string from `args`.
-pub fn interpolate(
-    text: &str,
-    mut arg: impl FnMut(&str) -> Option<String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len() + 16);
+/// A piece of a catalog string: literal text, or a `{name}` placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Placeholder(String),
+}
+
+/// Splits `Dear {name},` into text and placeholders; a `{` without `}` is text.
+pub fn parts(text: &str) -> Vec<Part> {
+    let mut out = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            out.push_str(&rest[open..]);
-            return Ok(out);
+        let Some(close) = rest[open..].find('}') else {
+            break;
         };
-        let name = &after[..close];
-        match arg(name) {
-            Some(value) => out.push_str(&value),
-            None => return Err(name.to_owned()),
+        if open > 0 {
+            out.push(Part::Text(rest[..open].to_owned()));
         }
-        rest = &after[close + 1..];
+        out.push(Part::Placeholder(rest[open + 1..open + close].to_owned()));
+        rest = &rest[open + close + 1..];
     }
-    out.push_str(rest);
-    Ok(out)
+    if !rest.is_empty() {
+        out.push(Part::Text(rest.to_owned()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -248,14 +274,16 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_filled_and_missing_ones_named() {
-        let args = |name: &str| (name == "name").then(|| "Ann".to_owned());
+    fn strings_split_at_placeholders() {
+        let text = |t: &str| Part::Text(t.to_owned());
+        let name = |t: &str| Part::Placeholder(t.to_owned());
         assert_eq!(
-            interpolate("Dear {name},", args),
-            Ok("Dear Ann,".to_owned())
+            parts("Dear {name},"),
+            [text("Dear "), name("name"), text(",")]
         );
-        assert_eq!(interpolate("{count} left", args), Err("count".to_owned()));
-        assert_eq!(interpolate("no braces", args), Ok("no braces".to_owned()));
+        assert_eq!(parts("{a}{b}"), [name("a"), name("b")]);
+        assert_eq!(parts("no braces"), [text("no braces")]);
+        assert_eq!(parts("open { only"), [text("open { only")]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hmac::{Hmac, Mac};
 use minijinja::value::{Kwargs, Object, Value};
-use minijinja::{Environment, State, UndefinedBehavior, context};
+use minijinja::{AutoEscape, Environment, HtmlEscape, State, UndefinedBehavior, context};
 use sha2::Sha256;
 
 pub use catalog::{Catalogs, Resolved};
@@ -249,12 +249,13 @@ fn describe(error: &minijinja::Error) -> String {
 }
 
 /// `t(key, **args)`: the recipient's string for `key`, with `{name}` placeholders filled.
+/// In `.html` templates the result is escaped here (arguments included) and marked safe.
 fn translate(
     catalogs: &Catalogs,
     state: &State,
     key: &str,
     kwargs: &Kwargs,
-) -> Result<String, minijinja::Error> {
+) -> Result<Value, minijinja::Error> {
     let invalid =
         |message: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message);
     let scope = state.lookup(SCOPE);
@@ -271,17 +272,47 @@ fn translate(
     if entry.fallback {
         scope.fell_back.store(true, Ordering::Relaxed);
     }
-    catalog::interpolate(&entry.text, |name| {
-        kwargs
-            .peek::<Value>(name)
-            .ok()
-            .filter(|v| !v.is_undefined())
-            .map(|v| v.to_string())
-    })
-    .map_err(|missing| {
-        invalid(format!(
-            "t(`{key}`) needs `{missing}`: pass t('{key}', {missing}=...)"
-        ))
+    let html = matches!(state.auto_escape(), AutoEscape::Html);
+    let Some(parts) = &entry.parts else {
+        return Ok(if html {
+            entry.escaped.clone()
+        } else {
+            entry.plain.clone()
+        });
+    };
+    let escape = |text: &str| {
+        if html {
+            HtmlEscape(text).to_string()
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut out = String::with_capacity(entry.text.len() + 32);
+    for part in parts {
+        match part {
+            catalog::Part::Text(text) => out.push_str(&escape(text)),
+            catalog::Part::Placeholder(name) => {
+                let value = kwargs
+                    .peek::<Value>(name)
+                    .ok()
+                    .filter(|v| !v.is_undefined());
+                let Some(value) = value else {
+                    return Err(invalid(format!(
+                        "t(`{key}`) needs `{name}`: pass t('{key}', {name}=...)"
+                    )));
+                };
+                if value.is_safe() {
+                    out.push_str(&value.to_string());
+                } else {
+                    out.push_str(&escape(&value.to_string()));
+                }
+            }
+        }
+    }
+    Ok(if html {
+        Value::from_safe_string(out)
+    } else {
+        Value::from(out)
     })
 }
 
