@@ -98,6 +98,11 @@ impl Catalogs {
         })
     }
 
+    /// The locales that have a catalog file.
+    pub fn locales(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
     pub fn default_locale(&self) -> &str {
         &self.default
     }
