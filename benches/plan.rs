@@ -12,6 +12,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
+// The same allocator as the herald binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let rows: usize = std::env::var("HERALD_BENCH_ROWS")
         .ok()

@@ -26,7 +26,7 @@ use crate::manifest::model::{OnInvalid, Stage};
 use crate::render::{Rendered, Renderer};
 
 /// Recipients rendered together on the worker threads.
-const CHUNK: usize = 8192;
+const CHUNK: usize = 4096;
 /// Invalid rows listed by line; the rest are only counted.
 const LISTED_INVALID: usize = 20;
 
@@ -82,7 +82,7 @@ pub fn plan_with(
 ) -> Result<CampaignPlan, PlanError> {
     let spec = &campaign.spec;
     let suppressed = audience::load_suppressions(&spec.audience.suppress)?;
-    let mut screen = audience::Screen::new(&spec.audience.email_field, suppressed);
+    let screen = audience::Screen::new(&spec.audience.email_field, suppressed);
     let rollout = spec.rollout.clone().unwrap_or_default();
     let seeds: HashSet<String> = rollout
         .seed
@@ -91,44 +91,28 @@ pub fn plan_with(
         .collect();
     let canary_share = rollout.canary_percent.unwrap_or(0.0) / 100.0;
 
+    // One thread reads and screens the audience while the render pool works on the
+    // previous chunk; the bounded channel keeps at most a few chunks in memory.
     let mut counts = Counts::default();
-    let mut invalid_rows = Vec::new();
-    let mut chunk = Vec::with_capacity(CHUNK);
     let file = spec.audience.file.display().to_string();
-    for row in audience::rows(&spec.audience.file)? {
-        match screen.screen(row?) {
-            Verdict::Send(recipient) => {
-                chunk.push(recipient);
-                if chunk.len() == CHUNK {
-                    render_chunk(renderer, &file, &chunk, &mut counts, &mut sample)?;
-                    count_stage(
-                        campaign,
-                        spec.stage,
-                        &seeds,
-                        canary_share,
-                        &chunk,
-                        &mut counts,
-                    );
-                    chunk.clear();
-                }
-            }
-            Verdict::Invalid { line, value } => {
-                if invalid_rows.len() < LISTED_INVALID {
-                    invalid_rows.push(InvalidRow { line, value });
-                }
-            }
-            Verdict::Duplicate { .. } | Verdict::Suppressed => {}
+    let (screen, invalid_rows) = std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel(2);
+        let screener = scope.spawn(move || screen_audience(&spec.audience.file, screen, &chunks));
+        for chunk in received {
+            render_chunk(renderer, &file, &chunk, &mut counts, &mut sample)?;
+            count_stage(
+                campaign,
+                spec.stage,
+                &seeds,
+                canary_share,
+                &chunk,
+                &mut counts,
+            );
         }
-    }
-    render_chunk(renderer, &file, &chunk, &mut counts, &mut sample)?;
-    count_stage(
-        campaign,
-        spec.stage,
-        &seeds,
-        canary_share,
-        &chunk,
-        &mut counts,
-    );
+        screener
+            .join()
+            .expect("the screening thread does not panic")
+    })?;
 
     let tally = screen.tally();
     if tally.invalid > 0 && spec.audience.on_invalid == OnInvalid::Refuse {
@@ -203,6 +187,38 @@ impl Counts {
             })
             .collect()
     }
+}
+
+/// Reads and screens every row, sending chunks of recipients to render. Stops early, and
+/// quietly, when the receiver is gone because rendering failed.
+fn screen_audience(
+    file: &std::path::Path,
+    mut screen: audience::Screen,
+    chunks: &std::sync::mpsc::SyncSender<Vec<Recipient>>,
+) -> Result<(audience::Screen, Vec<InvalidRow>), PlanError> {
+    let mut invalid_rows = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for row in audience::rows(file)? {
+        match screen.screen(row?) {
+            Verdict::Send(recipient) => {
+                chunk.push(recipient);
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    if chunks.send(full).is_err() {
+                        return Ok((screen, invalid_rows));
+                    }
+                }
+            }
+            Verdict::Invalid { line, value } => {
+                if invalid_rows.len() < LISTED_INVALID {
+                    invalid_rows.push(InvalidRow { line, value });
+                }
+            }
+            Verdict::Duplicate { .. } | Verdict::Suppressed => {}
+        }
+    }
+    let _ = chunks.send(chunk);
+    Ok((screen, invalid_rows))
 }
 
 /// Renders a chunk on all cores; the first failing row (in file order) fails the plan.
