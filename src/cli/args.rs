@@ -31,7 +31,9 @@ pub enum Command {
     /// Check manifests, their templates, catalogs and audiences; sends nothing
     ///
     /// Every problem in every file is reported, each as `file:line:column: key: message`.
-    /// Exits 2 when anything is refused, 0 when all is well.
+    /// Then every recipient's message is rendered, as in plan, so that a broken template,
+    /// catalog or audience row is caught too. Exits 2 when anything is refused, 0 when all
+    /// is well.
     Validate {
         /// A manifest file, or a folder whose `*.yaml`/`*.yml` files are manifests
         /// (subfolders are not searched: they hold templates and catalogs)

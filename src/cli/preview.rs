@@ -46,6 +46,12 @@ pub fn run(path: &Path, name: &str, out: &Path) -> Exit {
 
 fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
     let renderer = Renderer::new(campaign).map_err(|e| e.to_string())?;
+    if campaign.spec.unsubscribe.is_some() && !renderer.keyed() {
+        eprintln!(
+            "warning: {} is not set: unsubscribe links in these samples use a fixed, guessable key",
+            crate::render::UNSUBSCRIBE_KEY_ENV
+        );
+    }
     let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
     plan::plan_with(campaign, &renderer, |recipient, rendered| {
         let locale = renderer.requested_locale(&recipient.record);

@@ -8,7 +8,24 @@ use super::{Exit, Output, report};
 use crate::manifest::{self, LoadError, Manifests};
 
 pub fn run(path: &Path, output: Output) -> Exit {
-    match (manifest::load(path), output) {
+    let loaded = manifest::load(path);
+    if let Ok(manifests) = &loaded {
+        // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
+        for campaign in &manifests.campaigns {
+            if let Err(error) = crate::plan::plan(campaign) {
+                let message = format!("campaign `{}`: {error}", campaign.name);
+                match output {
+                    Output::Text => report::error(format_args!("{message}; nothing was sent")),
+                    Output::Json => {
+                        let json = json!({ "valid": false, "error": message, "problems": [] });
+                        println!("{json}");
+                    }
+                }
+                return Exit::Refused;
+            }
+        }
+    }
+    match (loaded, output) {
         (Ok(manifests), Output::Text) => {
             println!("{}", summary(path, &manifests));
             Exit::Success

@@ -317,3 +317,17 @@ fn usage_errors_exit_2() {
         .code(2);
     assert!(run.stderr.contains("invalid value 'xml'"), "{}", run.stderr);
 }
+
+#[test]
+fn templates_and_audiences_are_checked_too() {
+    Test::campaign()
+        .file("campaigns/templates/welcome.txt.j2", "{{ recipient.nickname }}\n")
+        .args(["validate"])
+        .run()
+        .code(2)
+        .stdout("")
+        .stderr(
+            "error: campaign `welcome`: campaigns/templates/welcome.txt.j2:1: undefined value: `recipient.nickname` \
+             is undefined (audience row campaigns/audiences/customers.csv:2); nothing was sent\n",
+        );
+}
