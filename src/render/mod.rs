@@ -64,11 +64,18 @@ pub struct Renderer {
     keyed: bool,
 }
 
+/// A template to run per recipient, or the text of one that has nothing left to evaluate
+/// once its `t()` calls are inlined (a subject of just `{{ t('subject') }}`, say).
+enum Slot {
+    Template(String),
+    Constant(String),
+}
+
 /// One locale's versions of the campaign's templates (or, in `written`, the sources as written).
 struct Compiled {
-    subject: String,
-    html: Option<String>,
-    text: Option<String>,
+    subject: Slot,
+    html: Option<Slot>,
+    text: Option<Slot>,
     /// Whether an inlined `t()` text came from a fallback catalog.
     fallback: bool,
 }
@@ -118,16 +125,16 @@ impl Renderer {
             add(&mut env, name, source.clone())?;
         }
         let written = Compiled {
-            subject: subject.0.clone(),
-            html: html.as_ref().map(|(name, _)| name.clone()),
-            text: text.as_ref().map(|(name, _)| name.clone()),
+            subject: Slot::Template(subject.0.clone()),
+            html: html.as_ref().map(|(name, _)| Slot::Template(name.clone())),
+            text: text.as_ref().map(|(name, _)| Slot::Template(name.clone())),
             fallback: false,
         };
         let mut compiled = HashMap::new();
         for locale in catalogs.locales() {
             let resolved = catalogs.resolve(locale);
             let mut fallback = false;
-            let mut compile = |(name, source): &(String, String)| -> Result<String, RenderError> {
+            let mut compile = |(name, source): &(String, String)| -> Result<Slot, RenderError> {
                 let escapes = matches!(
                     minijinja::default_auto_escape_callback(name),
                     AutoEscape::Html
@@ -135,8 +142,15 @@ impl Renderer {
                 let (inlined, fell_back) = inline::inline(source, &resolved, escapes);
                 fallback |= fell_back;
                 let compiled_name = format!("{name}\0{locale}");
+                let constant = inline::is_constant(&inlined);
                 add(&mut env, &compiled_name, inlined)?;
-                Ok(compiled_name)
+                if constant {
+                    let template = env.get_template(&compiled_name).expect("just added");
+                    if let Ok(text) = template.render(context! {}) {
+                        return Ok(Slot::Constant(text));
+                    }
+                }
+                Ok(Slot::Template(compiled_name))
             };
             let set = Compiled {
                 subject: compile(&subject)?,
@@ -230,16 +244,16 @@ impl Renderer {
         } else {
             &self.compiled[&resolved.catalog]
         };
-        let subject = self.run(&templates.subject, ctx.clone(), row)?;
+        let subject = self.fill(&templates.subject, &ctx, row)?;
         let html = templates
             .html
-            .as_deref()
-            .map(|name| self.run(name, ctx.clone(), row))
+            .as_ref()
+            .map(|slot| self.fill(slot, &ctx, row))
             .transpose()?;
         let text = templates
             .text
-            .as_deref()
-            .map(|name| self.run(name, ctx.clone(), row))
+            .as_ref()
+            .map(|slot| self.fill(slot, &ctx, row))
             .transpose()?;
         Ok(Rendered {
             subject,
@@ -248,6 +262,18 @@ impl Renderer {
             catalog: resolved.catalog.clone(),
             fallback: templates.fallback || scope.fell_back.load(Ordering::Relaxed),
         })
+    }
+
+    fn fill(
+        &self,
+        slot: &Slot,
+        ctx: &Value,
+        row: &dyn std::fmt::Display,
+    ) -> Result<String, RenderError> {
+        match slot {
+            Slot::Constant(text) => Ok(text.clone()),
+            Slot::Template(name) => self.run(name, ctx.clone(), row),
+        }
     }
 
     fn run(
