@@ -68,8 +68,7 @@ pub fn select<'a>(manifests: &'a Manifests, only: Option<&str>) -> Option<Vec<&'
 fn text(plan: &CampaignPlan) -> String {
     let a = &plan.audience;
     let mut out = String::new();
-    let stage = serde_json::to_value(plan.stage).unwrap_or_default();
-    let stage = stage.as_str().unwrap_or_default();
+    let stage = plan.stage.as_str();
     let _ = writeln!(
         out,
         "campaign {} (stage {stage}, transport {})",

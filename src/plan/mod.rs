@@ -82,14 +82,16 @@ pub fn plan_with(
 ) -> Result<CampaignPlan, PlanError> {
     let spec = &campaign.spec;
     let suppressed = audience::load_suppressions(&spec.audience.suppress)?;
-    let screen = audience::Screen::new(&spec.audience.email_field, suppressed);
     let rollout = spec.rollout.clone().unwrap_or_default();
+    // Suppression wins over everything, seeds included.
     let seeds: HashSet<String> = rollout
         .seed
         .iter()
         .map(|s| audience::normalize(s))
+        .filter(|s| !suppressed.contains(s))
         .collect();
     let canary_share = rollout.canary_percent.unwrap_or(0.0) / 100.0;
+    let screen = audience::Screen::new(&spec.audience.email_field, suppressed);
 
     // One thread reads and screens the audience while the render pool works on the
     // previous chunk; the bounded channel keeps at most a few chunks in memory.

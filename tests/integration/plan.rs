@@ -105,9 +105,9 @@ fn text_output_says_how_long_it_takes() {
 #[test]
 fn stages_select_seeds_then_a_stable_canary_then_everyone() {
     let staged = |stage: &str| {
-        let rollout = format!(
-            "  stage: {stage}\n  rollout: {{seed: [qa@example.com, Ann@example.com], canary_percent: 50}}\n  rate:"
-        );
+        let seeds = "[qa@example.com, Ann@example.com, bob@example.com]";
+        let rollout =
+            format!("  stage: {stage}\n  rollout: {{seed: {seeds}, canary_percent: 50}}\n  rate:");
         let run = multilingual()
             .edit(WELCOME, "  rate:", &rollout)
             .args(["plan", "-o", "json"])
@@ -115,7 +115,7 @@ fn stages_select_seeds_then_a_stable_canary_then_everyone() {
             .code(0);
         run.json()["campaigns"][0]["to_send"].as_u64().unwrap()
     };
-    // Seeds: qa (outside the audience) and ann (inside).
+    // Seeds: qa (outside the audience) and ann (inside); bob is suppressed, so never sent.
     assert_eq!(staged("seed"), 2);
     let canary = staged("canary");
     assert!((2..=7).contains(&canary), "{canary}");
