@@ -100,10 +100,11 @@ fn text(plan: &CampaignPlan) -> String {
             let _ = write!(line, "  via {}", locale.catalog);
         }
         if !locale.fallback_keys.is_empty() {
+            let keys = locale.fallback_keys.len();
+            let plural = if keys == 1 { "" } else { "s" };
             let _ = write!(
                 line,
-                "  {} keys from fallback: {}",
-                locale.fallback_keys.len(),
+                "  {keys} key{plural} from fallback: {}",
                 locale.fallback_keys.join(", ")
             );
         }

@@ -94,7 +94,7 @@ fn text_output_says_how_long_it_takes() {
     en               2
     ja               1
     ja-JP            1  via ja
-    ko               2  1 keys from fallback: bye
+    ko               2  1 key from fallback: bye
   fallbacks 2 recipients got at least one fallback string
   calls     2 provider calls of up to 4
   duration  about 3 m 0 s at 2/min
