@@ -54,12 +54,13 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
     }
     let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
     plan::plan_with(campaign, &renderer, |recipient, rendered| {
-        let locale = renderer.requested_locale(&recipient.record);
-        samples.entry(locale).or_insert_with(|| Sample {
-            to: recipient.email.clone(),
-            line: recipient.line,
-            rendered: rendered.clone(),
-        });
+        samples
+            .entry(rendered.locale.clone())
+            .or_insert_with(|| Sample {
+                to: recipient.email.clone(),
+                line: recipient.line,
+                rendered: rendered.clone(),
+            });
     })
     .map_err(|e| e.to_string())?;
 

@@ -237,8 +237,7 @@ fn render_chunk(
         .collect();
     for (recipient, result) in chunk.iter().zip(messages) {
         let message = result?;
-        let locale = renderer.requested_locale(&recipient.record);
-        let entry = counts.locale.entry(locale).or_default();
+        let entry = counts.locale.entry(message.locale.clone()).or_default();
         entry.recipients += 1;
         entry.fallbacks += u64::from(message.fallback);
         if entry.catalog.is_empty() {

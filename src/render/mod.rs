@@ -43,6 +43,8 @@ pub struct Rendered {
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,
+    /// The recipient's locale as the audience gives it (the default when empty).
+    pub locale: String,
     /// The catalog that answered first for this recipient.
     pub catalog: String,
     /// Whether any `t()` call fell back to another catalog.
@@ -190,7 +192,7 @@ impl Renderer {
     }
 
     /// The locale column's value for `record`, trimmed; the default locale when empty.
-    pub fn requested_locale(&self, record: &Record) -> String {
+    fn requested_locale(&self, record: &Record) -> String {
         let requested = record.get(&self.locale_field).unwrap_or_default();
         let requested = requested.trim();
         if requested.is_empty() {
@@ -218,7 +220,8 @@ impl Renderer {
         row: &dyn std::fmt::Display,
         as_written: bool,
     ) -> Result<Rendered, RenderError> {
-        let resolved = self.catalogs.resolve(&self.requested_locale(record));
+        let requested = self.requested_locale(record);
+        let resolved = self.catalogs.resolve(&requested);
         let scope = Arc::new(Scope {
             resolved: Arc::clone(&resolved),
             fell_back: AtomicBool::new(false),
@@ -259,6 +262,7 @@ impl Renderer {
             subject,
             html,
             text,
+            locale: requested,
             catalog: resolved.catalog.clone(),
             fallback: templates.fallback || scope.fell_back.load(Ordering::Relaxed),
         })
