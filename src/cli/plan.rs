@@ -4,16 +4,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{Exit, Output, report, validate};
-use crate::manifest::{self, Campaign, Manifests};
+use crate::manifest::{Campaign, Manifests};
 use crate::plan::{self, CampaignPlan};
 
 pub fn run(path: &Path, only: Option<&str>, output: Output) -> Exit {
-    let manifests = match manifest::load(path) {
-        Ok(manifests) => manifests,
-        Err(error) => {
-            validate::print_load_error(&error);
-            return Exit::Refused;
-        }
+    let Some(manifests) = validate::load_or_report(path) else {
+        return Exit::Refused;
     };
     let Some(campaigns) = select(&manifests, only) else {
         return Exit::Refused;

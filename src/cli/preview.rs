@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
+use minijinja::HtmlEscape;
+
 use super::{Exit, report, validate};
-use crate::manifest::{self, Campaign};
+use crate::manifest::Campaign;
 use crate::plan;
 use crate::render::{Rendered, Renderer};
 
@@ -17,12 +19,8 @@ struct Sample {
 }
 
 pub fn run(path: &Path, name: &str, out: &Path) -> Exit {
-    let manifests = match manifest::load(path) {
-        Ok(manifests) => manifests,
-        Err(error) => {
-            validate::print_load_error(&error);
-            return Exit::Refused;
-        }
+    let Some(manifests) = validate::load_or_report(path) else {
+        return Exit::Refused;
     };
     let Some(campaigns) = super::plan::select(&manifests, Some(name)) else {
         return Exit::Refused;
@@ -119,9 +117,7 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em}section{border-top:1px solid #ccc;padding:1em 0}\
 dt{font-weight:bold;float:left;width:9em}dd{margin-left:9em}iframe{width:100%;height:480px;border:1px solid #ddd}";
 
+/// Text for an HTML page, with the same escaping as `.html` templates.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    HtmlEscape(text).to_string()
 }

@@ -45,6 +45,13 @@ pub fn run(path: &Path, output: Output) -> Exit {
     }
 }
 
+/// Loads the manifests, or prints why not; for commands that refuse on any problem.
+pub fn load_or_report(path: &Path) -> Option<Manifests> {
+    manifest::load(path)
+        .map_err(|error| print_load_error(&error))
+        .ok()
+}
+
 /// Prints every diagnostic, then the summary; shared by every command that loads manifests.
 pub fn print_load_error(error: &LoadError) {
     if let LoadError::Invalid(diagnostics) = error {
