@@ -1,15 +1,22 @@
 //! herald: declarative bulk email campaigns, one envelope per recipient.
 //!
-//! The binary is a thin shell over `cli::run`; every stage lives in its own module:
-//! `manifest` (format, loading, diagnostics), `policy` (safety rules over manifests),
-//! `schema` (the JSON Schema of the format).
+//! The binary is a thin shell over `cli::run`; every stage lives in its own module, in
+//! the order a run goes through them: `manifest` (format, loading, diagnostics), `policy`
+//! (safety rules over manifests), `audience` (streaming, dedupe, suppression), `render`
+//! (templates and catalogs), `plan` (render everyone, count), `store` (the sled state
+//! store), `reconcile` (send what is due, record it), `transport` (where messages go),
+//! `message` (RFC 5322), `schema` (the JSON Schema of the format).
 
 pub mod address;
 pub mod audience;
 pub mod cli;
+pub mod digest;
 pub mod manifest;
 pub mod message;
 pub mod plan;
 pub mod policy;
+pub mod reconcile;
 pub mod render;
 pub mod schema;
+pub mod store;
+pub mod transport;

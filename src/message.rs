@@ -1,11 +1,13 @@
 //! Building RFC 5322 messages from a rendered recipient: exactly one `To`, a `From`,
 //! a `Subject` (RFC 2047 encoded when not ASCII), `Date`, a unique `Message-ID`, and
-//! multipart/alternative text + html in UTF-8.
+//! multipart/alternative text + html in UTF-8; with an unsubscribe link, the RFC 8058
+//! `List-Unsubscribe` and `List-Unsubscribe-Post` headers.
 //!
 //! The `To` header carries the bare address and never an audience display name, so no
 //! name from an audience file (with quotes, commas or line breaks) can reach a header.
 
 use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::manifest::model::Address;
@@ -17,14 +19,17 @@ pub enum MessageError {
     Address { address: String, reason: String },
     #[error("cannot build the message for `{to}`: {reason}")]
     Build { to: String, reason: String },
+    #[error("the unsubscribe link for `{to}` contains a line break or control character")]
+    HeaderValue { to: String },
 }
 
-/// One message to one recipient.
+/// One message to one recipient. Without `message_id`, lettre makes one up.
 pub fn build(
     from: &Address,
     reply_to: Option<&Address>,
     to: &str,
     rendered: &Rendered,
+    message_id: Option<String>,
 ) -> Result<Message, MessageError> {
     let mut builder = Message::builder()
         .from(mailbox(from)?)
@@ -33,9 +38,23 @@ pub fn build(
             name: None,
         })?)
         .subject(rendered.subject.clone())
-        .message_id(None);
+        .message_id(message_id);
     if let Some(reply_to) = reply_to {
         builder = builder.reply_to(mailbox(reply_to)?);
+    }
+    if let Some(url) = &rendered.unsubscribe_url {
+        if url.chars().any(char::is_control) {
+            return Err(MessageError::HeaderValue { to: to.to_owned() });
+        }
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
     }
     let built = match (&rendered.text, &rendered.html) {
         (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(

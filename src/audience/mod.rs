@@ -109,6 +109,11 @@ impl Screen {
         })
     }
 
+    /// Whether a row with the normalised address `key` was screened (suppressed included).
+    pub fn seen(&self, key: &str) -> bool {
+        self.seen.contains_key(key)
+    }
+
     pub fn tally(&self) -> Tally {
         self.tally
     }

@@ -43,6 +43,27 @@ impl Record {
             },
         }
     }
+
+    /// The column names, in file order.
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            Self::Csv { headers, .. } => headers.to_vec(),
+            Self::Json(map) => map.keys().cloned().collect(),
+        }
+    }
+
+    /// A stand-in row for someone outside the audience (a seed address): every column of
+    /// the audience holds its own name in brackets, `[first_name]`, except `set`.
+    pub fn placeholder(columns: &[String], set: &[(&str, &str)]) -> Self {
+        let mut map: serde_json::Map<String, serde_json::Value> = columns
+            .iter()
+            .map(|c| (c.clone(), format!("[{c}]").into()))
+            .collect();
+        for (column, value) in set {
+            map.insert((*column).to_owned(), (*value).into());
+        }
+        Self::Json(map)
+    }
 }
 
 /// Opens `path` and yields its rows; the format follows the extension (`.jsonl` or CSV).

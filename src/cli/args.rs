@@ -17,6 +17,9 @@ Examples:
   herald validate                      check ./campaigns
   herald validate campaigns/launch.yaml -o json
   herald plan                          counts, locales and duration for ./campaigns
+  herald apply                         send what is due; safe to run again at any time
+  herald status                        who got what, from the state store
+  herald status launch --recipients uncertain
   herald preview --campaign launch --out /tmp/preview && open /tmp/preview/index.html
   herald schema > schemas/herald-v1.schema.json
 
@@ -24,6 +27,15 @@ Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sen
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The state store: who was sent what, and when (a sled database folder)
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_STATE",
+        default_value = ".herald",
+        value_name = "DIR"
+    )]
+    pub state: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +68,42 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Send what is due now, record every outcome, and exit; safe to run again at any time
+    ///
+    /// Plans first (every recipient rendered, changed content refused), then sends the
+    /// current stage's recipients who have no outcome yet, in batches of batch.size at the
+    /// declared rate. Intent is recorded before each call and the outcome after, so after a
+    /// crash the recipients of the call in flight are reported `uncertain`, never re-sent
+    /// unless you pass --resend-uncertain. A second apply with nothing new sends nothing.
+    /// Ctrl-C or SIGTERM finishes the call in flight, records it and exits.
+    ///
+    /// Exits 0 when everything due was sent (or the campaign is paused), 1 when something
+    /// failed, is uncertain, or the campaign halted, 2 when refused before sending.
+    Apply {
+        #[arg(default_value = "campaigns")]
+        path: PathBuf,
+        /// Apply only this campaign
+        #[arg(long, value_name = "NAME")]
+        campaign: Option<String>,
+        /// Send again to recipients whose earlier delivery is uncertain (they may get it twice)
+        #[arg(long)]
+        resend_uncertain: bool,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
+    ///
+    /// Reads only the state store (--state), not the manifests. With --recipients, lists
+    /// who is failed or uncertain, with the reason and the number of attempts.
+    Status {
+        /// Show only this campaign
+        name: Option<String>,
+        /// List the recipients in this state
+        #[arg(long, value_enum, value_name = "STATE")]
+        recipients: Option<Listed>,
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Render one sample message per locale for review: .eml, .html and an index.html
     ///
     /// Open DIR/index.html to see subject, sender, recipient and body of every language at
@@ -83,4 +131,11 @@ pub enum Output {
     Text,
     /// For programs; the shape is documented in README.md
     Json,
+}
+
+/// Recipients `status --recipients` can list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Listed {
+    Failed,
+    Uncertain,
 }

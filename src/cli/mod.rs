@@ -1,17 +1,19 @@
 //! The command line: clap types, dispatch, and output formatting. Nothing below this
 //! module knows about clap; commands hand validated values to the library.
 
+mod apply;
 mod args;
 mod plan;
 mod preview;
 mod report;
+mod status;
 mod validate;
 
 use std::ffi::OsString;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, Output};
+pub use args::{Cli, Command, Listed, Output};
 
 /// What the process exits with; see DESIGN.md "Exit codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,24 @@ where
             path,
             campaign,
             output,
-        } => plan::run(&path, campaign.as_deref(), output),
+        } => plan::run(&path, campaign.as_deref(), output, &cli.state),
+        Command::Apply {
+            path,
+            campaign,
+            resend_uncertain,
+            output,
+        } => apply::run(&apply::Options {
+            path,
+            campaign,
+            resend_uncertain,
+            output,
+            state: cli.state,
+        }),
+        Command::Status {
+            name,
+            recipients,
+            output,
+        } => status::run(&cli.state, name.as_deref(), recipients, output),
         Command::Preview {
             path,
             campaign,

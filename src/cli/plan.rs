@@ -5,18 +5,42 @@ use std::path::Path;
 
 use super::{Exit, Output, report, validate};
 use crate::manifest::{Campaign, Manifests};
-use crate::plan::{self, CampaignPlan};
+use crate::plan::{self, CampaignPlan, StateView};
+use crate::store::Store;
 
-pub fn run(path: &Path, only: Option<&str>, output: Output) -> Exit {
+pub fn run(path: &Path, only: Option<&str>, output: Output, state: &Path) -> Exit {
     let Some(manifests) = validate::load_or_report(path) else {
         return Exit::Refused;
     };
     let Some(campaigns) = select(&manifests, only) else {
         return Exit::Refused;
     };
+    // Without a state store nothing was sent yet; plan never creates one.
+    let store = match Store::open_existing(state) {
+        Ok(store) => store,
+        Err(error) => {
+            report::error(format_args!("{error}"));
+            return Exit::Refused;
+        }
+    };
     let mut plans = Vec::new();
     for campaign in campaigns {
-        match plan::plan(campaign) {
+        let view = match store
+            .as_ref()
+            .map(|s| s.campaign(&campaign.name))
+            .transpose()
+        {
+            Ok(view) => view,
+            Err(error) => {
+                report::error(format_args!("{error}"));
+                return Exit::Refused;
+            }
+        };
+        let state = view.as_ref().map(|store| StateView {
+            store,
+            resend_uncertain: false,
+        });
+        match plan::plan(campaign, state) {
             Ok(plan) => plans.push(plan),
             Err(error) => {
                 report::error(format_args!(
@@ -88,6 +112,13 @@ fn text(plan: &CampaignPlan) -> String {
     } else {
         ""
     };
+    if plan.already_sent + plan.failed + plan.uncertain > 0 {
+        let _ = writeln!(
+            out,
+            "  state     {} already sent, {} failed, {} uncertain (not re-sent)",
+            plan.already_sent, plan.failed, plan.uncertain
+        );
+    }
     let _ = writeln!(out, "  to send   {} in stage {stage}{paused}", plan.to_send);
     let _ = writeln!(out, "  locales");
     for locale in &plan.locales {

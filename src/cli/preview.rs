@@ -51,7 +51,7 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
         );
     }
     let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
-    plan::plan_with(campaign, &renderer, |recipient, rendered| {
+    plan::plan_with(campaign, &renderer, None, |recipient, rendered| {
         samples
             .entry(rendered.locale.clone())
             .or_insert_with(|| Sample {
@@ -79,6 +79,7 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
             spec.reply_to.as_ref(),
             &sample.to,
             &sample.rendered,
+            None,
         )
         .map_err(|e| e.to_string())?;
         let write = |name: String, bytes: &[u8]| {

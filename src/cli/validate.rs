@@ -12,7 +12,7 @@ pub fn run(path: &Path, output: Output) -> Exit {
     if let Ok(manifests) = &loaded {
         // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
         for campaign in &manifests.campaigns {
-            if let Err(error) = crate::plan::plan(campaign) {
+            if let Err(error) = crate::plan::plan(campaign, None) {
                 let message = format!("campaign `{}`: {error}", campaign.name);
                 match output {
                     Output::Text => report::error(format_args!("{message}; nothing was sent")),

@@ -32,6 +32,8 @@ pub struct Manifests {
 pub struct Campaign {
     pub name: String,
     pub location: Location,
+    /// Where `spec.revision` is written (or `spec`, when it is left at its default).
+    pub revision_at: Location,
     /// The spec with every relative path resolved against the manifest's folder.
     pub spec: CampaignSpec,
     /// The declared rate, in messages per second.
@@ -95,6 +97,7 @@ pub fn load(path: &Path) -> Result<Manifests, LoadError> {
 fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
     let dir = loaded.dir().to_owned();
     let location = loaded.location();
+    let revision_at = Location::new(loaded.file.clone(), loaded.index.value("spec.revision"));
     let mut spec = loaded.doc.spec;
     let template = &mut spec.template;
     template.html = template.html.take().map(|p| dir.join(p));
@@ -113,6 +116,7 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
     Campaign {
         name: loaded.doc.metadata.name,
         location,
+        revision_at,
         spec,
         rate,
         batch_size,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::audience::AudienceError;
 use crate::render::RenderError;
+use crate::store::StoreError;
 
 /// An audience row without a valid address.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,8 @@ pub enum PlanError {
     Audience(#[from] AudienceError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{}", invalid_rows(file, *count, rows))]
     InvalidRows {
         file: PathBuf,

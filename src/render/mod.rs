@@ -14,7 +14,6 @@ mod error;
 mod inline;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +48,8 @@ pub struct Rendered {
     pub catalog: String,
     /// Whether any `t()` call fell back to another catalog.
     pub fallback: bool,
+    /// This recipient's unsubscribe link, when the campaign declares `unsubscribe`.
+    pub unsubscribe_url: Option<String>,
 }
 
 pub struct Renderer {
@@ -231,15 +232,15 @@ impl Renderer {
         let unsubscribe_url = if self.unsubscribe {
             let token = self.token(email);
             let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
-            self.run(UNSUBSCRIBE, ctx, row)?
+            Some(self.run(UNSUBSCRIBE, ctx, row)?)
         } else {
-            String::new()
+            None
         };
         let ctx = context! {
             recipient => recipient,
             locale => locale,
             campaign => self.campaign.clone(),
-            unsubscribe_url => unsubscribe_url,
+            unsubscribe_url => unsubscribe_url.clone().unwrap_or_default(),
             __herald => Value::from_dyn_object(Arc::clone(&scope)),
         };
         let templates = if as_written {
@@ -265,6 +266,7 @@ impl Renderer {
             locale: requested,
             catalog: resolved.catalog.clone(),
             fallback: templates.fallback || scope.fell_back.load(Ordering::Relaxed),
+            unsubscribe_url,
         })
     }
 
@@ -303,13 +305,7 @@ impl Renderer {
         mac.update(self.campaign_name.as_bytes());
         mac.update(b"\n");
         mac.update(crate::audience::normalize(email).as_bytes());
-        let digest = mac.finalize().into_bytes();
-        digest[..16]
-            .iter()
-            .fold(String::with_capacity(32), |mut out, b| {
-                let _ = write!(out, "{b:02x}");
-                out
-            })
+        crate::digest::hex(&mac.finalize().into_bytes()[..16])
     }
 }
 

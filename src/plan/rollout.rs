@@ -1,0 +1,136 @@
+//! Who the current stage reaches, and who of them is due now given the state store.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+use crate::audience;
+use crate::manifest::Campaign;
+use crate::manifest::model::Stage;
+use crate::store::{CampaignStore, Status, StoreError};
+
+/// The stage of a campaign and the people it reaches.
+pub struct Rollout {
+    campaign: String,
+    stage: Stage,
+    /// Normalised `rollout.seed` addresses, suppressed ones removed.
+    seeds: HashSet<String>,
+    canary_share: f64,
+}
+
+impl Rollout {
+    /// Suppression wins over everything, seeds included.
+    pub fn new(campaign: &Campaign, suppressed: &HashSet<String>) -> Self {
+        let rollout = campaign.spec.rollout.clone().unwrap_or_default();
+        Self {
+            campaign: campaign.name.clone(),
+            stage: campaign.spec.stage,
+            seeds: rollout
+                .seed
+                .iter()
+                .map(|s| audience::normalize(s))
+                .filter(|s| !suppressed.contains(s))
+                .collect(),
+            canary_share: rollout.canary_percent.unwrap_or(0.0) / 100.0,
+        }
+    }
+
+    pub fn seeds(&self) -> impl Iterator<Item = &str> {
+        self.seeds.iter().map(String::as_str)
+    }
+
+    /// Whether the current stage reaches the normalised address `key`.
+    pub fn reaches(&self, key: &str) -> bool {
+        let seed = self.seeds.contains(key);
+        match self.stage {
+            Stage::Full => true,
+            Stage::Canary => seed || in_canary(&self.campaign, key, self.canary_share),
+            Stage::Seed => seed,
+        }
+    }
+}
+
+/// What the state store says about sending to one recipient now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Not reached by the current stage, and never sent.
+    Later,
+    /// Due now: never sent, or uncertain and `--resend-uncertain` was given.
+    Now,
+    /// Already has an outcome (or an intent, which `Store::recover` turns into uncertain).
+    Done(Status),
+}
+
+/// The state store of a campaign as apply sees it.
+#[derive(Clone, Copy)]
+pub struct StateView<'a> {
+    pub store: &'a CampaignStore,
+    pub resend_uncertain: bool,
+}
+
+/// Whether `key` is due now; without a state store, nothing was sent yet.
+pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result<Due, StoreError> {
+    let status = match state {
+        Some(view) => view.store.status(key)?,
+        None => None,
+    };
+    Ok(match status {
+        Some(Status::Uncertain) if state.is_some_and(|v| v.resend_uncertain) => {
+            if rollout.reaches(key) {
+                Due::Now
+            } else {
+                Due::Done(Status::Uncertain)
+            }
+        }
+        Some(status) => Due::Done(status),
+        None if rollout.reaches(key) => Due::Now,
+        None => Due::Later,
+    })
+}
+
+/// Whether `address` falls in the canary sample: a stable hash, the same on every run.
+pub fn in_canary(campaign: &str, address: &str, share: f64) -> bool {
+    let digest = Sha256::new()
+        .chain_update(campaign)
+        .chain_update([0])
+        .chain_update(address)
+        .finalize();
+    let bucket = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 1_000_000;
+    #[allow(clippy::cast_precision_loss)]
+    let position = bucket as f64 / 1_000_000.0;
+    position < share
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_canary;
+
+    #[test]
+    fn canary_is_stable_and_close_to_its_share() {
+        let addresses: Vec<String> = (0..20_000)
+            .map(|i| format!("user{i}@example.com"))
+            .collect();
+        let pick = |share| {
+            addresses
+                .iter()
+                .filter(|a| in_canary("launch", a, share))
+                .count()
+        };
+        let five = pick(0.05);
+        assert!((800..1200).contains(&five), "{five} of 20000 at 5%");
+        assert_eq!(five, pick(0.05), "same people on every run");
+        assert_eq!(pick(1.0), 20_000);
+        let other_campaign = addresses
+            .iter()
+            .filter(|a| in_canary("other", a, 0.05))
+            .count();
+        assert_ne!(
+            addresses
+                .iter()
+                .filter(|a| in_canary("launch", a, 0.05) && in_canary("other", a, 0.05))
+                .count(),
+            five.min(other_campaign),
+            "campaigns sample different people"
+        );
+    }
+}

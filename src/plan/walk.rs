@@ -1,0 +1,155 @@
+//! Streaming an audience: one thread reads and screens rows while the caller works on the
+//! previous chunk. Shared by plan (which renders everyone) and apply (which sends the due).
+
+use std::path::Path;
+use std::sync::mpsc::{SyncSender, sync_channel};
+
+use super::{InvalidRow, PlanError, Rollout};
+use crate::audience::{self, Recipient, Record, Screen, Tally, Verdict};
+use crate::manifest::Campaign;
+
+/// Recipients handed over together.
+pub const CHUNK: usize = 4096;
+/// Invalid rows listed by line; the rest are only counted.
+const LISTED_INVALID: usize = 20;
+
+/// What the audience held, once walked.
+pub struct Walked {
+    pub tally: Tally,
+    /// Up to 20 rows without a valid address.
+    pub invalid_rows: Vec<InvalidRow>,
+}
+
+/// Screens the audience and calls `each` with chunks of recipients in file order, then with the seed addresses that
+/// are not in the audience. A seed outside the audience gets a placeholder row: each column
+/// shows its own name, `[first_name]`, so nobody else's data reaches the seed.
+pub fn walk<E: From<PlanError>>(
+    campaign: &Campaign,
+    screen: Screen,
+    rollout: &Rollout,
+    mut each: impl FnMut(Vec<Recipient>) -> Result<(), E>,
+) -> Result<Walked, E> {
+    let spec = &campaign.spec;
+    let screened = std::thread::scope(|scope| {
+        let (chunks, received) = sync_channel(2);
+        let screener = scope.spawn(move || screen_audience(&spec.audience.file, screen, &chunks));
+        for chunk in received {
+            each(chunk)?;
+        }
+        screener
+            .join()
+            .expect("the screening thread does not panic")
+            .map_err(E::from)
+    })?;
+
+    let mut outside: Vec<&str> = rollout
+        .seeds()
+        .filter(|s| !screened.screen.seen(s))
+        .collect();
+    outside.sort_unstable();
+    if !outside.is_empty() {
+        let seeds = outside
+            .into_iter()
+            .map(|seed| Recipient {
+                line: 0,
+                email: seed.to_owned(),
+                record: Record::placeholder(
+                    &screened.columns,
+                    &[
+                        (spec.audience.email_field.as_str(), seed),
+                        (spec.locales.field.as_str(), spec.locales.default.as_str()),
+                    ],
+                ),
+            })
+            .collect();
+        each(seeds)?;
+    }
+    Ok(Walked {
+        tally: screened.screen.tally(),
+        invalid_rows: screened.invalid_rows,
+    })
+}
+
+/// Names a recipient's row in messages: `audience.csv:12`, or the seed list. Formatted
+/// only when a message needs it.
+pub fn row_label<'a>(campaign: &'a Campaign, recipient: &'a Recipient) -> RowLabel<'a> {
+    RowLabel {
+        campaign,
+        recipient,
+    }
+}
+
+pub struct RowLabel<'a> {
+    campaign: &'a Campaign,
+    recipient: &'a Recipient,
+}
+
+impl std::fmt::Display for RowLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.recipient.line == 0 {
+            write!(
+                f,
+                "{}: rollout.seed `{}`",
+                self.campaign.location.file.display(),
+                self.recipient.email
+            )
+        } else {
+            write!(
+                f,
+                "{}:{}",
+                self.campaign.spec.audience.file.display(),
+                self.recipient.line
+            )
+        }
+    }
+}
+
+struct Screened {
+    screen: Screen,
+    invalid_rows: Vec<InvalidRow>,
+    /// The audience's columns, from its first row.
+    columns: Vec<String>,
+}
+
+/// Reads and screens every row, sending chunks of recipients. Stops early, and quietly,
+/// when the receiver is gone because the caller failed.
+fn screen_audience(
+    file: &Path,
+    mut screen: Screen,
+    chunks: &SyncSender<Vec<Recipient>>,
+) -> Result<Screened, PlanError> {
+    let mut invalid_rows = Vec::new();
+    let mut columns = None;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for row in audience::rows(file)? {
+        let row = row?;
+        if columns.is_none() {
+            columns = Some(row.record.columns());
+        }
+        match screen.screen(row) {
+            Verdict::Send(recipient) => {
+                chunk.push(recipient);
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    if chunks.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            Verdict::Invalid { line, value } => {
+                if invalid_rows.len() < LISTED_INVALID {
+                    invalid_rows.push(InvalidRow { line, value });
+                }
+            }
+            Verdict::Duplicate { .. } | Verdict::Suppressed => {}
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = chunks.send(chunk);
+    }
+    Ok(Screened {
+        screen,
+        invalid_rows,
+        columns: columns.unwrap_or_default(),
+    })
+}

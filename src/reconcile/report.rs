@@ -1,0 +1,71 @@
+//! What one reconcile of one campaign did. Serialized in `apply -o json`; see README.
+
+use serde::Serialize;
+
+use crate::plan::CampaignPlan;
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// Nobody was due.
+    NothingToSend,
+    /// Everyone due got an outcome.
+    Done,
+    /// `paused: true`: nothing (more) was sent.
+    Paused,
+    /// The safety gate stopped the campaign.
+    Halted,
+    /// Ctrl-C or SIGTERM: the batch in flight was finished and recorded.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub ending: Ending,
+    /// Outcomes of this run.
+    pub sent: u64,
+    pub failed: u64,
+    pub uncertain: u64,
+    /// Due, but certainly not sent (the transport could not take them); due again next run.
+    pub not_sent: u64,
+    /// Intents left by an earlier, interrupted run, now reported as uncertain.
+    pub recovered: u64,
+    /// From earlier runs.
+    pub already_sent: u64,
+    pub previously_failed: u64,
+    pub previously_uncertain: u64,
+    /// Due in the current stage when this run started.
+    pub due: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+    pub seconds: f64,
+}
+
+impl Report {
+    /// A report of nothing done yet, for the campaign `plan` is about.
+    pub fn new(plan: &CampaignPlan, recovered: u64) -> Self {
+        Self {
+            name: plan.name.clone(),
+            ending: Ending::Done,
+            sent: 0,
+            failed: 0,
+            uncertain: 0,
+            not_sent: 0,
+            recovered,
+            already_sent: plan.already_sent,
+            previously_failed: plan.failed,
+            previously_uncertain: plan.uncertain,
+            due: plan.to_send,
+            halted: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// Whether this run went wrong part-way: exit code 1.
+    pub fn failed_part_way(&self) -> bool {
+        self.failed + self.uncertain + self.not_sent + self.recovered > 0
+            || matches!(self.ending, Ending::Halted | Ending::Interrupted)
+    }
+}

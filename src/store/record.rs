@@ -1,0 +1,120 @@
+//! What the state store keeps, per campaign and per recipient.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::model::Stage;
+
+/// Where one recipient stands. The first byte of every stored recipient record is the
+/// status code, so counting and recovery scan keys without parsing values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Intent recorded, outcome not yet: a provider call may be under way.
+    InFlight,
+    Sent,
+    /// Refused permanently by the provider; never retried.
+    Failed,
+    /// A call may or may not have delivered; never re-sent unless asked.
+    Uncertain,
+}
+
+impl Status {
+    pub(super) const fn code(self) -> u8 {
+        match self {
+            Self::InFlight => b'i',
+            Self::Sent => b's',
+            Self::Failed => b'f',
+            Self::Uncertain => b'u',
+        }
+    }
+
+    pub(super) fn from_code(code: u8) -> Option<Self> {
+        [Self::InFlight, Self::Sent, Self::Failed, Self::Uncertain]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InFlight => "in_flight",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Uncertain => "uncertain",
+        }
+    }
+}
+
+/// One recipient of one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRecord {
+    pub status: Status,
+    /// Provider calls made for this recipient, across runs.
+    pub attempts: u32,
+    /// The campaign revision whose content this recipient got (or was sent).
+    pub revision: u32,
+    /// The provider's id for the accepted message (the file name, for the outbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// What the provider answered, for `failed` and `uncertain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Unix seconds of the last change.
+    pub updated: u64,
+}
+
+/// Counts of recipients by status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub uncertain: u64,
+    pub in_flight: u64,
+}
+
+impl StatusCounts {
+    pub(super) fn add(&mut self, status: Status) {
+        match status {
+            Status::InFlight => self.in_flight += 1,
+            Status::Sent => self.sent += 1,
+            Status::Failed => self.failed += 1,
+            Status::Uncertain => self.uncertain += 1,
+        }
+    }
+
+    /// Whether any message may have left for this campaign.
+    pub fn began(&self) -> bool {
+        self.sent + self.failed + self.uncertain + self.in_flight > 0
+    }
+}
+
+/// What herald remembers about one campaign between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    /// The revision whose content is being sent.
+    pub revision: u32,
+    /// A digest per part of the content (subject, bodies, sender, each catalog file).
+    pub fingerprint: BTreeMap<String, String>,
+    pub stage: Option<Stage>,
+    pub paused: bool,
+    /// Why the safety gate stopped the campaign, while it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+    pub first_apply: Option<u64>,
+    pub last_apply: Option<u64>,
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Unix seconds as an RFC 3339 UTC time, for people and JSON.
+pub fn timestamp(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .to_string()
+}

@@ -1,0 +1,163 @@
+//! Transports: where envelopes go. Each takes a batch and answers one outcome per envelope.
+//!
+//! # Guarantees
+//! - An `Envelope` holds exactly one recipient by construction, and `check` runs right
+//!   before every call: a batch with an address twice, or an address that could name
+//!   more than one mailbox, is refused whole and nothing of it is sent.
+
+mod outbox;
+
+use std::collections::HashSet;
+
+pub use outbox::Outbox;
+
+use crate::manifest::model::TransportKind;
+use crate::manifest::{Campaign, Transport as TransportManifest};
+use crate::render::Rendered;
+
+/// One message to one recipient.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The normalised address: the recipient's key in the state store.
+    pub key: String,
+    /// The address as the audience writes it.
+    pub to: String,
+    pub message_id: String,
+    /// Which attempt for this recipient this is, from 1.
+    pub attempt: u32,
+    pub rendered: Rendered,
+}
+
+/// What became of one envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted; `id` is the provider's message id (the file name, for the outbox).
+    Sent { id: String },
+    /// Refused for good, with the provider's reason.
+    Failed { reason: String },
+    /// It may or may not have gone out; never re-sent unless the user asks.
+    Uncertain { reason: String },
+    /// Certainly not sent (the outbox could not write, say); due again on the next run.
+    NotSent { reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("isolation check failed, batch refused: {0}")]
+    Isolation(String),
+    #[error("transport `{name}` ({kind}) cannot send yet; only the outbox is built")]
+    Unsupported { name: String, kind: &'static str },
+}
+
+/// A campaign's way out.
+pub enum Transport {
+    Outbox(Outbox),
+}
+
+impl Transport {
+    pub fn new(manifest: &TransportManifest, campaign: &Campaign) -> Result<Self, TransportError> {
+        match manifest.spec.kind {
+            TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(manifest, campaign))),
+            TransportKind::Sendgrid => Err(TransportError::Unsupported {
+                name: manifest.name.clone(),
+                kind: "sendgrid",
+            }),
+            TransportKind::Smtp => Err(TransportError::Unsupported {
+                name: manifest.name.clone(),
+                kind: "smtp",
+            }),
+        }
+    }
+
+    /// Sends a batch that passed `check`; one outcome per envelope, in order.
+    pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+        match self {
+            Self::Outbox(outbox) => outbox.send(batch).await,
+        }
+    }
+}
+
+/// Refuses a batch that could put two recipients in one envelope or one address twice.
+pub fn check(batch: &[Envelope]) -> Result<(), TransportError> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    for envelope in batch {
+        if envelope.to.contains([',', ';', '<', '>', '\r', '\n', ' ']) {
+            return Err(TransportError::Isolation(format!(
+                "`{}` is not a single bare address",
+                envelope.to
+            )));
+        }
+        if crate::audience::normalize(&envelope.to) != envelope.key {
+            return Err(TransportError::Isolation(format!(
+                "envelope for `{}` carries `{}`",
+                envelope.key, envelope.to
+            )));
+        }
+        if !seen.insert(envelope.key.as_str()) {
+            return Err(TransportError::Isolation(format!(
+                "`{}` appears twice in one batch",
+                envelope.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A stable, unique Message-ID for one recipient of one campaign revision:
+/// `<campaign.rREVISION.HASH@sender-domain>`.
+pub fn message_id(campaign: &str, revision: u32, key: &str, from: &str) -> String {
+    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    format!(
+        "<{campaign}.r{revision}.{}@{domain}>",
+        crate::digest::short(key)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(to: &str) -> Envelope {
+        Envelope {
+            key: crate::audience::normalize(to),
+            to: to.to_owned(),
+            message_id: message_id("launch", 1, to, "news@example.com"),
+            attempt: 1,
+            rendered: Rendered {
+                subject: String::new(),
+                html: None,
+                text: None,
+                locale: "en".into(),
+                catalog: "en".into(),
+                fallback: false,
+                unsubscribe_url: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_naming_anyone_twice_or_two_in_one_is_refused() {
+        assert!(check(&[envelope("a@example.com"), envelope("b@example.com")]).is_ok());
+        let twice = check(&[envelope("a@example.com"), envelope("A@example.com ")]);
+        assert!(twice.is_err());
+        let two_in_one = check(&[envelope("a@example.com, b@example.com")]);
+        assert_eq!(
+            two_in_one.unwrap_err().to_string(),
+            "isolation check failed, batch refused: `a@example.com, b@example.com` is not a single bare address"
+        );
+    }
+
+    #[test]
+    fn message_ids_differ_per_recipient_and_revision() {
+        let a = message_id("launch", 1, "a@example.com", "news@example.com");
+        assert_eq!(a.len(), "<launch.r1.@example.com>".len() + 16);
+        assert_ne!(
+            a,
+            message_id("launch", 1, "b@example.com", "news@example.com")
+        );
+        assert_ne!(
+            a,
+            message_id("launch", 2, "a@example.com", "news@example.com")
+        );
+    }
+}
