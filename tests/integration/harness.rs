@@ -45,6 +45,13 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub dir: PathBuf,
+    /// Whether the folder goes away with this run (one-shot tests) or with a `Workspace`.
+    owned: bool,
+}
+
+/// A folder herald runs in several times: apply, edit, apply again.
+pub struct Workspace {
+    dir: tempfile::TempDir,
 }
 
 impl Test {
@@ -111,31 +118,161 @@ impl Test {
 
     /// Writes the files, runs herald in the folder, and returns what it printed.
     pub fn run(self) -> Run {
+        let args = self.args.clone();
+        let workspace = self.workspace();
+        let mut run = workspace.run(args);
+        run.dir = workspace.dir.keep();
+        run.owned = true;
+        run
+    }
+
+    /// Writes the files and keeps the folder for several runs.
+    pub fn workspace(self) -> Workspace {
         for (path, contents) in &self.files {
             let path = self.dir.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, contents).unwrap();
         }
+        Workspace { dir: self.dir }
+    }
+}
+
+impl Workspace {
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// herald with `args`, in this folder, not yet started.
+    pub fn command<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: I,
+    ) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("HERALD_STATE")
+            .current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs herald to the end and returns what it printed.
+    pub fn run<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Run {
         let Output {
             status,
             stdout,
             stderr,
-        } = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(&self.args)
-            .env_remove("RUST_LOG")
-            .current_dir(self.dir.path())
-            .output()
-            .expect("herald runs");
-        Run {
-            code: status.code().expect("herald exits, not killed"),
-            stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
-            stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
-            dir: self.dir.keep(),
+        } = self.command(args).output().expect("herald runs");
+        Run::new(status, stdout, stderr, self.dir.path().to_owned())
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(path)).unwrap()
+    }
+
+    pub fn write(&self, path: &str, contents: &str) {
+        let path = self.dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Replaces `from` by `to` in the file at `path`, which must contain it exactly once.
+    pub fn edit(&self, path: &str, from: &str, to: &str) {
+        let contents = self.read(path);
+        assert_eq!(
+            contents.matches(from).count(),
+            1,
+            "{from:?} must occur once in {path}"
+        );
+        self.write(path, &contents.replacen(from, to, 1));
+    }
+
+    /// The messages in the outbox folder of `campaign`, parsed.
+    pub fn outbox(&self, campaign: &str) -> Vec<Mail> {
+        let dir = self.dir.path().join("outbox").join(campaign);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<Mail> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .map(|path| Mail::read(&path))
+            .collect();
+        mails.sort_by(|a, b| a.to.cmp(&b.to));
+        mails
+    }
+}
+
+/// One message from the outbox, as a mail client reads it.
+#[derive(Debug)]
+pub struct Mail {
+    pub file: String,
+    /// Every address in the `To` header.
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: String,
+}
+
+impl Mail {
+    pub fn read(path: &std::path::Path) -> Self {
+        let raw = std::fs::read(path).unwrap();
+        let message = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .unwrap_or_else(|| panic!("{} parses", path.display()));
+        Self {
+            file: path.file_name().unwrap().to_string_lossy().into_owned(),
+            to: message
+                .to()
+                .map(|to| {
+                    to.iter()
+                        .filter_map(|a| a.address().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            subject: message.subject().unwrap_or_default().to_owned(),
+            text: message
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+            html: message
+                .body_html(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+            raw: String::from_utf8(raw).unwrap(),
         }
+    }
+
+    /// The only recipient; fails the test unless there is exactly one.
+    pub fn recipient(&self) -> &str {
+        assert_eq!(self.to.len(), 1, "{} has exactly one To", self.file);
+        assert_eq!(
+            self.raw.matches("\nTo: ").count() + usize::from(self.raw.starts_with("To: ")),
+            1,
+            "{} has one To header",
+            self.file
+        );
+        &self.to[0]
     }
 }
 
 impl Run {
+    fn new(
+        status: std::process::ExitStatus,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+        dir: PathBuf,
+    ) -> Self {
+        Self {
+            code: status.code().expect("herald exits, not killed"),
+            stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+            dir,
+            owned: false,
+        }
+    }
+
     pub fn code(self, expected: i32) -> Self {
         assert_eq!(
             self.code, expected,
@@ -171,6 +308,8 @@ impl Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! herald's integration tests: the real binary, run as a user would, in a temporary folder.
 
+mod apply;
+mod crash;
 mod harness;
 mod plan;
 mod preview;
