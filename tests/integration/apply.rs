@@ -1,6 +1,7 @@
 //! `herald apply` and `herald status` against the outbox and a real sled store on disk.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::harness::{Test, Workspace};
@@ -231,6 +232,7 @@ fn changed_content_is_refused_until_the_revision_is_bumped() {
         .collect();
     assert_eq!(eve.len(), 1);
     assert!(eve[0].text.starts_with("Hi Eve"), "{}", eve[0].text);
+    assert_eq!(eve[0].subject, "Welcome");
     assert!(eve[0].file.starts_with("r2-"), "{}", eve[0].file);
     let old: Vec<_> = mails.iter().filter(|m| m.file.starts_with("r1-")).collect();
     assert_eq!(
@@ -251,7 +253,7 @@ fn changed_content_is_refused_until_the_revision_is_bumped() {
 fn audience(n: usize) -> String {
     let mut csv = String::from("email,name,locale\n");
     for i in 0..n {
-        csv.push_str(&format!("user{i:05}@example.com,User {i},en\n"));
+        let _ = writeln!(csv, "user{i:05}@example.com,User {i},en");
     }
     csv
 }
@@ -320,7 +322,7 @@ fn a_second_apply_on_the_same_store_is_refused_and_sigterm_stops_cleanly() {
         .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 5}")
         .edit(CAMPAIGN, "size: 100", "size: 5")
         .workspace();
-    let mut first = workspace
+    let first = workspace
         .command(["apply"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -3,6 +3,7 @@
 //! most one batch per crash.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::{Test, Workspace};
@@ -44,7 +45,7 @@ impl Random {
 fn workspace() -> Workspace {
     let mut audience = String::from("email,name\n");
     for i in 0..RECIPIENTS {
-        audience.push_str(&format!("user{i:05}@example.com,User {i}\n"));
+        let _ = writeln!(audience, "user{i:05}@example.com,User {i}");
     }
     Test::new()
         .file("campaigns/crash.yaml", CAMPAIGN)
@@ -94,8 +95,9 @@ fn sigkill_at_random_moments_never_sends_twice_or_loses_anyone() {
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
-        .as_nanos() as u64
+        .subsec_nanos()
         | 1;
+    let seed = u64::from(seed);
     eprintln!("random seed {seed}");
     let mut random = Random(seed);
 

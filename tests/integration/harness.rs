@@ -234,11 +234,11 @@ impl Mail {
             subject: message.subject().unwrap_or_default().to_owned(),
             text: message
                 .body_text(0)
-                .map(|t| t.into_owned())
+                .map(std::borrow::Cow::into_owned)
                 .unwrap_or_default(),
             html: message
                 .body_html(0)
-                .map(|t| t.into_owned())
+                .map(std::borrow::Cow::into_owned)
                 .unwrap_or_default(),
             raw: String::from_utf8(raw).unwrap(),
         }
