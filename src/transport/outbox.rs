@@ -1,7 +1,8 @@
 //! The embedded default transport: one RFC 5322 file per message under `dir/<campaign>/`.
 //!
-//! Files are written to `dir/<campaign>/.tmp/` and renamed into place, so a reader (or a
-//! crash) never sees half a message. Names are `r<revision>-<address hash>-a<attempt>.eml`:
+//! Each file is written as `.<name>.tmp` beside its final name and renamed into place, so
+//! a reader (or a crash) never sees half a message. Messages are built on all cores and
+//! written by one thread: parallel creates in one folder only contend for its lock. Names are `r<revision>-<address hash>-a<attempt>.eml`:
 //! one file per recipient per attempt, so a message sent twice would show as two files.
 //!
 //! # Caveats
@@ -43,9 +44,8 @@ impl Outbox {
         let reply_to = self.reply_to.clone();
         let revision = self.revision;
         tokio::task::spawn_blocking(move || {
-            let tmp = dir.join(".tmp");
-            if let Err(error) = std::fs::create_dir_all(&tmp) {
-                let reason = format!("cannot create `{}`: {error}", tmp.display());
+            if let Err(error) = std::fs::create_dir_all(&dir) {
+                let reason = format!("cannot create `{}`: {error}", dir.display());
                 return batch
                     .into_iter()
                     .map(|e| {
@@ -54,10 +54,20 @@ impl Outbox {
                     })
                     .collect();
             }
-            batch
+            let built: Vec<_> = batch
                 .into_par_iter()
                 .map(|envelope| {
-                    let outcome = write(&dir, &from, reply_to.as_ref(), revision, &envelope);
+                    let message = build(&from, reply_to.as_ref(), &envelope);
+                    (envelope, message)
+                })
+                .collect();
+            built
+                .into_iter()
+                .map(|(envelope, message)| {
+                    let outcome = match message {
+                        Ok(bytes) => write(&dir, revision, &envelope, &bytes),
+                        Err(reason) => Outcome::Failed { reason },
+                    };
                     (envelope, outcome)
                 })
                 .collect()
@@ -67,34 +77,31 @@ impl Outbox {
     }
 }
 
-fn write(
-    dir: &Path,
+/// The message as RFC 5322 bytes, or why it cannot be built (a permanent failure).
+fn build(
     from: &Address,
     reply_to: Option<&Address>,
-    revision: u32,
     envelope: &Envelope,
-) -> Outcome {
-    let message = match crate::message::build(
+) -> Result<Vec<u8>, String> {
+    crate::message::build(
         from,
         reply_to,
         &envelope.to,
         &envelope.rendered,
         Some(envelope.message_id.clone()),
-    ) {
-        Ok(message) => message,
-        Err(error) => {
-            return Outcome::Failed {
-                reason: error.to_string(),
-            };
-        }
-    };
+    )
+    .map(|message| message.formatted())
+    .map_err(|error| error.to_string())
+}
+
+fn write(dir: &Path, revision: u32, envelope: &Envelope, bytes: &[u8]) -> Outcome {
     let name = format!(
         "r{revision}-{}-a{}.eml",
         crate::digest::short(&envelope.key),
         envelope.attempt
     );
-    let temporary = dir.join(".tmp").join(&name);
-    let result = std::fs::write(&temporary, message.formatted())
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let result = std::fs::write(&temporary, bytes)
         .and_then(|()| std::fs::rename(&temporary, dir.join(&name)));
     match result {
         Ok(()) => Outcome::Sent { id: name },

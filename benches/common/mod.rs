@@ -1,0 +1,64 @@
+//! The synthetic campaign both benchmarks run: the shipped templates and catalogs with a
+//! generated audience in 5 locales.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// The shipped campaign's templates and catalogs, with a generated audience.
+pub fn write_campaign(dir: &Path, rows: usize, per_second: u64) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
+    let campaigns = dir.join("campaigns");
+    for sub in ["templates", "locales", "audiences"] {
+        fs::create_dir_all(campaigns.join(sub)).unwrap();
+    }
+    for sub in ["templates", "locales"] {
+        for entry in fs::read_dir(shipped.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, campaigns.join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    fs::copy(
+        shipped.join("transports.yaml"),
+        campaigns.join("transports.yaml"),
+    )
+    .unwrap();
+    let manifest = fs::read_to_string(shipped.join("index-methodology-2019-11.yaml")).unwrap();
+    fs::write(
+        campaigns.join("campaign.yaml"),
+        manifest
+            .replace("      - audiences/unsubscribed.csv\n", "      []\n")
+            .replace("suppress:\n      []", "suppress: []")
+            .replace("per_second: 50", &format!("per_second: {per_second}")),
+    )
+    .unwrap();
+
+    let locales = ["en", "zh", "ja", "ko", "ru"];
+    let names = ["Alice", "王芳", "さくら", "지수", "Ольга"];
+    let mut out =
+        BufWriter::new(fs::File::create(campaigns.join("audiences/customers.csv")).unwrap());
+    writeln!(out, "customer_id,email,first_name,locale,country").unwrap();
+    let mut line = String::new();
+    for i in 0..rows {
+        line.clear();
+        let k = i % locales.len();
+        let _ = writeln!(
+            line,
+            "C{i:07},user{i}@example.com,{},{},XX",
+            names[k], locales[k]
+        );
+        out.write_all(line.as_bytes()).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// The process's peak resident memory (`VmHWM`), in MB.
+pub fn peak_memory_mb() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
