@@ -56,6 +56,7 @@ pub fn run(options: &Options) -> Exit {
         stop,
         progress: options.output == Output::Text && std::io::stderr().is_terminal(),
         recovered,
+        git: crate::git::revision(&options.path),
     };
 
     // Every campaign is checked and rendered before any is sent to.
@@ -112,7 +113,7 @@ pub fn run(options: &Options) -> Exit {
 }
 
 /// Ctrl-C or SIGTERM: ask every reconcile to stop after the call in flight.
-async fn stop_on_signal(handle: StopHandle) {
+pub(super) async fn stop_on_signal(handle: StopHandle) {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM can be handled");
     tokio::select! {
@@ -123,7 +124,8 @@ async fn stop_on_signal(handle: StopHandle) {
     handle.stop();
 }
 
-fn text(report: &Report) -> String {
+/// One campaign's report, for people; shared with watch.
+pub(super) fn text(report: &Report) -> String {
     let name = &report.name;
     let mut out = String::new();
     let _ = match report.ending {

@@ -18,6 +18,7 @@ Examples:
   herald validate campaigns/launch.yaml -o json
   herald plan                          counts, locales and duration for ./campaigns
   herald apply                         send what is due; safe to run again at any time
+  herald watch                         apply, then again on every change, until Ctrl-C
   herald status                        who got what, from the state store
   herald status launch --recipients uncertain
   herald preview --campaign launch --out /tmp/preview && open /tmp/preview/index.html
@@ -90,6 +91,25 @@ pub enum Command {
         resend_uncertain: bool,
         #[arg(short, long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+    /// Apply, then re-apply on every change under PATH until Ctrl-C
+    ///
+    /// Follows the manifests, templates, catalogs and audiences under PATH (editors that
+    /// save by renaming are fine). A campaign whose files change is re-planned and
+    /// reconciled; `paused: true` stops it within a second (the call in flight completes),
+    /// an invalid edit halts only that campaign until it is fixed, a removed manifest stops
+    /// its campaign (its history stays in the state store). Every --interval, each campaign
+    /// is reconciled again anyway, which picks up audiences kept outside PATH.
+    /// Ctrl-C or SIGTERM finishes the calls in flight, records them and exits 0.
+    Watch {
+        #[arg(default_value = "campaigns")]
+        path: PathBuf,
+        /// Watch only this campaign
+        #[arg(long, value_name = "NAME")]
+        campaign: Option<String>,
+        /// How often every campaign is reconciled even without a change
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
     },
     /// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
     ///

@@ -8,6 +8,7 @@ mod preview;
 mod report;
 mod status;
 mod validate;
+mod watch;
 
 use std::ffi::OsString;
 
@@ -63,6 +64,11 @@ where
             output,
             state: cli.state,
         }),
+        Command::Watch {
+            path,
+            campaign,
+            interval,
+        } => watch::run(&path, campaign.as_deref(), interval, &cli.state),
         Command::Status {
             name,
             recipients,

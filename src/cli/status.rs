@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Exit, Listed, Output, report};
 use crate::manifest::model::Stage;
-use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
+use crate::store::{GitRevision, Status, StatusCounts, Store, StoreError, timestamp};
 
 /// One campaign in `status -o json`; see README.
 #[derive(Debug, Serialize)]
@@ -19,6 +19,8 @@ struct CampaignStatus {
     halted: Option<String>,
     first_apply: Option<String>,
     last_apply: Option<String>,
+    /// The git commit of the manifests at the last apply.
+    git: Option<GitRevision>,
     #[serde(flatten)]
     counts: StatusCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,6 +134,7 @@ fn collect(
             halted: record.halted,
             first_apply: record.first_apply.map(timestamp),
             last_apply: record.last_apply.map(timestamp),
+            git: record.git,
             counts: campaign.counts()?,
             recipients,
         });
@@ -161,6 +164,14 @@ fn text(status: &CampaignStatus) -> String {
     let _ = writeln!(out, "  uncertain  {}", c.uncertain + c.in_flight);
     if let Some(last) = &status.last_apply {
         let _ = writeln!(out, "  last apply {last}");
+    }
+    if let Some(git) = &status.git {
+        let dirty = if git.dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  applied    commit {}{dirty}", git.commit);
     }
     for r in status.recipients.iter().flatten() {
         let reason = r.reason.as_deref().unwrap_or_default();

@@ -38,7 +38,7 @@ use crate::manifest::{Campaign, Transport as TransportManifest};
 use crate::plan::{self, CampaignPlan, PlanError, StateView};
 use crate::render::Renderer;
 use crate::store::{
-    CampaignRecord, CampaignStore, RecipientRecord, Status, StatusCounts, Store, now,
+    CampaignRecord, CampaignStore, GitRevision, RecipientRecord, Status, StatusCounts, Store, now,
 };
 use crate::transport::{self, Outcome, Transport};
 
@@ -53,6 +53,8 @@ pub struct Context {
     pub progress: bool,
     /// Intents found at start and turned uncertain, per campaign.
     pub recovered: BTreeMap<String, u64>,
+    /// The git commit of the manifests, recorded with each apply.
+    pub git: Option<GitRevision>,
 }
 
 /// When to reconcile a campaign again.
@@ -175,6 +177,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         halted: None,
         first_apply: previous.first_apply.or(Some(now())),
         last_apply: Some(now()),
+        git: ctx.git.clone(),
     };
     Ok(Prepared {
         campaign: Arc::new(campaign.clone()),

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
-pub use record::{CampaignRecord, RecipientRecord, Status, StatusCounts, now, timestamp};
+pub use record::{
+    CampaignRecord, GitRevision, RecipientRecord, Status, StatusCounts, now, timestamp,
+};
 
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: &str = "1";
@@ -28,6 +30,7 @@ const PID_FILE: &str = "herald.pid";
 const RECIPIENTS: &str = "recipients/";
 const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
 
+#[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     campaigns: sled::Tree,

@@ -104,6 +104,17 @@ pub struct CampaignRecord {
     pub halted: Option<String>,
     pub first_apply: Option<u64>,
     pub last_apply: Option<u64>,
+    /// The git commit of the manifests at the last apply, when they are in a work tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitRevision>,
+}
+
+/// Which commit of the manifests was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitRevision {
+    pub commit: String,
+    /// Whether the work tree had uncommitted changes under the manifests' path.
+    pub dirty: bool,
 }
 
 /// Unix seconds now.

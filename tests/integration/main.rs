@@ -7,3 +7,4 @@ mod plan;
 mod preview;
 mod schema;
 mod validate;
+mod watch;
