@@ -21,7 +21,7 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio::sync::watch;
 
 use crate::manifest::{self, Campaign, LoadError, Manifests, Transport};
-use crate::reconcile::{self, Action, Context, Ending, Report, Stop};
+use crate::reconcile::{self, Action, Context, Ending, Report, Stop, TransportLimits};
 use crate::store::{GitRevision, Store};
 
 /// How long file events settle before the manifests are reloaded.
@@ -71,11 +71,12 @@ struct Spec {
     campaign: Campaign,
     transports: Vec<Transport>,
     git: Option<GitRevision>,
+    limits: TransportLimits,
 }
 
 struct Task {
     desired: watch::Sender<Desired>,
-    /// The spec as JSON, to tell whether a reload changed it.
+    /// The campaign's and its transport's spec as JSON, to tell whether a reload changed it.
     spec: serde_json::Value,
     manifest: PathBuf,
     handle: tokio::task::JoinHandle<()>,
@@ -101,6 +102,7 @@ pub async fn watch(
 
     let mut controller = Controller {
         tasks: HashMap::new(),
+        limits: TransportLimits::default(),
         options,
         report,
     };
@@ -128,6 +130,7 @@ pub async fn watch(
 
 struct Controller {
     tasks: HashMap<String, Task>,
+    limits: TransportLimits,
     options: Options,
     report: Reporter,
 }
@@ -167,6 +170,7 @@ impl Controller {
     /// Starts, changes or stops campaign tasks to match `manifests`.
     fn update(&mut self, manifests: &Manifests, paths: &[PathBuf]) {
         let git = crate::git::revision(&self.options.path);
+        self.limits = TransportLimits::new(manifests, &self.limits);
         let only = self.options.only.as_deref();
         let mut present = Vec::new();
         for campaign in &manifests.campaigns {
@@ -174,11 +178,17 @@ impl Controller {
                 continue;
             }
             present.push(campaign.name.clone());
-            let spec = serde_json::to_value(&campaign.spec).expect("a spec serializes");
+            // The campaign and its transport: a change to either reconciles it again.
+            let transport = manifests
+                .transport(&campaign.spec.transport)
+                .map(|t| &t.spec);
+            let spec =
+                serde_json::to_value((&campaign.spec, transport)).expect("a spec serializes");
             let desired = Desired::Run(Arc::new(Spec {
                 campaign: campaign.clone(),
                 transports: manifests.transports.clone(),
                 git: git.clone(),
+                limits: self.limits.clone(),
             }));
             if let Some(task) = self.tasks.get_mut(&campaign.name) {
                 let broken = matches!(*task.desired.borrow(), Desired::Broken);
@@ -303,6 +313,7 @@ async fn run_campaign(
                 .map(|n| BTreeMap::from([(spec.campaign.name.clone(), n)]))
                 .unwrap_or_default(),
             git: spec.git.clone(),
+            limits: spec.limits.clone(),
         };
         let result = async {
             let prepared =

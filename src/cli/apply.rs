@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::{Exit, Output, plan, report, validate};
-use crate::reconcile::{self, Context, Ending, Report, Stop, StopHandle};
+use crate::reconcile::{self, Context, Ending, Report, Stop, StopHandle, TransportLimits};
 use crate::store::Store;
 
 pub struct Options {
@@ -57,6 +57,7 @@ pub fn run(options: &Options) -> Exit {
         progress: options.output == Output::Text && std::io::stderr().is_terminal(),
         recovered,
         git: crate::git::revision(&options.path),
+        limits: TransportLimits::new(&manifests, &TransportLimits::default()),
     };
 
     // Every campaign is checked and rendered before any is sent to.

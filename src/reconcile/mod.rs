@@ -22,6 +22,7 @@ mod fingerprint;
 mod gate;
 mod produce;
 mod progress;
+mod rate;
 mod report;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,9 +30,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::{Quota, RateLimiter};
-
 pub use error::ReconcileError;
+pub use rate::TransportLimits;
 pub use report::{Ending, Report};
 
 use crate::manifest::{Campaign, Transport as TransportManifest};
@@ -55,6 +55,8 @@ pub struct Context {
     pub recovered: BTreeMap<String, u64>,
     /// The git commit of the manifests, recorded with each apply.
     pub git: Option<GitRevision>,
+    /// Rate ceilings of transports, shared by the campaigns using them.
+    pub limits: TransportLimits,
 }
 
 /// When to reconcile a campaign again.
@@ -226,7 +228,8 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         });
     }
 
-    let limiter = RateLimiter::direct(quota(campaign.rate, campaign.batch_size));
+    let limiter = rate::limiter(campaign.rate, campaign.batch_size);
+    let shared = ctx.limits.get(&spec.transport);
     let bar = progress::bar(ctx.progress, &campaign.name, plan.to_send);
     let (batches, mut received) = tokio::sync::mpsc::channel(2);
     let producer = produce::spawn(
@@ -247,8 +250,20 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                 report.ending = Ending::Interrupted;
                 break;
             }
+            let ready = async {
+                limiter
+                    .until_n_ready(size)
+                    .await
+                    .expect("a batch never exceeds the burst");
+                if let Some(shared) = &shared {
+                    shared
+                        .until_n_ready(size)
+                        .await
+                        .expect("a batch never exceeds the burst");
+                }
+            };
             tokio::select! {
-                ready = limiter.until_n_ready(size) => ready.expect("a batch never exceeds the burst"),
+                () = ready => {}
                 () = stop.wait() => {
                     report.ending = Ending::Interrupted;
                     break;
@@ -352,14 +367,4 @@ async fn send_batch(
     }
     store.write(&records)?;
     Ok(settled)
-}
-
-/// A bucket refilled at `rate` per second holding at most one batch: in any window of W
-/// seconds at most `rate * W + batch` messages pass.
-fn quota(rate: f64, batch: u32) -> Quota {
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let burst = NonZeroU32::new(batch).expect("validated: batch.size is at least 1");
-    Quota::with_period(period)
-        .expect("validated: the rate is positive")
-        .allow_burst(burst)
 }

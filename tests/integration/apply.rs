@@ -395,3 +395,63 @@ fn apply_json_reports_each_campaign() {
     assert_eq!(json["campaigns"][0]["ending"], "nothing_to_send");
     assert_eq!(json["campaigns"][0]["already_sent"], 3);
 }
+
+#[test]
+fn a_transport_rate_caps_every_campaign_sharing_it() {
+    let second = CAMPAIGN_TWO;
+    let workspace = Test::campaign()
+        .file(AUDIENCE, &audience(30))
+        .file(
+            "campaigns/audiences/second.csv",
+            &audience(30).replace("user", "two"),
+        )
+        .file("campaigns/second.yaml", second)
+        .edit(
+            CAMPAIGN,
+            "rate: {per_second: 50}",
+            "rate: {per_second: 1000}",
+        )
+        .edit(CAMPAIGN, "size: 100", "size: 1")
+        .edit(
+            "campaigns/transports.yaml",
+            "spec: {type: outbox, dir: ../outbox}",
+            "spec: {type: outbox, dir: ../outbox, rate: {per_second: 20}}",
+        )
+        .workspace();
+    let started = std::time::Instant::now();
+    workspace.run(["apply"]).code(0);
+    let elapsed = started.elapsed().as_secs_f64();
+    // 60 messages at 20/s with a burst of one: about 3 s, however fast each campaign may go.
+    assert!(elapsed > 2.5, "60 messages at 20/s took {elapsed:.2} s");
+    let mut times: Vec<std::time::SystemTime> = ["welcome", "second"]
+        .iter()
+        .flat_map(|c| {
+            std::fs::read_dir(workspace.path().join("outbox").join(c))
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().modified().unwrap())
+        })
+        .collect();
+    assert_eq!(times.len(), 60);
+    times.sort();
+    // In any one-second window: at most rate * 1 s + one batch.
+    for (i, start) in times.iter().enumerate() {
+        let window = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start).unwrap() < std::time::Duration::from_secs(1))
+            .count();
+        assert!(window <= 21, "{window} messages within a second");
+    }
+}
+
+const CAMPAIGN_TWO: &str = "apiVersion: herald/v1
+kind: Campaign
+metadata: {name: second}
+spec:
+  transport: outbox
+  from: {email: news@example.com}
+  template: {subject: Second, text: templates/welcome.txt.j2}
+  locales: {default: en, catalog: locales}
+  audience: {file: audiences/second.csv}
+  rate: {per_second: 1000}
+  batch: {size: 1, isolation: per-recipient}
+";
