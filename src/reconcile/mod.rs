@@ -250,24 +250,9 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                 report.ending = Ending::Interrupted;
                 break;
             }
-            let ready = async {
-                limiter
-                    .until_n_ready(size)
-                    .await
-                    .expect("a batch never exceeds the burst");
-                if let Some(shared) = &shared {
-                    shared
-                        .until_n_ready(size)
-                        .await
-                        .expect("a batch never exceeds the burst");
-                }
-            };
-            tokio::select! {
-                () = ready => {}
-                () = stop.wait() => {
-                    report.ending = Ending::Interrupted;
-                    break;
-                }
+            if !pace(&limiter, shared.as_deref(), size, &mut stop).await {
+                report.ending = Ending::Interrupted;
+                break;
             }
             let settled = send_batch(&transport, &store, spec.revision, batch).await?;
             report.sent += settled.sent;
@@ -298,6 +283,28 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     result?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(Reconciled { report, action })
+}
+
+/// Waits until the campaign's bucket and the transport's (if any) both hold `size` tokens;
+/// `false` when a stop was asked for meanwhile.
+async fn pace(
+    campaign: &rate::Limiter,
+    transport: Option<&rate::Limiter>,
+    size: NonZeroU32,
+    stop: &mut Stop,
+) -> bool {
+    let ready = async {
+        for bucket in std::iter::once(campaign).chain(transport) {
+            bucket
+                .until_n_ready(size)
+                .await
+                .expect("a batch never exceeds the burst");
+        }
+    };
+    tokio::select! {
+        () = ready => true,
+        () = stop.wait() => false,
+    }
 }
 
 #[derive(Default)]
