@@ -45,6 +45,7 @@ where
             };
         }
     };
+    logs();
     match cli.command {
         Command::Validate { path, output } => validate::run(&path, output),
         Command::Plan {
@@ -84,4 +85,18 @@ where
             Exit::Success
         }
     }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (warnings only by default), never coloured
+/// when `NO_COLOR` is set or stderr is not a terminal.
+fn logs() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .try_init();
 }

@@ -254,7 +254,16 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                 report.ending = Ending::Interrupted;
                 break;
             }
+            let call = Instant::now();
             let settled = send_batch(&transport, &store, spec.revision, batch).await?;
+            tracing::debug!(
+                campaign = %campaign.name,
+                size = size.get(),
+                sent = settled.sent,
+                failed = settled.failed,
+                elapsed = ?call.elapsed(),
+                "batch recorded"
+            );
             report.sent += settled.sent;
             report.failed += settled.failed;
             report.uncertain += settled.uncertain;
