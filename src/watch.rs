@@ -274,6 +274,8 @@ async fn run_campaign(
     mut stop: Stop,
     report: Reporter,
 ) {
+    // A periodic pass that changes nothing says nothing.
+    let mut last: Option<Ending> = None;
     loop {
         if stop.is_set() {
             return;
@@ -325,13 +327,18 @@ async fn run_campaign(
 
         let action = match result {
             Ok(reconciled) => {
-                let quiet = reconciled.report.ending == Ending::Interrupted;
-                if !quiet || reconciled.report.sent > 0 {
+                let r = &reconciled.report;
+                let idle = r.sent + r.failed + r.uncertain + r.not_sent + r.recovered == 0;
+                // Stopped for a change: the next pass reports.
+                let quiet = (r.ending == Ending::Interrupted || last == Some(r.ending)) && idle;
+                last = Some(r.ending);
+                if !quiet {
                     report(Event::Reconciled(reconciled.report));
                 }
                 reconciled.action
             }
             Err(error) => {
+                last = None;
                 let action = reconcile::error_policy(&error);
                 report(Event::Failed {
                     campaign: spec.campaign.name.clone(),
