@@ -83,3 +83,65 @@ fn mailbox(address: &Address) -> Result<Mailbox, MessageError> {
         )?;
     Ok(Mailbox::new(address.name.clone(), email))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(subject: &str, unsubscribe: Option<&str>) -> Rendered {
+        Rendered {
+            subject: subject.to_owned(),
+            html: Some("<p>hi</p>".into()),
+            text: Some("hi".into()),
+            locale: "en".into(),
+            catalog: "en".into(),
+            fallback: false,
+            unsubscribe_url: unsubscribe.map(str::to_owned),
+        }
+    }
+
+    /// Line breaks in `from.name` are refused by manifest validation (lettre would panic).
+    fn from() -> Address {
+        Address {
+            email: "news@example.com".into(),
+            name: Some("News, Example".into()),
+        }
+    }
+
+    #[test]
+    fn line_breaks_in_subjects_never_start_a_header() {
+        let message = build(
+            &from(),
+            None,
+            "ann@example.com",
+            &rendered("Hi\r\nBcc: everyone@example.com", None),
+            Some("<a@example.com>".into()),
+        )
+        .unwrap();
+        let text = String::from_utf8(message.formatted()).unwrap();
+        let headers = text.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers}"
+        );
+        assert_eq!(headers.lines().filter(|l| l.starts_with("To: ")).count(), 1);
+    }
+
+    #[test]
+    fn an_unsubscribe_link_with_a_line_break_is_refused() {
+        let error = build(
+            &from(),
+            None,
+            "ann@example.com",
+            &rendered("Hi", Some("https://example.com/u\r\nBcc: x@example.com")),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the unsubscribe link for `ann@example.com` contains a line break or control character"
+        );
+    }
+}

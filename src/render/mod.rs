@@ -232,7 +232,17 @@ impl Renderer {
         let unsubscribe_url = if self.unsubscribe {
             let token = self.token(email);
             let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
-            Some(self.run(UNSUBSCRIBE, ctx, row)?)
+            let url = self.run(UNSUBSCRIBE, ctx, row)?;
+            // It becomes a header: refused here, in the preflight, not at send time.
+            if url.chars().any(char::is_control) {
+                return Err(RenderError::Template {
+                    template: "spec.unsubscribe.url".to_owned(),
+                    message: "the rendered link contains a line break or control character"
+                        .to_owned(),
+                    row: row.to_string(),
+                });
+            }
+            Some(url)
         } else {
             None
         };
