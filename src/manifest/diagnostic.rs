@@ -158,4 +158,6 @@ pub enum Problem {
     FailureRateOutOfRange { value: f64 },
     #[error("`0` is out of range: revisions start at 1")]
     RevisionZero,
+    #[error("must be at least 1 second")]
+    TimeoutZero,
 }

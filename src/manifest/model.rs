@@ -290,6 +290,11 @@ pub struct TransportSpec {
     /// Ceiling shared by every campaign using this transport.
     #[serde(default)]
     pub rate: Option<Rate>,
+    /// sendgrid, smtp: seconds to wait for one provider call before its outcome is
+    /// `uncertain` (never retried automatically); 30 unless set.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub timeout_seconds: Option<u32>,
     // Inline secrets are accepted by the parser only so that they can be refused with a
     // message that says what to do instead. They never reach the schema.
     #[serde(default, skip_serializing)]

@@ -59,7 +59,7 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     }
 
     // Which settings each type takes, and which it needs.
-    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 8] = [
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 9] = [
         (
             "dir",
             spec.dir.is_some(),
@@ -98,6 +98,12 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
             &[TransportKind::Smtp],
             &[],
         ),
+        (
+            "timeout_seconds",
+            spec.timeout_seconds.is_some(),
+            &[TransportKind::Sendgrid, TransportKind::Smtp],
+            &[],
+        ),
     ];
     for (field, present, allowed, required) in settings {
         let key = format!("spec.{field}");
@@ -119,6 +125,9 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
             };
             out.push(loaded.at_value(&format!("spec.{field}"), problem));
         }
+    }
+    if spec.timeout_seconds == Some(0) {
+        out.push(loaded.at_value("spec.timeout_seconds", Problem::TimeoutZero));
     }
     if spec.kind == TransportKind::Smtp
         && spec.username_env.is_some() != spec.password_env.is_some()

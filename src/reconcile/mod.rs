@@ -40,7 +40,7 @@ use crate::render::Renderer;
 use crate::store::{
     CampaignRecord, CampaignStore, GitRevision, RecipientRecord, Status, StatusCounts, Store, now,
 };
-use crate::transport::{self, Outcome, Transport};
+use crate::transport::{self, Outcome, Transport, TransportError};
 
 /// What a reconcile needs besides the campaign.
 pub struct Context {
@@ -250,12 +250,17 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                 report.ending = Ending::Interrupted;
                 break;
             }
-            if !pace(&limiter, shared.as_deref(), size, &mut stop).await {
+            let mut pacer = Pacer {
+                campaign: &limiter,
+                transport: shared.as_deref(),
+                stop: &mut stop,
+            };
+            if !pacer.ready(size).await {
                 report.ending = Ending::Interrupted;
                 break;
             }
             let call = Instant::now();
-            let settled = send_batch(&transport, &store, spec.revision, batch).await?;
+            let settled = send_batch(&transport, &store, spec.revision, batch, &mut pacer).await?;
             tracing::debug!(
                 campaign = %campaign.name,
                 size = size.get(),
@@ -294,26 +299,52 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     Ok(Reconciled { report, action })
 }
 
-/// Waits until the campaign's bucket and the transport's (if any) both hold `size` tokens;
-/// `false` when a stop was asked for meanwhile.
-async fn pace(
-    campaign: &rate::Limiter,
-    transport: Option<&rate::Limiter>,
-    size: NonZeroU32,
-    stop: &mut Stop,
-) -> bool {
-    let ready = async {
-        for bucket in std::iter::once(campaign).chain(transport) {
-            bucket
-                .until_n_ready(size)
-                .await
-                .expect("a batch never exceeds the burst");
+/// How often one recipient is tried in a run before a retryable answer counts as failed.
+const MAX_TRIES: u32 = 5;
+/// The first backoff; it doubles per try, with jitter, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The rate buckets a send draws from, and the stop request that cuts any wait short.
+struct Pacer<'a> {
+    campaign: &'a rate::Limiter,
+    transport: Option<&'a rate::Limiter>,
+    stop: &'a mut Stop,
+}
+
+impl Pacer<'_> {
+    /// Waits until every bucket holds `size` tokens; `false` when a stop came first.
+    async fn ready(&mut self, size: NonZeroU32) -> bool {
+        let buckets = std::iter::once(self.campaign).chain(self.transport);
+        let ready = async {
+            for bucket in buckets {
+                bucket
+                    .until_n_ready(size)
+                    .await
+                    .expect("a batch never exceeds the burst");
+            }
+        };
+        tokio::select! {
+            () = ready => true,
+            () = self.stop.wait() => false,
         }
-    };
-    tokio::select! {
-        () = ready => true,
-        () = stop.wait() => false,
     }
+
+    /// Sleeps for `delay`; `false` when a stop came first.
+    async fn sleep(&mut self, delay: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = self.stop.wait() => false,
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, for the `tries`th retry.
+fn backoff(tries: u32) -> Duration {
+    let ceiling = FIRST_BACKOFF
+        .saturating_mul(1 << tries.min(16).saturating_sub(1))
+        .min(MAX_BACKOFF);
+    ceiling.mul_f64(rand::random_range(0.5..=1.0))
 }
 
 #[derive(Default)]
@@ -324,12 +355,14 @@ struct Settled {
     not_sent: u64,
 }
 
-/// One provider call: check isolation, record intent, send, record outcomes.
+/// One batch: check isolation, record intent, send, retry what may be retried (drawing
+/// tokens again), record outcomes.
 async fn send_batch(
     transport: &Transport,
     store: &CampaignStore,
     revision: u32,
     batch: Vec<produce::Pending>,
+    pacer: &mut Pacer<'_>,
 ) -> Result<Settled, ReconcileError> {
     let mut priors = HashMap::with_capacity(batch.len());
     let mut envelopes = Vec::with_capacity(batch.len());
@@ -356,31 +389,75 @@ async fn send_batch(
     store.write(&intents)?;
 
     let mut settled = Settled::default();
-    let outcomes = transport.send(envelopes).await;
-    let mut records = Vec::with_capacity(outcomes.len());
-    for (envelope, outcome) in outcomes {
-        let attempts = envelope.attempt;
-        let next = match outcome {
-            Outcome::Sent { id } => {
-                settled.sent += 1;
-                Some(record(Status::Sent, attempts, Some(id), None))
-            }
-            Outcome::Failed { reason } => {
-                settled.failed += 1;
-                Some(record(Status::Failed, attempts, None, Some(reason)))
-            }
-            Outcome::Uncertain { reason } => {
-                settled.uncertain += 1;
-                Some(record(Status::Uncertain, attempts, None, Some(reason)))
-            }
-            Outcome::NotSent { reason } => {
+    let mut records = Vec::with_capacity(envelopes.len());
+    let mut unauthorized = None;
+    let mut pending = envelopes;
+    let mut tries = 1;
+    while !pending.is_empty() {
+        let mut retry = Vec::new();
+        let mut wait: Option<Duration> = None;
+        for (mut envelope, outcome) in transport.send(std::mem::take(&mut pending)).await {
+            let attempts = envelope.attempt;
+            let next = match outcome {
+                Outcome::Sent { id } => {
+                    settled.sent += 1;
+                    Some(record(Status::Sent, attempts, Some(id), None))
+                }
+                Outcome::Failed { reason } => {
+                    settled.failed += 1;
+                    Some(record(Status::Failed, attempts, None, Some(reason)))
+                }
+                Outcome::Retry { reason, .. } if tries >= MAX_TRIES => {
+                    settled.failed += 1;
+                    let reason = format!("{reason} (gave up after {tries} tries)");
+                    Some(record(Status::Failed, attempts, None, Some(reason)))
+                }
+                Outcome::Retry { after, reason } => {
+                    tracing::debug!(recipient = %envelope.key, %reason, "will retry");
+                    wait = wait.max(after);
+                    envelope.attempt += 1;
+                    retry.push(envelope);
+                    continue;
+                }
+                Outcome::Uncertain { reason } => {
+                    settled.uncertain += 1;
+                    Some(record(Status::Uncertain, attempts, None, Some(reason)))
+                }
+                Outcome::NotSent { reason } => {
+                    settled.not_sent += 1;
+                    tracing::warn!(recipient = %envelope.key, %reason, "not sent; due again next run");
+                    priors.remove(&envelope.key).flatten()
+                }
+                Outcome::Unauthorized { reason } => {
+                    settled.not_sent += 1;
+                    unauthorized.get_or_insert(reason);
+                    priors.remove(&envelope.key).flatten()
+                }
+            };
+            records.push((envelope.key, next));
+        }
+        if retry.is_empty() {
+            break;
+        }
+        // Retries wait (as told, or backing off) and draw tokens like any send.
+        let size = NonZeroU32::new(u32::try_from(retry.len()).expect("at most 1000"))
+            .expect("not empty");
+        let delay = wait.unwrap_or_else(|| backoff(tries));
+        if unauthorized.is_some() || !pacer.sleep(delay).await || !pacer.ready(size).await {
+            // Retryable answers mean not accepted: these are due again next run.
+            for envelope in retry {
                 settled.not_sent += 1;
-                tracing::warn!(recipient = %envelope.key, %reason, "not sent; due again next run");
-                priors.remove(&envelope.key).flatten()
+                let prior = priors.remove(&envelope.key).flatten();
+                records.push((envelope.key, prior));
             }
-        };
-        records.push((envelope.key, next));
+            break;
+        }
+        tries += 1;
+        pending = retry;
     }
     store.write(&records)?;
-    Ok(settled)
+    match unauthorized {
+        Some(reason) => Err(TransportError::Unauthorized(reason).into()),
+        None => Ok(settled),
+    }
 }

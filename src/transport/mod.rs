@@ -6,10 +6,15 @@
 //!   more than one mailbox, is refused whole and nothing of it is sent.
 
 mod outbox;
+mod sendgrid;
+mod smtp;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 pub use outbox::Outbox;
+pub use sendgrid::SendGrid;
+pub use smtp::Smtp;
 
 use crate::manifest::model::TransportKind;
 use crate::manifest::{Campaign, Transport as TransportManifest};
@@ -39,33 +44,44 @@ pub enum Outcome {
     Uncertain { reason: String },
     /// Certainly not sent (the outbox could not write, say); due again on the next run.
     NotSent { reason: String },
+    /// Not accepted now, worth trying again: after `after` when the provider says, else
+    /// after a backoff.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// The provider refuses the credentials: nothing was sent, and nothing will be until
+    /// they are fixed, so the campaign stops.
+    Unauthorized { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("isolation check failed, batch refused: {0}")]
     Isolation(String),
-    #[error("transport `{name}` ({kind}) cannot send yet; only the outbox is built")]
-    Unsupported { name: String, kind: &'static str },
+    #[error(
+        "transport `{transport}`: the environment variable `{variable}` is not set; export the secret there (it is never read from a manifest)"
+    )]
+    MissingSecret { transport: String, variable: String },
+    #[error("transport `{transport}`: {reason}")]
+    Setup { transport: String, reason: String },
+    #[error("the provider refused the credentials, so the campaign stopped: {0}")]
+    Unauthorized(String),
 }
 
 /// A campaign's way out.
 pub enum Transport {
     Outbox(Outbox),
+    SendGrid(SendGrid),
+    Smtp(Smtp),
 }
 
 impl Transport {
     pub fn new(manifest: &TransportManifest, campaign: &Campaign) -> Result<Self, TransportError> {
         match manifest.spec.kind {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(manifest, campaign))),
-            TransportKind::Sendgrid => Err(TransportError::Unsupported {
-                name: manifest.name.clone(),
-                kind: "sendgrid",
-            }),
-            TransportKind::Smtp => Err(TransportError::Unsupported {
-                name: manifest.name.clone(),
-                kind: "smtp",
-            }),
+            TransportKind::Sendgrid => SendGrid::new(manifest, campaign).map(Self::SendGrid),
+            TransportKind::Smtp => Smtp::new(manifest, campaign).map(Self::Smtp),
         }
     }
 
@@ -73,6 +89,8 @@ impl Transport {
     pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
         match self {
             Self::Outbox(outbox) => outbox.send(batch).await,
+            Self::SendGrid(sendgrid) => sendgrid.send(batch).await,
+            Self::Smtp(smtp) => smtp.send(batch).await,
         }
     }
 }

@@ -1,0 +1,136 @@
+//! SMTP through lettre (async, pooled connections, rustls): one transaction per
+//! recipient, with one `RCPT TO` and a `To` header holding that address only.
+//!
+//! Answers: 2xx is sent; 4xx (421 included) is retried with backoff; 5xx fails with the
+//! server's words; a connection that cannot be made is retried; a connection lost during
+//! the transaction, or a timeout, is `uncertain`: the server may have taken the message.
+//!
+//! # Secrets
+//! User name and password come from the environment variables the manifest names; this
+//! type has no `Debug` on purpose.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{Envelope, Outcome, TransportError};
+use crate::manifest::model::{Address, Tls};
+use crate::manifest::{Campaign, Transport};
+
+/// Transactions at once, each on a pooled connection of its own.
+const CONCURRENT: usize = 4;
+
+pub struct Smtp {
+    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    from: Address,
+    reply_to: Option<Address>,
+}
+
+impl Smtp {
+    pub fn new(transport: &Transport, campaign: &Campaign) -> Result<Self, TransportError> {
+        let spec = &transport.spec;
+        let host = spec.host.clone().expect("validated: an smtp transport has a host");
+        let tls = spec.tls.unwrap_or(Tls::Starttls);
+        let tls_error = |error: lettre::transport::smtp::Error| TransportError::Setup {
+            transport: transport.name.clone(),
+            reason: error.to_string(),
+        };
+        let (builder, port) = match tls {
+            Tls::None => (AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host), 25),
+            Tls::Starttls => (
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(tls_error)?,
+                587,
+            ),
+            Tls::Tls => (
+                AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(tls_error)?,
+                465,
+            ),
+        };
+        let timeout = Duration::from_secs(u64::from(spec.timeout_seconds.unwrap_or(30)));
+        let mut builder = builder
+            .port(spec.port.unwrap_or(port))
+            .timeout(Some(timeout))
+            .pool_config(PoolConfig::new().max_size(u32::try_from(CONCURRENT).unwrap_or(4)));
+        if let (Some(user), Some(password)) = (&spec.username_env, &spec.password_env) {
+            let read = |variable: &String| {
+                std::env::var(variable)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| TransportError::MissingSecret {
+                        transport: transport.name.clone(),
+                        variable: variable.clone(),
+                    })
+            };
+            builder = builder.credentials(Credentials::new(read(user)?, read(password)?));
+        }
+        Ok(Self {
+            mailer: builder.build(),
+            from: campaign.spec.from.clone(),
+            reply_to: campaign.spec.reply_to.clone(),
+        })
+    }
+
+    pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+        futures::stream::iter(batch)
+            .map(|envelope| async move {
+                let outcome = self.transaction(&envelope).await;
+                (envelope, outcome)
+            })
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await
+    }
+
+    async fn transaction(&self, envelope: &Envelope) -> Outcome {
+        let message = match crate::message::build(
+            &self.from,
+            self.reply_to.as_ref(),
+            &envelope.to,
+            &envelope.rendered,
+            Some(envelope.message_id.clone()),
+        ) {
+            Ok(message) => message,
+            Err(error) => {
+                return Outcome::Failed {
+                    reason: error.to_string(),
+                };
+            }
+        };
+        match self.mailer.send(message).await {
+            Ok(response) => Outcome::Sent {
+                id: response.message().collect::<Vec<_>>().join(" "),
+            },
+            Err(error) => classify(&error),
+        }
+    }
+}
+
+fn classify(error: &lettre::transport::smtp::Error) -> Outcome {
+    let reason = error.to_string();
+    if error.is_permanent() {
+        Outcome::Failed { reason }
+    } else if error.is_transient() {
+        Outcome::Retry {
+            after: None,
+            reason,
+        }
+    } else if error.is_timeout() {
+        Outcome::Uncertain {
+            reason: format!("no answer in time: {reason}"),
+        }
+    } else if reason.starts_with("Connection error") || error.is_tls() {
+        // lettre's kind for failing to connect, which it does not expose but in its
+        // message: nothing was sent yet.
+        Outcome::Retry {
+            after: None,
+            reason: format!("cannot connect: {reason}"),
+        }
+    } else {
+        Outcome::Uncertain {
+            reason: format!("connection lost: {reason}"),
+        }
+    }
+}
