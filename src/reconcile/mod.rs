@@ -259,16 +259,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                 report.ending = Ending::Interrupted;
                 break;
             }
-            let call = Instant::now();
             let settled = send_batch(&transport, &store, spec.revision, batch, &mut pacer).await?;
-            tracing::debug!(
-                campaign = %campaign.name,
-                size = size.get(),
-                sent = settled.sent,
-                failed = settled.failed,
-                elapsed = ?call.elapsed(),
-                "batch recorded"
-            );
             report.sent += settled.sent;
             report.failed += settled.failed;
             report.uncertain += settled.uncertain;
@@ -355,6 +346,27 @@ struct Settled {
     not_sent: u64,
 }
 
+/// The in-flight records of a batch, written (and flushed) before the call.
+fn intents(
+    envelopes: &[transport::Envelope],
+    revision: u32,
+) -> Vec<(String, Option<RecipientRecord>)> {
+    envelopes
+        .iter()
+        .map(|e| {
+            let intent = RecipientRecord {
+                status: Status::InFlight,
+                attempts: e.attempt,
+                revision,
+                provider_id: None,
+                reason: None,
+                updated: now(),
+            };
+            (e.key.clone(), Some(intent))
+        })
+        .collect()
+}
+
 /// One batch: check isolation, record intent, send, retry what may be retried (drawing
 /// tokens again), record outcomes.
 async fn send_batch(
@@ -379,14 +391,7 @@ async fn send_batch(
         reason,
         updated: now(),
     };
-    let intents: Vec<_> = envelopes
-        .iter()
-        .map(|e| {
-            let intent = record(Status::InFlight, e.attempt, None, None);
-            (e.key.clone(), Some(intent))
-        })
-        .collect();
-    store.write(&intents)?;
+    store.write(&intents(&envelopes, revision))?;
 
     let mut settled = Settled::default();
     let mut records = Vec::with_capacity(envelopes.len());
@@ -440,8 +445,8 @@ async fn send_batch(
             break;
         }
         // Retries wait (as told, or backing off) and draw tokens like any send.
-        let size = NonZeroU32::new(u32::try_from(retry.len()).expect("at most 1000"))
-            .expect("not empty");
+        let size =
+            NonZeroU32::new(u32::try_from(retry.len()).expect("at most 1000")).expect("not empty");
         let delay = wait.unwrap_or_else(|| backoff(tries));
         if unauthorized.is_some() || !pacer.sleep(delay).await || !pacer.ready(size).await {
             // Retryable answers mean not accepted: these are due again next run.
@@ -456,6 +461,13 @@ async fn send_batch(
         pending = retry;
     }
     store.write(&records)?;
+    tracing::debug!(
+        sent = settled.sent,
+        failed = settled.failed,
+        uncertain = settled.uncertain,
+        tries,
+        "batch recorded"
+    );
     match unauthorized {
         Some(reason) => Err(TransportError::Unauthorized(reason).into()),
         None => Ok(settled),

@@ -154,13 +154,15 @@ fn group_by_content(batch: Vec<Envelope>) -> Vec<Vec<Envelope>> {
     let mut index: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
     let mut groups: Vec<Vec<Envelope>> = Vec::new();
     for envelope in batch {
-        let key = (envelope.rendered.html.clone(), envelope.rendered.text.clone());
-        match index.get(&key) {
-            Some(&i) => groups[i].push(envelope),
-            None => {
-                index.insert(key, groups.len());
-                groups.push(vec![envelope]);
-            }
+        let key = (
+            envelope.rendered.html.clone(),
+            envelope.rendered.text.clone(),
+        );
+        if let Some(&i) = index.get(&key) {
+            groups[i].push(envelope);
+        } else {
+            index.insert(key, groups.len());
+            groups.push(vec![envelope]);
         }
     }
     groups

@@ -32,14 +32,20 @@ pub struct Smtp {
 impl Smtp {
     pub fn new(transport: &Transport, campaign: &Campaign) -> Result<Self, TransportError> {
         let spec = &transport.spec;
-        let host = spec.host.clone().expect("validated: an smtp transport has a host");
+        let host = spec
+            .host
+            .clone()
+            .expect("validated: an smtp transport has a host");
         let tls = spec.tls.unwrap_or(Tls::Starttls);
         let tls_error = |error: lettre::transport::smtp::Error| TransportError::Setup {
             transport: transport.name.clone(),
             reason: error.to_string(),
         };
         let (builder, port) = match tls {
-            Tls::None => (AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host), 25),
+            Tls::None => (
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+                25,
+            ),
             Tls::Starttls => (
                 AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(tls_error)?,
                 587,

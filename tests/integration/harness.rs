@@ -166,6 +166,24 @@ impl Workspace {
         Run::new(status, stdout, stderr, self.dir.path().to_owned())
     }
 
+    /// Runs herald to the end with extra environment variables.
+    pub fn run_env<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: I,
+        env: &[(&str, &str)],
+    ) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = self
+            .command(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("herald runs");
+        Run::new(status, stdout, stderr, self.dir.path().to_owned())
+    }
+
     pub fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(path)).unwrap()
     }

@@ -2,9 +2,11 @@
 
 mod apply;
 mod crash;
+mod fake_sendgrid;
 mod harness;
 mod plan;
 mod preview;
 mod schema;
+mod sendgrid;
 mod validate;
 mod watch;

@@ -1,0 +1,284 @@
+//! A fake SendGrid `POST /v3/mail/send` on a loopback port, driven by a `Scenario`. No
+//! SendGrid emulator exists, so this one follows the provider's published schema: every
+//! request body is validated against `tests/conformance/sendgrid-mail-send.schema.json`,
+//! and what the schema cannot say (one address per personalization here, no address
+//! twice, at most 1,000) is checked too. Violations are collected, and tests assert there
+//! are none.
+//!
+//! HTTP/1.1 is spoken by hand over tokio, so that a scenario can cut a connection before
+//! or after reading the body, which no framework lets a handler do.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the fake answers. `times` counts requests from the start of the run.
+#[derive(Debug, Clone)]
+pub enum Scenario {
+    /// 202 to everything.
+    Accept,
+    /// 429 with `Retry-After: seconds` to the first `times` requests.
+    TooManyRequests { times: usize, seconds: u64 },
+    /// 500 to the first `times` requests.
+    ServerErrors { times: usize },
+    /// Takes the first `times` requests, then answers only after `delay`.
+    Slow { times: usize, delay: Duration },
+    /// Closes the connection after the request head, before reading the body.
+    CutBeforeBody { times: usize },
+    /// Reads (and takes) the whole request, then closes without answering.
+    CutAfterBody { times: usize },
+    /// 401 to everything.
+    Unauthorized,
+    /// 400 with SendGrid's error shape for requests naming an address containing this.
+    Reject(&'static str),
+}
+
+/// One recipient the fake took, with when and what.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub at: SystemTime,
+    pub to: String,
+    pub subject: String,
+    /// The content values, text then html.
+    pub content: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Log {
+    pub requests: usize,
+    pub accepted: Vec<Accepted>,
+    /// Anything that breaks the schema or SendGrid's other rules.
+    pub violations: Vec<String>,
+    /// `Authorization` headers seen.
+    pub authorizations: Vec<String>,
+}
+
+pub struct FakeSendGrid {
+    pub port: u16,
+    log: Arc<Mutex<Log>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FakeSendGrid {
+    pub fn start(scenario: Scenario) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("a free loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/conformance/sendgrid-mail-send.schema.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let validator = Arc::new(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .expect("the published schema compiles"),
+        );
+        let shared = Arc::clone(&log);
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&shared);
+                let validator = Arc::clone(&validator);
+                let scenario = scenario.clone();
+                tokio::spawn(serve(stream, scenario, log, validator));
+            }
+        });
+        Self {
+            port,
+            log,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap()
+    }
+}
+
+impl Drop for FakeSendGrid {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Serves the requests of one connection until it closes or a scenario cuts it.
+async fn serve(
+    stream: TcpStream,
+    scenario: Scenario,
+    log: Arc<Mutex<Log>>,
+    validator: Arc<jsonschema::Validator>,
+) {
+    let mut stream = BufReader::new(stream);
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let header = |name: &str| {
+            head.iter().find_map(|h| {
+                let (key, value) = h.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let number = {
+            let mut log = log.lock().unwrap();
+            log.requests += 1;
+            log.authorizations
+                .push(header("authorization").unwrap_or_default());
+            log.requests
+        };
+        if let Scenario::CutBeforeBody { times } = scenario {
+            if number <= times {
+                return;
+            }
+        }
+        let mut body = vec![0; length];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        check(&request, &validator, &log);
+
+        let (status, extra) = match &scenario {
+            Scenario::TooManyRequests { times, seconds } if number <= *times => (
+                "429 Too Many Requests",
+                format!("Retry-After: {seconds}\r\n"),
+            ),
+            Scenario::ServerErrors { times } if number <= *times => {
+                ("500 Internal Server Error", String::new())
+            }
+            Scenario::Unauthorized => ("401 Unauthorized", String::new()),
+            Scenario::Reject(part) if String::from_utf8_lossy(&body).contains(part) => {
+                ("400 Bad Request", String::new())
+            }
+            _ => ("202 Accepted", format!("X-Message-Id: fake-{number}\r\n")),
+        };
+        let accepted = status.starts_with("202");
+        if accepted {
+            take(&request, &log);
+        }
+        match scenario {
+            Scenario::CutAfterBody { times } if number <= times => return,
+            Scenario::Slow { times, delay } if number <= times => tokio::time::sleep(delay).await,
+            _ => {}
+        }
+        let payload = match status {
+            s if s.starts_with("400") => {
+                r#"{"errors":[{"message":"The to email does not contain a valid address.","field":"personalizations.0.to"}]}"#
+            }
+            s if s.starts_with("401") => {
+                r#"{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked"}]}"#
+            }
+            _ => "",
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+            payload.len()
+        );
+        if stream
+            .get_mut()
+            .write_all(response.as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Validates one body against the schema and SendGrid's other rules.
+fn check(request: &Value, validator: &jsonschema::Validator, log: &Mutex<Log>) {
+    let mut violations: Vec<String> = validator
+        .iter_errors(request)
+        .map(|e| format!("schema: {e} at {}", e.instance_path))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let personalizations = request["personalizations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if personalizations.len() > 1000 {
+        violations.push(format!("{} personalizations", personalizations.len()));
+    }
+    for p in &personalizations {
+        let to = p["to"].as_array().map_or(0, Vec::len);
+        if to != 1 {
+            violations.push(format!("a personalization with {to} addresses in `to`"));
+        }
+        if p.get("cc").is_some() || p.get("bcc").is_some() {
+            violations.push("a personalization with cc or bcc".to_owned());
+        }
+        for address in p["to"].as_array().into_iter().flatten() {
+            let email = address["email"].as_str().unwrap_or_default().to_lowercase();
+            if !seen.insert(email.clone()) {
+                violations.push(format!("{email} twice in one request"));
+            }
+            if address["name"]
+                .as_str()
+                .is_some_and(|n| n.contains([';', ',']))
+            {
+                violations.push(format!("a name with ; or , for {email}"));
+            }
+        }
+    }
+    if request["from"]["name"]
+        .as_str()
+        .is_some_and(|n| n.contains([';', ',']))
+    {
+        violations.push("a from name with ; or ,".to_owned());
+    }
+    log.lock().unwrap().violations.extend(violations);
+}
+
+fn take(request: &Value, log: &Mutex<Log>) {
+    let content: Vec<String> = request["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["value"].as_str().map(str::to_owned))
+        .collect();
+    let mut log = log.lock().unwrap();
+    for p in request["personalizations"].as_array().into_iter().flatten() {
+        log.accepted.push(Accepted {
+            at: SystemTime::now(),
+            to: p["to"][0]["email"].as_str().unwrap_or_default().to_owned(),
+            subject: p["subject"].as_str().unwrap_or_default().to_owned(),
+            content: content.clone(),
+        });
+    }
+}

@@ -1,0 +1,289 @@
+//! The SendGrid transport against the fake on loopback: packing, retries, timeouts, cut
+//! connections, refusals, the rate ceiling, and the key kept secret.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::fake_sendgrid::{FakeSendGrid, Scenario};
+use crate::harness::{Run, Test, Workspace};
+
+const KEY_ENV: &str = "HERALD_TEST_SENDGRID_KEY";
+const KEY: &str = "SG.test-key-5b1f0c2e-never-print-me";
+const CAMPAIGN: &str = "campaigns/welcome.yaml";
+
+/// `n` recipients on a SendGrid transport pointed at `fake`. `personal` makes every body
+/// differ (a greeting with the name); otherwise all bodies are the same.
+fn workspace(fake: &FakeSendGrid, n: usize, batch: u32, personal: bool) -> Workspace {
+    let mut audience = String::from("email,name,locale\n");
+    for i in 0..n {
+        let _ = writeln!(audience, "user{i:04}@example.com,User {i},en");
+    }
+    let body = if personal {
+        "{{ t('hello', name=recipient.name) }}\n"
+    } else {
+        "{{ t('hello', name='everyone') }}\n"
+    };
+    Test::campaign()
+        .file("campaigns/audiences/customers.csv", &audience)
+        .file("campaigns/templates/welcome.txt.j2", body)
+        .file("campaigns/templates/welcome.html.j2", &format!("<p>{}</p>", body.trim()))
+        .file(
+            "campaigns/transports.yaml",
+            &format!(
+                "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\n\
+                 spec: {{type: sendgrid, endpoint: \"{}\", api_key_env: {KEY_ENV}, timeout_seconds: 1}}\n",
+                fake.endpoint()
+            ),
+        )
+        .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 100000}")
+        .edit(CAMPAIGN, "size: 100", &format!("size: {batch}"))
+        .workspace()
+}
+
+fn apply(workspace: &Workspace) -> Run {
+    workspace.run_env(["apply", "-o", "json"], &[(KEY_ENV, KEY)])
+}
+
+/// How often the fake took each address.
+fn accepted(fake: &FakeSendGrid) -> BTreeMap<String, usize> {
+    let mut count = BTreeMap::new();
+    for a in &fake.log().accepted {
+        *count.entry(a.to.clone()).or_insert(0) += 1;
+    }
+    count
+}
+
+fn uncertain(workspace: &Workspace) -> Vec<String> {
+    let status = workspace
+        .run([
+            "status",
+            "welcome",
+            "--recipients",
+            "uncertain",
+            "-o",
+            "json",
+        ])
+        .code(0)
+        .json();
+    status["campaigns"][0]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every body followed the schema, and every recipient was taken once or is uncertain.
+fn assert_once_or_uncertain(fake: &FakeSendGrid, workspace: &Workspace, n: usize) {
+    assert_eq!(fake.log().violations, Vec::<String>::new());
+    let accepted = accepted(fake);
+    let uncertain = uncertain(workspace);
+    for i in 0..n {
+        let address = format!("user{i:04}@example.com");
+        let times = accepted.get(&address).copied().unwrap_or(0);
+        let reported = uncertain.contains(&address);
+        assert!(
+            times <= 1 && (times == 1 || reported),
+            "{address} accepted {times} times, reported uncertain: {reported}"
+        );
+    }
+}
+
+/// The key appears nowhere: output, state store, anything under the folder.
+fn assert_key_absent(workspace: &Workspace, runs: &[&Run]) {
+    for run in runs {
+        assert!(!run.stdout.contains(KEY) && !run.stderr.contains(KEY));
+    }
+    let mut stack = vec![workspace.path().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+                    "the key is in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_content_goes_a_thousand_personalizations_per_call() {
+    let fake = FakeSendGrid::start(Scenario::Accept);
+    let workspace = workspace(&fake, 2500, 1000, false);
+    let run = apply(&workspace).code(0);
+    assert_eq!(run.json()["campaigns"][0]["sent"], 2500);
+    assert_eq!(fake.log().requests, 3, "2,500 recipients in calls of 1,000");
+    assert_once_or_uncertain(&fake, &workspace, 2500);
+    assert!(uncertain(&workspace).is_empty());
+    assert!(
+        fake.log()
+            .authorizations
+            .iter()
+            .all(|a| a == &format!("Bearer {KEY}"))
+    );
+    let again = apply(&workspace).code(0);
+    assert_eq!(again.json()["campaigns"][0]["ending"], "nothing_to_send");
+    assert_eq!(fake.log().requests, 3);
+    assert_key_absent(&workspace, &[&run, &again]);
+}
+
+#[test]
+fn personal_bodies_go_in_calls_of_their_own_each_exactly_right() {
+    let fake = FakeSendGrid::start(Scenario::Accept);
+    let workspace = workspace(&fake, 30, 10, true);
+    apply(&workspace).code(0);
+    assert_eq!(fake.log().requests, 30);
+    assert_once_or_uncertain(&fake, &workspace, 30);
+    for a in &fake.log().accepted {
+        let i: usize = a.to["user".len()..a.to.find('@').unwrap()].parse().unwrap();
+        assert_eq!(
+            a.content,
+            [format!("Hello User {i}"), format!("<p>Hello User {i}</p>")]
+        );
+        assert_eq!(a.subject, "Welcome");
+    }
+}
+
+#[test]
+fn a_429_waits_for_retry_after_and_tries_again() {
+    let fake = FakeSendGrid::start(Scenario::TooManyRequests {
+        times: 2,
+        seconds: 1,
+    });
+    let workspace = workspace(&fake, 50, 1000, false);
+    let started = Instant::now();
+    let run = apply(&workspace).code(0);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited as told"
+    );
+    assert_eq!(run.json()["campaigns"][0]["sent"], 50);
+    assert_eq!(fake.log().requests, 3);
+    assert_once_or_uncertain(&fake, &workspace, 50);
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff() {
+    let fake = FakeSendGrid::start(Scenario::ServerErrors { times: 2 });
+    let workspace = workspace(&fake, 20, 1000, false);
+    apply(&workspace).code(0);
+    assert_eq!(fake.log().requests, 3);
+    assert_once_or_uncertain(&fake, &workspace, 20);
+}
+
+#[test]
+fn a_slow_answer_is_uncertain_and_never_sent_again() {
+    let fake = FakeSendGrid::start(Scenario::Slow {
+        times: 1,
+        delay: Duration::from_secs(3),
+    });
+    let workspace = workspace(&fake, 30, 10, false);
+    let run = apply(&workspace).code(1);
+    let report = &run.json()["campaigns"][0];
+    assert_eq!(report["uncertain"], 10, "one call of 10 timed out");
+    assert_eq!(report["sent"], 20);
+    assert_eq!(uncertain(&workspace).len(), 10);
+    apply(&workspace).code(0);
+    assert_once_or_uncertain(&fake, &workspace, 30);
+    assert_eq!(
+        accepted(&fake).values().sum::<usize>(),
+        30,
+        "the provider got each once"
+    );
+}
+
+#[test]
+fn connections_cut_before_or_after_the_body_are_uncertain_not_doubled() {
+    for scenario in [
+        Scenario::CutBeforeBody { times: 1 },
+        Scenario::CutAfterBody { times: 1 },
+    ] {
+        let fake = FakeSendGrid::start(scenario.clone());
+        let workspace = workspace(&fake, 30, 10, false);
+        let run = apply(&workspace).code(1);
+        assert_eq!(run.json()["campaigns"][0]["uncertain"], 10, "{scenario:?}");
+        apply(&workspace).code(0);
+        assert_once_or_uncertain(&fake, &workspace, 30);
+        assert!(accepted(&fake).values().all(|n| *n == 1), "{scenario:?}");
+    }
+}
+
+#[test]
+fn a_wrong_key_stops_the_campaign_and_is_never_shown() {
+    let fake = FakeSendGrid::start(Scenario::Unauthorized);
+    let workspace = workspace(&fake, 30, 10, false);
+    let run = apply(&workspace).code(1);
+    assert_eq!(
+        run.stderr,
+        "error: campaign `welcome`: the provider refused the credentials, so the campaign stopped: \
+         SendGrid answered 401 Unauthorized: The provided authorization grant is invalid, expired, \
+         or revoked; stopped (see `herald status welcome`)\n"
+    );
+    assert_eq!(fake.log().requests, 1, "no second call with a wrong key");
+    let status = workspace.run(["status", "-o", "json"]).code(0);
+    assert_eq!(status.json()["campaigns"][0]["sent"], 0);
+    assert_eq!(
+        status.json()["campaigns"][0]["uncertain"],
+        0,
+        "not sent is not uncertain"
+    );
+    assert_key_absent(&workspace, &[&run, &status]);
+
+    let missing = workspace.run(["apply"]).code(2);
+    assert_eq!(
+        missing.stderr,
+        format!(
+            "error: campaign `welcome`: transport `outbox`: the environment variable `{KEY_ENV}` is not set; \
+             export the secret there (it is never read from a manifest); nothing was sent\n"
+        )
+    );
+}
+
+#[test]
+fn a_400_fails_that_recipient_with_the_providers_words() {
+    let fake = FakeSendGrid::start(Scenario::Reject("user0003@"));
+    let workspace = workspace(&fake, 10, 1, false);
+    let run = apply(&workspace).code(1);
+    assert_eq!(run.json()["campaigns"][0]["failed"], 1);
+    assert_eq!(run.json()["campaigns"][0]["sent"], 9);
+    let failed = workspace
+        .run(["status", "welcome", "--recipients", "failed", "-o", "json"])
+        .json();
+    let listed = &failed["campaigns"][0]["recipients"][0];
+    assert_eq!(listed["address"], "user0003@example.com");
+    assert_eq!(
+        listed["reason"],
+        "SendGrid answered 400 Bad Request: The to email does not contain a valid address."
+    );
+}
+
+#[test]
+fn the_declared_rate_is_a_ceiling_on_accepted_messages() {
+    let fake = FakeSendGrid::start(Scenario::Accept);
+    let workspace = workspace(&fake, 60, 5, false);
+    workspace.edit(
+        CAMPAIGN,
+        "rate: {per_second: 100000}",
+        "rate: {per_second: 20}",
+    );
+    let started = Instant::now();
+    apply(&workspace).code(0);
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    let mut times: Vec<_> = fake.log().accepted.iter().map(|a| a.at).collect();
+    assert_eq!(times.len(), 60);
+    times.sort();
+    for (i, start) in times.iter().enumerate() {
+        let window = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start).unwrap() < Duration::from_secs(1))
+            .count();
+        assert!(window <= 20 + 5, "{window} accepted within one second");
+    }
+}
