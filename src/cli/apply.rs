@@ -48,6 +48,8 @@ pub fn run(options: &Options) -> Exit {
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
+    // Transports are built while preparing, and lettre's connection pool needs a runtime.
+    let _entered = runtime.enter();
     let (handle, stop) = Stop::new();
     let ctx = Context {
         store,

@@ -8,5 +8,7 @@ mod plan;
 mod preview;
 mod schema;
 mod sendgrid;
+mod servers;
+mod smtp;
 mod validate;
 mod watch;

@@ -1,0 +1,152 @@
+//! The SMTP transport against real servers: aiosmtpd for delivery, Postfix smtp-sink for
+//! faults.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::harness::{Mail, Test, Workspace};
+use crate::servers::{aiosmtpd, smtp_sink};
+
+fn workspace(port: u16, n: usize) -> Workspace {
+    let mut audience = String::from("email,name,locale\n");
+    for i in 0..n {
+        let _ = writeln!(audience, "user{i:03}@example.com,User {i},en");
+    }
+    Test::campaign()
+        .file("campaigns/audiences/customers.csv", &audience)
+        .file(
+            "campaigns/transports.yaml",
+            &format!(
+                "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\n\
+                 spec: {{type: smtp, host: 127.0.0.1, port: {port}, tls: none, timeout_seconds: 5}}\n"
+            ),
+        )
+        .edit(
+            "campaigns/welcome.yaml",
+            "  batch:\n",
+            "  unsubscribe: {url: \"https://example.com/u/{{ unsubscribe_token }}\"}\n  batch:\n",
+        )
+        .edit("campaigns/welcome.yaml", "rate: {per_second: 50}", "rate: {per_second: 10000}")
+        .edit("campaigns/welcome.yaml", "size: 100", "size: 10")
+        .workspace()
+}
+
+#[test]
+fn every_stored_message_has_one_rcpt_to_equal_to_its_only_to() {
+    let Some(server) = aiosmtpd() else { return };
+    let workspace = workspace(server.port, 25);
+    let run = workspace.run(["apply", "-o", "json"]).code(0);
+    assert_eq!(run.json()["campaigns"][0]["sent"], 25);
+
+    let new = server.maildir.as_ref().unwrap().path().join("new");
+    let mut recipients = BTreeSet::new();
+    for entry in std::fs::read_dir(new).unwrap() {
+        let mail = Mail::read(&entry.unwrap().path());
+        let rcpt: Vec<&str> = mail
+            .raw
+            .lines()
+            .filter_map(|l| l.strip_prefix("X-RcptTo: "))
+            .collect();
+        assert_eq!(
+            rcpt,
+            [mail.recipient()],
+            "{}: one RCPT TO, the To",
+            mail.file
+        );
+        assert!(
+            mail.raw
+                .contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        );
+        let i: usize = mail.recipient()[4..7].parse().unwrap();
+        assert!(
+            mail.text.contains(&format!("Hello User {i}")),
+            "{}",
+            mail.text
+        );
+        assert!(recipients.insert(mail.recipient().to_owned()), "twice");
+    }
+    assert_eq!(recipients.len(), 25);
+    workspace
+        .run(["apply"])
+        .code(0)
+        .stdout("welcome: nothing to send\n  earlier runs: 25 already sent\n");
+}
+
+fn failed(workspace: &Workspace) -> Vec<serde_json::Value> {
+    let status = workspace
+        .run(["status", "welcome", "--recipients", "failed", "-o", "json"])
+        .code(0)
+        .json();
+    status["campaigns"][0]["recipients"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_5xx_fails_at_once_with_the_servers_words() {
+    let Some(server) = smtp_sink(&["-f", "rcpt"]) else {
+        return;
+    };
+    let workspace = workspace(server.port, 3);
+    let run = workspace.run(["apply", "-o", "json"]).code(1);
+    assert_eq!(run.json()["campaigns"][0]["failed"], 3);
+    for recipient in failed(&workspace) {
+        assert_eq!(recipient["attempts"], 1, "not retried");
+        assert_eq!(
+            recipient["reason"],
+            "permanent error (500): 5.3.0 Error: command failed"
+        );
+    }
+}
+
+#[test]
+fn a_4xx_is_retried_with_backoff_then_counted_as_failed() {
+    let Some(server) = smtp_sink(&["-r", "rcpt"]) else {
+        return;
+    };
+    let workspace = workspace(server.port, 2);
+    let started = std::time::Instant::now();
+    workspace.run(["apply"]).code(1);
+    assert!(
+        started.elapsed().as_secs_f64() > 3.0,
+        "backed off between tries"
+    );
+    for recipient in failed(&workspace) {
+        assert_eq!(recipient["attempts"], 5);
+        assert_eq!(
+            recipient["reason"],
+            "transient error (450): 4.3.0 Error: command failed (gave up after 5 tries)"
+        );
+    }
+}
+
+#[test]
+fn a_421_is_retried_like_any_4xx() {
+    let Some(server) = smtp_sink(&["-b", "421 4.3.2 Service shutting down", "-r", "mail"]) else {
+        return;
+    };
+    let workspace = workspace(server.port, 1);
+    workspace.run(["apply"]).code(1);
+    let listed = failed(&workspace);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["attempts"], 5);
+    assert!(
+        listed[0]["reason"].as_str().unwrap().contains("421"),
+        "{}",
+        listed[0]["reason"]
+    );
+}
+
+#[test]
+fn a_connection_lost_after_data_is_uncertain_and_not_sent_again() {
+    let Some(server) = smtp_sink(&["-q", "."]) else {
+        return;
+    };
+    let workspace = workspace(server.port, 3);
+    let run = workspace.run(["apply", "-o", "json"]).code(1);
+    assert_eq!(run.json()["campaigns"][0]["uncertain"], 3);
+    let again = workspace.run(["apply", "-o", "json"]).code(0);
+    assert_eq!(again.json()["campaigns"][0]["ending"], "nothing_to_send");
+    assert_eq!(again.json()["campaigns"][0]["previously_uncertain"], 3);
+}
