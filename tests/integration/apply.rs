@@ -455,3 +455,28 @@ spec:
   rate: {per_second: 1000}
   batch: {size: 1, isolation: per-recipient}
 ";
+
+#[test]
+fn line_breaks_in_catalog_strings_never_start_a_header() {
+    let workspace = Test::campaign()
+        .file(
+            "campaigns/locales/en.yaml",
+            "subject: \"Welcome\\r\\nBcc: everyone@example.com\"\nhello: \"Hello {name}\\r\\nBcc: all@example.com\"\n",
+        )
+        .file(
+            AUDIENCE,
+            "email,name,locale\nann@example.com,\"Ann\r\nCc: bob@example.com\",en\n",
+        )
+        .workspace();
+    workspace.run(["apply"]).code(0);
+    let mails = workspace.outbox("welcome");
+    assert_eq!(mails.len(), 1);
+    let headers = mails[0].raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    for line in headers.lines() {
+        assert!(
+            !line.starts_with("bcc:") && !line.starts_with("cc:"),
+            "an injected header: {line}"
+        );
+    }
+    assert_eq!(mails[0].recipient(), "ann@example.com");
+}

@@ -37,6 +37,8 @@ fn workspace(fake: &FakeSendGrid, n: usize, batch: u32, personal: bool) -> Works
             ),
         )
         .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 100000}")
+        // SendGrid refuses `,` and `;` in names: herald drops such a name.
+        .edit(CAMPAIGN, "name: Example}", "name: \"Example, Inc.\"}")
         .edit(CAMPAIGN, "size: 100", &format!("size: {batch}"))
         .workspace()
 }
