@@ -68,7 +68,9 @@ fn run(case: &str, rows: usize, shared: bool, port: u16, calls: &AtomicUsize, ta
     assert!(taken >= rows, "the fake took {taken} of {rows}");
     #[allow(clippy::cast_precision_loss)]
     let rate = taken as f64 / seconds;
-    println!("{case}: {taken} messages in {calls} calls, {seconds:.2} s, {rate:.0} messages/second");
+    println!(
+        "{case}: {taken} messages in {calls} calls, {seconds:.2} s, {rate:.0} messages/second"
+    );
 }
 
 /// Bodies identical for everyone: one locale, no names, no unsubscribe link.
@@ -83,9 +85,10 @@ fn make_shared(campaigns: &Path) {
         std::fs::write(path, text).unwrap();
     }
     let manifest = campaigns.join("campaign.yaml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("  unsubscribe:\n    url: \"https://example.com/u/{{ unsubscribe_token }}\"\n", "");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "  unsubscribe:\n    url: \"https://example.com/u/{{ unsubscribe_token }}\"\n",
+        "",
+    );
     std::fs::write(manifest, text).unwrap();
     let audience = campaigns.join("audiences/customers.csv");
     let text = std::fs::read_to_string(&audience).unwrap();

@@ -54,6 +54,7 @@ pub fn write_campaign(dir: &Path, rows: usize, per_second: u64) {
 }
 
 /// The process's peak resident memory (`VmHWM`), in MB.
+#[allow(dead_code)] // not every benchmark reports it
 pub fn peak_memory_mb() -> u64 {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

@@ -150,18 +150,27 @@ fn mailbox(address: &Address) -> Value {
 }
 
 /// Splits a batch into groups whose html and text are identical, keeping batch order.
+/// Groups are found by the bodies' lengths, then compared in full: no hashing or copying
+/// of kilobytes per recipient.
 fn group_by_content(batch: Vec<Envelope>) -> Vec<Vec<Envelope>> {
-    let mut index: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
+    let lengths = |e: &Envelope| {
+        let r = &e.rendered;
+        (
+            r.html.as_ref().map(String::len),
+            r.text.as_ref().map(String::len),
+        )
+    };
+    let same = |a: &Envelope, b: &Envelope| {
+        a.rendered.html == b.rendered.html && a.rendered.text == b.rendered.text
+    };
+    let mut by_length: HashMap<(Option<usize>, Option<usize>), Vec<usize>> = HashMap::new();
     let mut groups: Vec<Vec<Envelope>> = Vec::new();
     for envelope in batch {
-        let key = (
-            envelope.rendered.html.clone(),
-            envelope.rendered.text.clone(),
-        );
-        if let Some(&i) = index.get(&key) {
+        let candidates = by_length.entry(lengths(&envelope)).or_default();
+        if let Some(&i) = candidates.iter().find(|&&i| same(&groups[i][0], &envelope)) {
             groups[i].push(envelope);
         } else {
-            index.insert(key, groups.len());
+            candidates.push(groups.len());
             groups.push(vec![envelope]);
         }
     }

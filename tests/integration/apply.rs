@@ -471,7 +471,12 @@ fn line_breaks_in_catalog_strings_never_start_a_header() {
     workspace.run(["apply"]).code(0);
     let mails = workspace.outbox("welcome");
     assert_eq!(mails.len(), 1);
-    let headers = mails[0].raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    let headers = mails[0]
+        .raw
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
     for line in headers.lines() {
         assert!(
             !line.starts_with("bcc:") && !line.starts_with("cc:"),
