@@ -210,7 +210,10 @@ impl Renderer {
         record: &Record,
         row: &dyn std::fmt::Display,
     ) -> Result<Rendered, RenderError> {
+        // A failure is rendered again from the sources as written, so that its message
+        // and line are those of the template the user wrote, not of its inlined form.
         self.render_with(email, record, row, false)
+            .or_else(|_| self.render_with(email, record, row, true))
     }
 
     /// Renders with the per-locale compiled templates, or (`as_written`) the sources as written.
