@@ -1,17 +1,16 @@
 //! Hex digests, for fingerprints, Message-IDs, file names and unsubscribe tokens.
 
-use std::fmt::Write as _;
-
 use sha2::{Digest, Sha256};
 
-/// Lowercase hex of `bytes`.
+/// Lowercase hex of `bytes`. (A table, not `format!`: it runs once or twice per recipient.)
 pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// SHA-256 of `bytes`, in hex.
@@ -22,4 +21,13 @@ pub fn sha256(bytes: &[u8]) -> String {
 /// The first 16 hex digits of SHA-256 of `text`: short, and unique enough to name things.
 pub fn short(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes())[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(super::short("a"), "ca978112ca1bbdca");
+    }
 }

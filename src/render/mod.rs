@@ -62,9 +62,29 @@ pub struct Renderer {
     campaign: Value,
     campaign_name: String,
     locale_field: String,
-    unsubscribe: bool,
+    unsubscribe: Option<Link>,
     key: Vec<u8>,
     keyed: bool,
+}
+
+/// How the unsubscribe link is made: most are `https://host/path/{{ unsubscribe_token }}`,
+/// text around the token, which needs no template run per recipient.
+enum Link {
+    Around { before: String, after: String },
+    Template,
+}
+
+impl Link {
+    fn new(source: &str) -> Self {
+        let plain = |text: &str| !text.contains(['{', '}']);
+        match source.split_once("{{ unsubscribe_token }}") {
+            Some((before, after)) if plain(before) && plain(after) => Self::Around {
+                before: before.to_owned(),
+                after: after.to_owned(),
+            },
+            _ => Self::Template,
+        }
+    }
 }
 
 /// A template to run per recipient, or the text of one that has nothing left to evaluate
@@ -177,7 +197,7 @@ impl Renderer {
             campaign: context! { name => campaign.name.clone(), revision => spec.revision },
             campaign_name: campaign.name.clone(),
             locale_field: spec.locales.field.clone(),
-            unsubscribe: spec.unsubscribe.is_some(),
+            unsubscribe: spec.unsubscribe.as_ref().map(|u| Link::new(&u.url)),
             keyed: key.is_some(),
             key: key.map_or_else(|| b"herald-unkeyed".to_vec(), String::into_bytes),
         })
@@ -232,10 +252,15 @@ impl Renderer {
         });
         let recipient = Value::from_object(Recipient(record.clone()));
         let locale = resolved.catalog.clone();
-        let unsubscribe_url = if self.unsubscribe {
+        let unsubscribe_url = if let Some(link) = &self.unsubscribe {
             let token = self.token(email);
-            let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
-            let url = self.run(UNSUBSCRIBE, ctx, row)?;
+            let url = match link {
+                Link::Around { before, after } => format!("{before}{token}{after}"),
+                Link::Template => {
+                    let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
+                    self.run(UNSUBSCRIBE, ctx, row)?
+                }
+            };
             // It becomes a header: refused here, in the preflight, not at send time.
             if url.chars().any(char::is_control) {
                 return Err(RenderError::Template {
