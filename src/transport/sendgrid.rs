@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{Envelope, Outcome, TransportError};
 use crate::manifest::model::Address;
@@ -33,8 +34,8 @@ pub struct SendGrid {
     client: reqwest::Client,
     url: String,
     key: String,
-    from: Value,
-    reply_to: Option<Value>,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
     campaign: String,
 }
 
@@ -86,7 +87,8 @@ impl SendGrid {
             .client
             .post(&self.url)
             .bearer_auth(&self.key)
-            .json(&body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
         {
@@ -97,55 +99,124 @@ impl SendGrid {
     }
 
     /// The request body: shared content at the top, one personalization per recipient.
-    pub fn body(&self, group: &[Envelope]) -> Value {
+    /// Serialized straight from borrowed fields: no copy of any body per recipient.
+    fn body(&self, group: &[Envelope]) -> Vec<u8> {
         let first = &group[0].rendered;
         let mut content = Vec::new();
         if let Some(text) = &first.text {
-            content.push(json!({"type": "text/plain", "value": text}));
+            content.push(Content {
+                kind: "text/plain",
+                value: text,
+            });
         }
         if let Some(html) = &first.html {
-            content.push(json!({"type": "text/html", "value": html}));
+            content.push(Content {
+                kind: "text/html",
+                value: html,
+            });
         }
-        let personalizations: Vec<Value> = group
+        let recipients: Vec<String> = group.iter().map(|e| crate::digest::short(&e.key)).collect();
+        let unsubscribe: Vec<Option<String>> = group
             .iter()
-            .map(|envelope| {
-                let mut personalization = json!({
-                    "to": [{"email": envelope.to}],
-                    "subject": envelope.rendered.subject,
-                    "custom_args": {
-                        "campaign": self.campaign,
-                        "recipient": crate::digest::short(&envelope.key),
-                    },
-                });
-                if let Some(url) = &envelope.rendered.unsubscribe_url {
-                    personalization["headers"] = json!({
-                        "List-Unsubscribe": format!("<{url}>"),
-                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                    });
-                }
-                personalization
+            .map(|e| {
+                e.rendered
+                    .unsubscribe_url
+                    .as_ref()
+                    .map(|url| format!("<{url}>"))
             })
             .collect();
-        let mut body = json!({
-            "personalizations": personalizations,
-            "from": self.from,
-            "content": content,
-        });
-        if let Some(reply_to) = &self.reply_to {
-            body["reply_to"] = reply_to.clone();
-        }
-        body
+        let personalizations = group
+            .iter()
+            .zip(&recipients)
+            .zip(&unsubscribe)
+            .map(|((envelope, recipient), unsubscribe)| Personalization {
+                to: [To {
+                    email: &envelope.to,
+                }],
+                subject: &envelope.rendered.subject,
+                headers: unsubscribe.as_deref().map(|url| Headers {
+                    list_unsubscribe: url,
+                    list_unsubscribe_post: "List-Unsubscribe=One-Click",
+                }),
+                custom_args: CustomArgs {
+                    campaign: &self.campaign,
+                    recipient,
+                },
+            })
+            .collect();
+        let body = Body {
+            personalizations,
+            from: &self.from,
+            reply_to: self.reply_to.as_ref(),
+            content,
+        };
+        serde_json::to_vec(&body).expect("a request body serializes")
     }
+}
+
+/// `POST /v3/mail/send`, as much of it as herald uses.
+#[derive(Serialize)]
+struct Body<'a> {
+    personalizations: Vec<Personalization<'a>>,
+    from: &'a Mailbox,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<&'a Mailbox>,
+    content: Vec<Content<'a>>,
+}
+
+#[derive(Serialize)]
+struct Personalization<'a> {
+    /// Exactly one recipient, by construction.
+    to: [To<'a>; 1],
+    subject: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Headers<'a>>,
+    custom_args: CustomArgs<'a>,
+}
+
+#[derive(Serialize)]
+struct To<'a> {
+    email: &'a str,
+}
+
+#[derive(Serialize)]
+struct Headers<'a> {
+    #[serde(rename = "List-Unsubscribe")]
+    list_unsubscribe: &'a str,
+    #[serde(rename = "List-Unsubscribe-Post")]
+    list_unsubscribe_post: &'a str,
+}
+
+#[derive(Serialize)]
+struct CustomArgs<'a> {
+    campaign: &'a str,
+    /// A hash of the address, not the address.
+    recipient: &'a str,
+}
+
+#[derive(Serialize)]
+struct Content<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct Mailbox {
+    email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 /// A sender for SendGrid: the name is dropped when it holds `;` or `,`, which SendGrid
 /// refuses in names.
-fn mailbox(address: &Address) -> Value {
-    match &address.name {
-        Some(name) if !name.contains([';', ',']) => {
-            json!({"email": address.email, "name": name})
-        }
-        _ => json!({"email": address.email}),
+fn mailbox(address: &Address) -> Mailbox {
+    Mailbox {
+        email: address.email.clone(),
+        name: address
+            .name
+            .clone()
+            .filter(|name| !name.contains([';', ','])),
     }
 }
 
