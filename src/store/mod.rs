@@ -300,7 +300,17 @@ mod tests {
                 ])
                 .unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        // sled's flusher thread may hold the file lock a moment after the drop.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let store = loop {
+            match Store::open(dir.path()) {
+                Ok(store) => break store,
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => panic!("{error}"),
+            }
+        };
         assert_eq!(
             store.recover().unwrap(),
             BTreeMap::from([("launch".to_owned(), 1)])
