@@ -38,7 +38,8 @@ use crate::manifest::{Campaign, Transport as TransportManifest};
 use crate::plan::{self, CampaignPlan, PlanError, StateView};
 use crate::render::Renderer;
 use crate::store::{
-    CampaignRecord, CampaignStore, GitRevision, RecipientRecord, Status, StatusCounts, Store, now,
+    CampaignRecord, CampaignStore, GitRevision, Intent, RecipientRecord, Status, StatusCounts,
+    Store, now,
 };
 use crate::transport::{self, Outcome, Transport, TransportError};
 
@@ -346,27 +347,6 @@ struct Settled {
     not_sent: u64,
 }
 
-/// The in-flight records of a batch, written (and flushed) before the call.
-fn intents(
-    envelopes: &[transport::Envelope],
-    revision: u32,
-) -> Vec<(String, Option<RecipientRecord>)> {
-    envelopes
-        .iter()
-        .map(|e| {
-            let intent = RecipientRecord {
-                status: Status::InFlight,
-                attempts: e.attempt,
-                revision,
-                provider_id: None,
-                reason: None,
-                updated: now(),
-            };
-            (e.key.clone(), Some(intent))
-        })
-        .collect()
-}
-
 /// One batch: check isolation, record intent, send, retry what may be retried (drawing
 /// tokens again), record outcomes.
 async fn send_batch(
@@ -376,12 +356,10 @@ async fn send_batch(
     batch: Vec<produce::Pending>,
     pacer: &mut Pacer<'_>,
 ) -> Result<Settled, ReconcileError> {
-    let mut priors = HashMap::with_capacity(batch.len());
-    let mut envelopes = Vec::with_capacity(batch.len());
-    for pending in batch {
-        priors.insert(pending.envelope.key.clone(), pending.prior);
-        envelopes.push(pending.envelope);
-    }
+    let (mut priors, envelopes): (HashMap<_, _>, Vec<_>) = batch
+        .into_iter()
+        .map(|p| ((p.envelope.key.clone(), p.prior), p.envelope))
+        .unzip();
     transport::check(&envelopes)?;
     let record = |status, attempts, provider_id, reason| RecipientRecord {
         status,
@@ -391,7 +369,14 @@ async fn send_batch(
         reason,
         updated: now(),
     };
-    store.write(&intents(&envelopes, revision))?;
+    store.begin(&Intent {
+        revision,
+        started: now(),
+        recipients: envelopes
+            .iter()
+            .map(|e| (e.key.clone(), e.attempt))
+            .collect(),
+    })?;
 
     let mut settled = Settled::default();
     let mut records = Vec::with_capacity(envelopes.len());
@@ -460,11 +445,10 @@ async fn send_batch(
         tries += 1;
         pending = retry;
     }
-    store.write(&records)?;
+    store.finish(&records)?;
     tracing::debug!(
         sent = settled.sent,
         failed = settled.failed,
-        uncertain = settled.uncertain,
         tries,
         "batch recorded"
     );

@@ -2,24 +2,27 @@
 //!
 //! Layout: the default tree holds the format version; tree `campaigns` maps a campaign
 //! name to its `CampaignRecord`; tree `recipients/<campaign>` maps a normalised address
-//! to its `RecipientRecord`, encoded as one status byte followed by JSON.
+//! to its `RecipientRecord`, encoded as one status byte followed by JSON, and holds, under
+//! the key `\0in-flight`, the `Intent` of the call under way, if any.
 //!
 //! # Guarantees
 //! - Every write that records a state change is flushed before the call returns, so a
 //!   SIGKILL right after it loses nothing.
 //! - Only one process has a store open at a time (sled's file lock); a second gets
 //!   `StoreError::Locked` naming the process that holds it.
+//! - A call's intent is one record, flushed before the call (`begin`); its outcomes
+//!   replace it atomically, in one sled batch, flushed after (`finish`).
 //! - `recover` turns intents left by a crashed run into `uncertain`, before anything else.
 
 mod error;
 mod record;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
 pub use record::{
-    CampaignRecord, GitRevision, RecipientRecord, Status, StatusCounts, now, timestamp,
+    CampaignRecord, GitRevision, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
 };
 
 const FORMAT_KEY: &[u8] = b"format";
@@ -29,6 +32,8 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const PID_FILE: &str = "herald.pid";
 const RECIPIENTS: &str = "recipients/";
 const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
+/// The key of the call under way; no address starts with a NUL byte.
+const IN_FLIGHT: &[u8] = b"\0in-flight";
 
 #[derive(Clone)]
 pub struct Store {
@@ -97,27 +102,32 @@ impl Store {
         &self.path
     }
 
-    /// Turns every in-flight intent into `uncertain`; returns how many, per campaign.
+    /// Turns the intent of a call that never got its outcomes (the run that made it was
+    /// killed) into `uncertain` recipients; returns how many, per campaign.
     pub fn recover(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut recovered = BTreeMap::new();
         for name in self.campaign_names()? {
             let campaign = self.campaign(&name)?;
-            let mut records = Vec::new();
-            for entry in &campaign.recipients {
-                let (key, value) = entry.map_err(io_error(&self.path))?;
-                if value.first() == Some(&Status::InFlight.code()) {
-                    let key = String::from_utf8_lossy(&key).into_owned();
-                    let mut record = campaign.decode(&key, &value)?;
-                    record.status = Status::Uncertain;
-                    record.reason = Some(RECOVERED.to_owned());
-                    record.updated = now();
-                    records.push((key, Some(record)));
-                }
-            }
-            if !records.is_empty() {
-                recovered.insert(name, records.len() as u64);
-                campaign.write(&records)?;
-            }
+            let Some(intent) = campaign.intent()? else {
+                continue;
+            };
+            let records: Vec<_> = intent
+                .recipients
+                .iter()
+                .map(|(key, attempts)| {
+                    let record = RecipientRecord {
+                        status: Status::Uncertain,
+                        attempts: *attempts,
+                        revision: intent.revision,
+                        provider_id: None,
+                        reason: Some(RECOVERED.to_owned()),
+                        updated: now(),
+                    };
+                    (key.clone(), Some(record))
+                })
+                .collect();
+            recovered.insert(name, records.len() as u64);
+            campaign.finish(&records)?;
         }
         Ok(recovered)
     }
@@ -145,13 +155,18 @@ impl Store {
             .db
             .open_tree(format!("{RECIPIENTS}{name}"))
             .map_err(io_error(&self.path))?;
-        Ok(CampaignStore {
+        let mut campaign = CampaignStore {
             name: name.to_owned(),
             recipients,
+            in_flight: HashMap::new(),
             campaigns: self.campaigns.clone(),
             db: self.db.clone(),
             path: self.path.clone(),
-        })
+        };
+        if let Some(intent) = campaign.intent()? {
+            campaign.in_flight = intent.recipients.into_iter().collect();
+        }
+        Ok(campaign)
     }
 }
 
@@ -160,6 +175,9 @@ impl Store {
 pub struct CampaignStore {
     name: String,
     recipients: sled::Tree,
+    /// Who was in the call under way when this view was made (a killed run's, since only
+    /// one process opens the store): key -> attempt.
+    in_flight: HashMap<String, u32>,
     campaigns: sled::Tree,
     db: sled::Db,
     path: PathBuf,
@@ -194,6 +212,9 @@ impl CampaignStore {
 
     /// The status of one recipient, without decoding the rest of its record.
     pub fn status(&self, key: &str) -> Result<Option<Status>, StoreError> {
+        if self.in_flight.contains_key(key) {
+            return Ok(Some(Status::InFlight));
+        }
         let value = self.recipients.get(key).map_err(io_error(&self.path))?;
         Ok(value.and_then(|v| v.first().copied().and_then(Status::from_code)))
     }
@@ -203,10 +224,52 @@ impl CampaignStore {
         value.map(|v| self.decode(key, &v)).transpose()
     }
 
+    /// The intent of the call under way (or of a killed run's), if any.
+    pub fn intent(&self) -> Result<Option<Intent>, StoreError> {
+        let value = self
+            .recipients
+            .get(IN_FLIGHT)
+            .map_err(io_error(&self.path))?;
+        value
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|error| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    key: format!("{}/in-flight", self.name),
+                    reason: error.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Records the intent of a call and flushes: call this before the call.
+    pub fn begin(&self, intent: &Intent) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(intent).expect("an intent serializes");
+        self.recipients
+            .insert(IN_FLIGHT, value)
+            .map_err(io_error(&self.path))?;
+        self.flush()
+    }
+
+    /// Records a call's outcomes and removes its intent, atomically, and flushes.
+    pub fn finish(&self, records: &[(String, Option<RecipientRecord>)]) -> Result<(), StoreError> {
+        self.apply(records, true)
+    }
+
     /// Writes every record (`None` removes one) in one batch and flushes: when this
     /// returns, the change is durable.
     pub fn write(&self, records: &[(String, Option<RecipientRecord>)]) -> Result<(), StoreError> {
+        self.apply(records, false)
+    }
+
+    fn apply(
+        &self,
+        records: &[(String, Option<RecipientRecord>)],
+        end_intent: bool,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        if end_intent {
+            batch.remove(IN_FLIGHT);
+        }
         for (key, record) in records {
             let Some(record) = record else {
                 batch.remove(key.as_bytes());
@@ -226,17 +289,48 @@ impl CampaignStore {
     /// Recipients by status, from the status bytes alone.
     pub fn counts(&self) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
-        for entry in self.recipients.iter().values() {
-            let value = entry.map_err(io_error(&self.path))?;
+        for entry in &self.recipients {
+            let (key, value) = entry.map_err(io_error(&self.path))?;
+            if self
+                .in_flight
+                .contains_key(String::from_utf8_lossy(&key).as_ref())
+            {
+                continue;
+            }
             if let Some(status) = value.first().copied().and_then(Status::from_code) {
                 counts.add(status);
             }
         }
+        counts.in_flight = self.in_flight.len() as u64;
         Ok(counts)
     }
 
     /// Every recipient with `status`, in address order.
     pub fn list(&self, status: Status) -> Result<Vec<(String, RecipientRecord)>, StoreError> {
+        if status == Status::InFlight {
+            let intent = self.intent()?;
+            let mut listed: Vec<_> = intent
+                .iter()
+                .flat_map(|i| {
+                    i.recipients
+                        .iter()
+                        .map(move |(key, attempts)| (i, key, attempts))
+                })
+                .map(|(intent, key, attempts)| {
+                    let record = RecipientRecord {
+                        status: Status::InFlight,
+                        attempts: *attempts,
+                        revision: intent.revision,
+                        provider_id: None,
+                        reason: Some(RECOVERED.to_owned()),
+                        updated: intent.started,
+                    };
+                    (key.clone(), record)
+                })
+                .collect();
+            listed.sort_by(|a, b| a.0.cmp(&b.0));
+            return Ok(listed);
+        }
         let mut listed = Vec::new();
         for entry in &self.recipients {
             let (key, value) = entry.map_err(io_error(&self.path))?;
@@ -294,10 +388,14 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             let campaign = store.campaign("launch").unwrap();
             campaign
-                .write(&[
-                    ("a@example.com".into(), Some(record(Status::Sent))),
-                    ("b@example.com".into(), Some(record(Status::InFlight))),
-                ])
+                .write(&[("a@example.com".into(), Some(record(Status::Sent)))])
+                .unwrap();
+            campaign
+                .begin(&Intent {
+                    revision: 1,
+                    started: now(),
+                    recipients: vec![("b@example.com".into(), 1)],
+                })
                 .unwrap();
         }
         // sled's flusher thread may hold the file lock a moment after the drop.

@@ -65,6 +65,17 @@ pub struct RecipientRecord {
     pub updated: u64,
 }
 
+/// The intent of one provider call: who is in it, written (and flushed) before the call
+/// as one record, and removed together with the outcomes after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub revision: u32,
+    /// Unix seconds when the call began.
+    pub started: u64,
+    /// Each recipient's key and which attempt this is.
+    pub recipients: Vec<(String, u32)>,
+}
+
 /// Counts of recipients by status.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StatusCounts {
