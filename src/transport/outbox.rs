@@ -1,8 +1,8 @@
 //! The embedded default transport: one RFC 5322 file per message under `dir/<campaign>/`.
 //!
 //! Each file is written as `.<name>.tmp` beside its final name and renamed into place, so
-//! a reader (or a crash) never sees half a message. Messages are built on all cores and
-//! written by one thread: parallel creates in one folder only contend for its lock. Names are `r<revision>-<address hash>-a<attempt>.eml`:
+//! a reader (or a crash) never sees half a message. Messages are built and written on
+//! all cores. Names are `r<revision>-<address hash>-a<attempt>.eml`:
 //! one file per recipient per attempt, so a message sent twice would show as two files.
 //!
 //! # Caveats
@@ -54,17 +54,10 @@ impl Outbox {
                     })
                     .collect();
             }
-            let built: Vec<_> = batch
+            batch
                 .into_par_iter()
                 .map(|envelope| {
-                    let message = build(&from, reply_to.as_ref(), &envelope);
-                    (envelope, message)
-                })
-                .collect();
-            built
-                .into_iter()
-                .map(|(envelope, message)| {
-                    let outcome = match message {
+                    let outcome = match build(&from, reply_to.as_ref(), &envelope) {
                         Ok(bytes) => write(&dir, revision, &envelope, &bytes),
                         Err(reason) => Outcome::Failed { reason },
                     };
