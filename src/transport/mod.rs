@@ -69,7 +69,17 @@ pub enum TransportError {
     Unauthorized(String),
 }
 
-/// A campaign's way out.
+/// What every transport does: take a batch of envelopes and answer one outcome per
+/// envelope. Implementations may answer in any order; each outcome travels with its
+/// envelope.
+pub trait Deliver {
+    fn deliver(
+        &self,
+        batch: Vec<Envelope>,
+    ) -> impl std::future::Future<Output = Vec<(Envelope, Outcome)>> + Send;
+}
+
+/// A campaign's way out: the transport its manifest names.
 pub enum Transport {
     Outbox(Outbox),
     SendGrid(SendGrid),
@@ -85,12 +95,23 @@ impl Transport {
         }
     }
 
-    /// Sends a batch that passed `check`; one outcome per envelope, in order.
+    /// Checks the batch again, right before the call, then sends it. A batch that fails
+    /// the check is refused whole: every envelope comes back `NotSent`.
     pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+        if let Err(error) = check(&batch) {
+            let reason = error.to_string();
+            return batch
+                .into_iter()
+                .map(|e| {
+                    let reason = reason.clone();
+                    (e, Outcome::NotSent { reason })
+                })
+                .collect();
+        }
         match self {
-            Self::Outbox(outbox) => outbox.send(batch).await,
-            Self::SendGrid(sendgrid) => sendgrid.send(batch).await,
-            Self::Smtp(smtp) => smtp.send(batch).await,
+            Self::Outbox(outbox) => outbox.deliver(batch).await,
+            Self::SendGrid(sendgrid) => sendgrid.deliver(batch).await,
+            Self::Smtp(smtp) => smtp.deliver(batch).await,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{Envelope, Outcome};
+use super::{Deliver, Envelope, Outcome};
 use crate::manifest::model::Address;
 use crate::manifest::{Campaign, Transport};
 
@@ -37,8 +37,10 @@ impl Outbox {
             revision: campaign.spec.revision,
         }
     }
+}
 
-    pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+impl Deliver for Outbox {
+    async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
         let dir = self.dir.clone();
         let from = self.from.clone();
         let reply_to = self.reply_to.clone();

@@ -23,7 +23,7 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Envelope, Outcome, TransportError};
+use super::{Deliver, Envelope, Outcome, TransportError};
 use crate::manifest::model::Address;
 use crate::manifest::{Campaign, Transport};
 
@@ -68,16 +68,6 @@ impl SendGrid {
             reply_to: campaign.spec.reply_to.as_ref().map(mailbox),
             campaign: campaign.name.clone(),
         })
-    }
-
-    pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
-        let calls = futures::stream::iter(group_by_content(batch))
-            .map(|group| self.call(group))
-            .buffer_unordered(CONCURRENT_CALLS);
-        calls
-            .flat_map(futures::stream::iter)
-            .collect::<Vec<_>>()
-            .await
     }
 
     /// One request for recipients whose bodies are identical.
@@ -151,6 +141,18 @@ impl SendGrid {
             content,
         };
         serde_json::to_vec(&body).expect("a request body serializes")
+    }
+}
+
+impl Deliver for SendGrid {
+    async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+        let calls = futures::stream::iter(group_by_content(batch))
+            .map(|group| self.call(group))
+            .buffer_unordered(CONCURRENT_CALLS);
+        calls
+            .flat_map(futures::stream::iter)
+            .collect::<Vec<_>>()
+            .await
     }
 }
 

@@ -16,7 +16,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Envelope, Outcome, TransportError};
+use super::{Deliver, Envelope, Outcome, TransportError};
 use crate::manifest::model::{Address, Tls};
 use crate::manifest::{Campaign, Transport};
 
@@ -79,17 +79,6 @@ impl Smtp {
         })
     }
 
-    pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
-        futures::stream::iter(batch)
-            .map(|envelope| async move {
-                let outcome = self.transaction(&envelope).await;
-                (envelope, outcome)
-            })
-            .buffer_unordered(CONCURRENT)
-            .collect()
-            .await
-    }
-
     async fn transaction(&self, envelope: &Envelope) -> Outcome {
         let message = match crate::message::build(
             &self.from,
@@ -111,6 +100,19 @@ impl Smtp {
             },
             Err(error) => classify(&error),
         }
+    }
+}
+
+impl Deliver for Smtp {
+    async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+        futures::stream::iter(batch)
+            .map(|envelope| async move {
+                let outcome = self.transaction(&envelope).await;
+                (envelope, outcome)
+            })
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await
     }
 }
 
