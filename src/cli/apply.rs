@@ -1,9 +1,10 @@
 //! `herald apply`: prepare every selected campaign (refusing before anything is sent),
 //! then reconcile each, and report.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Exit, Output, plan, report, validate};
 use crate::reconcile::{self, Context, Ending, Report, Stop, StopHandle, TransportLimits};
@@ -24,26 +25,10 @@ pub fn run(options: &Options) -> Exit {
     let Some(campaigns) = plan::select(&manifests, options.campaign.as_deref()) else {
         return Exit::Refused;
     };
-    let store = match Store::open(&options.state) {
-        Ok(store) => store,
-        Err(error) => {
-            report::error(format_args!("{error}; nothing was sent"));
-            return Exit::Refused;
-        }
+    let (store, recovered) = match open_for_sending(&options.state) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
     };
-    let recovered = match store.recover() {
-        Ok(recovered) => recovered,
-        Err(error) => {
-            report::error(format_args!("{error}; nothing was sent"));
-            return Exit::Failed;
-        }
-    };
-    for (name, count) in &recovered {
-        eprintln!(
-            "warning: campaign `{name}`: {count} recipients were in flight when an earlier run stopped; \
-             they are now uncertain and are not re-sent (see `herald status {name} --recipients uncertain`)"
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,6 +98,26 @@ pub fn run(options: &Options) -> Exit {
     } else {
         Exit::Success
     }
+}
+
+/// Opens the state store for sending (apply, watch) and turns a killed run's intents into
+/// `uncertain`, warning about them; the exit code when that fails.
+pub(super) fn open_for_sending(state: &Path) -> Result<(Store, BTreeMap<String, u64>), Exit> {
+    let store = Store::open(state).map_err(|error| {
+        report::error(format_args!("{error}; nothing was sent"));
+        Exit::Refused
+    })?;
+    let recovered = store.recover().map_err(|error| {
+        report::error(format_args!("{error}; nothing was sent"));
+        Exit::Failed
+    })?;
+    for (name, count) in &recovered {
+        eprintln!(
+            "warning: campaign `{name}`: {count} recipients were in flight when an earlier run stopped; \
+             they are now uncertain and are not re-sent (see `herald status {name} --recipients uncertain`)"
+        );
+    }
+    Ok((store, recovered))
 }
 
 /// Ctrl-C or SIGTERM: ask every reconcile to stop after the call in flight.

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use super::{Exit, apply, plan, report, validate};
 use crate::reconcile::Stop;
-use crate::store::Store;
 use crate::watch::{self, Event, Options};
 
 pub fn run(path: &Path, only: Option<&str>, interval: Duration, state: &Path) -> Exit {
@@ -15,26 +14,10 @@ pub fn run(path: &Path, only: Option<&str>, interval: Duration, state: &Path) ->
     if plan::select(&manifests, only).is_none() {
         return Exit::Refused;
     }
-    let store = match Store::open(state) {
-        Ok(store) => store,
-        Err(error) => {
-            report::error(format_args!("{error}; nothing was sent"));
-            return Exit::Refused;
-        }
+    let (store, recovered) = match apply::open_for_sending(state) {
+        Ok(opened) => opened,
+        Err(exit) => return exit,
     };
-    let recovered = match store.recover() {
-        Ok(recovered) => recovered,
-        Err(error) => {
-            report::error(format_args!("{error}; nothing was sent"));
-            return Exit::Failed;
-        }
-    };
-    for (name, count) in &recovered {
-        eprintln!(
-            "warning: campaign `{name}`: {count} recipients were in flight when an earlier run stopped; \
-             they are now uncertain and are not re-sent"
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -112,19 +112,8 @@ impl Store {
                 continue;
             };
             let records: Vec<_> = intent
-                .recipients
-                .iter()
-                .map(|(key, attempts)| {
-                    let record = RecipientRecord {
-                        status: Status::Uncertain,
-                        attempts: *attempts,
-                        revision: intent.revision,
-                        provider_id: None,
-                        reason: Some(RECOVERED.to_owned()),
-                        updated: now(),
-                    };
-                    (key.clone(), Some(record))
-                })
+                .records(Status::Uncertain, RECOVERED, now())
+                .map(|(key, record)| (key, Some(record)))
                 .collect();
             recovered.insert(name, records.len() as u64);
             campaign.finish(&records)?;
@@ -311,22 +300,7 @@ impl CampaignStore {
             let intent = self.intent()?;
             let mut listed: Vec<_> = intent
                 .iter()
-                .flat_map(|i| {
-                    i.recipients
-                        .iter()
-                        .map(move |(key, attempts)| (i, key, attempts))
-                })
-                .map(|(intent, key, attempts)| {
-                    let record = RecipientRecord {
-                        status: Status::InFlight,
-                        attempts: *attempts,
-                        revision: intent.revision,
-                        provider_id: None,
-                        reason: Some(RECOVERED.to_owned()),
-                        updated: intent.started,
-                    };
-                    (key.clone(), record)
-                })
+                .flat_map(|i| i.records(Status::InFlight, RECOVERED, i.started))
                 .collect();
             listed.sort_by(|a, b| a.0.cmp(&b.0));
             return Ok(listed);

@@ -76,6 +76,29 @@ pub struct Intent {
     pub recipients: Vec<(String, u32)>,
 }
 
+impl Intent {
+    /// The records of this call's recipients as `status` (`uncertain` once recovered,
+    /// `in_flight` while listed), with `reason`, updated at `updated`.
+    pub fn records<'a>(
+        &'a self,
+        status: Status,
+        reason: &'a str,
+        updated: u64,
+    ) -> impl Iterator<Item = (String, RecipientRecord)> + 'a {
+        self.recipients.iter().map(move |(key, attempts)| {
+            let record = RecipientRecord {
+                status,
+                attempts: *attempts,
+                revision: self.revision,
+                provider_id: None,
+                reason: Some(reason.to_owned()),
+                updated,
+            };
+            (key.clone(), record)
+        })
+    }
+}
+
 /// Counts of recipients by status.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StatusCounts {

@@ -99,14 +99,7 @@ impl Transport {
     /// the check is refused whole: every envelope comes back `NotSent`.
     pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
         if let Err(error) = check(&batch) {
-            let reason = error.to_string();
-            return batch
-                .into_iter()
-                .map(|e| {
-                    let reason = reason.clone();
-                    (e, Outcome::NotSent { reason })
-                })
-                .collect();
+            return not_sent(batch, &error.to_string());
         }
         match self {
             Self::Outbox(outbox) => outbox.deliver(batch).await,
@@ -114,6 +107,17 @@ impl Transport {
             Self::Smtp(smtp) => smtp.deliver(batch).await,
         }
     }
+}
+
+/// Every envelope of a batch that was refused whole, before any of it could leave.
+fn not_sent(batch: Vec<Envelope>, reason: &str) -> Vec<(Envelope, Outcome)> {
+    batch
+        .into_iter()
+        .map(|e| {
+            let reason = reason.to_owned();
+            (e, Outcome::NotSent { reason })
+        })
+        .collect()
 }
 
 /// Refuses a batch that could put two recipients in one envelope or one address twice.

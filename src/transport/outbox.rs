@@ -48,13 +48,7 @@ impl Deliver for Outbox {
         tokio::task::spawn_blocking(move || {
             if let Err(error) = std::fs::create_dir_all(&dir) {
                 let reason = format!("cannot create `{}`: {error}", dir.display());
-                return batch
-                    .into_iter()
-                    .map(|e| {
-                        let reason = reason.clone();
-                        (e, Outcome::NotSent { reason })
-                    })
-                    .collect();
+                return super::not_sent(batch, &reason);
             }
             batch
                 .into_par_iter()
