@@ -13,16 +13,13 @@ mod common;
 
 use std::time::Instant;
 
-use common::{peak_memory_mb, write_campaign};
+use common::{peak_memory_mb, size, write_campaign};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let rows: usize = std::env::var("HERALD_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let rows = size("HERALD_BENCH_ROWS", 100_000);
     let dir = tempfile::tempdir().expect("temporary folder");
     write_campaign(dir.path(), rows, 10_000_000);
     let campaigns = dir.path().join("campaigns");

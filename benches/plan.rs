@@ -10,17 +10,14 @@ mod common;
 
 use std::time::Instant;
 
-use common::{peak_memory_mb, write_campaign};
+use common::{peak_memory_mb, size, write_campaign};
 
 // The same allocator as the herald binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let rows: usize = std::env::var("HERALD_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows = size("HERALD_BENCH_ROWS", 1_000_000);
     let dir = tempfile::tempdir().expect("temporary folder");
     let started = Instant::now();
     write_campaign(dir.path(), rows, 50);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use common::write_campaign;
+use common::{size, write_campaign};
 
 fn main() {
     let rows = size("HERALD_BENCH_ROWS", 1_000_000);
@@ -26,13 +26,6 @@ fn main() {
     let (port, calls, taken) = fake();
     run("shared content", rows, true, port, &calls, &taken);
     run("personal bodies", personal, false, port, &calls, &taken);
-}
-
-fn size(variable: &str, default: usize) -> usize {
-    std::env::var(variable)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn run(case: &str, rows: usize, shared: bool, port: u16, calls: &AtomicUsize, taken: &AtomicUsize) {

@@ -63,3 +63,11 @@ pub fn peak_memory_mb() -> u64 {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb / 1024)
 }
+
+/// A size from the environment variable `variable`, else `default`.
+pub fn size(variable: &str, default: usize) -> usize {
+    std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

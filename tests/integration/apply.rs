@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::harness::{Test, Workspace};
+use crate::harness::{Test, Workspace, another_campaign};
 
 const CAMPAIGN: &str = "campaigns/welcome.yaml";
 const AUDIENCE: &str = "campaigns/audiences/customers.csv";
@@ -131,18 +131,7 @@ fn status_reports_counts_from_the_state_store() {
         .run(["status", "nope"])
         .code(2)
         .stderr("error: no campaign named `nope` in the state store .herald; it has: `welcome`\n");
-    let listed = workspace
-        .run([
-            "status",
-            "welcome",
-            "--recipients",
-            "uncertain",
-            "-o",
-            "json",
-        ])
-        .code(0)
-        .json();
-    assert_eq!(listed["campaigns"][0]["recipients"], serde_json::json!([]));
+    assert!(workspace.listed("welcome", "uncertain").is_empty());
 }
 
 #[test]
@@ -398,14 +387,14 @@ fn apply_json_reports_each_campaign() {
 
 #[test]
 fn a_transport_rate_caps_every_campaign_sharing_it() {
-    let second = CAMPAIGN_TWO;
+    let second = another_campaign("second", "second.csv", 1000);
     let workspace = Test::campaign()
         .file(AUDIENCE, &audience(30))
         .file(
             "campaigns/audiences/second.csv",
             &audience(30).replace("user", "two"),
         )
-        .file("campaigns/second.yaml", second)
+        .file("campaigns/second.yaml", &second)
         .edit(
             CAMPAIGN,
             "rate: {per_second: 50}",
@@ -442,19 +431,6 @@ fn a_transport_rate_caps_every_campaign_sharing_it() {
         assert!(window <= 21, "{window} messages within a second");
     }
 }
-
-const CAMPAIGN_TWO: &str = "apiVersion: herald/v1
-kind: Campaign
-metadata: {name: second}
-spec:
-  transport: outbox
-  from: {email: news@example.com}
-  template: {subject: Second, text: templates/welcome.txt.j2}
-  locales: {default: en, catalog: locales}
-  audience: {file: audiences/second.csv}
-  rate: {per_second: 1000}
-  batch: {size: 1, isolation: per-recipient}
-";
 
 #[test]
 fn line_breaks_in_catalog_strings_never_start_a_header() {

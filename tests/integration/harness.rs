@@ -34,6 +34,25 @@ metadata: {name: outbox}
 spec: {type: outbox, dir: ../outbox}
 ";
 
+/// A second outbox campaign beside `welcome`, sharing its templates and catalog: text only,
+/// batches of one, reading `audiences/<audience>`.
+pub fn another_campaign(name: &str, audience: &str, per_second: u32) -> String {
+    format!(
+        "apiVersion: herald/v1
+kind: Campaign
+metadata: {{name: {name}}}
+spec:
+  transport: outbox
+  from: {{email: news@example.com}}
+  template: {{subject: Other, text: templates/welcome.txt.j2}}
+  locales: {{default: en, catalog: locales}}
+  audience: {{file: audiences/{audience}}}
+  rate: {{per_second: {per_second}}}
+  batch: {{size: 1, isolation: per-recipient}}
+"
+    )
+}
+
 pub struct Test {
     dir: tempfile::TempDir,
     files: BTreeMap<String, String>,
@@ -182,6 +201,26 @@ impl Workspace {
             .output()
             .expect("herald runs");
         Run::new(status, stdout, stderr, self.dir.path().to_owned())
+    }
+
+    /// `herald status CAMPAIGN --recipients STATE -o json`: the recipients it lists.
+    pub fn listed(&self, campaign: &str, state: &str) -> Vec<serde_json::Value> {
+        let status = self
+            .run(["status", campaign, "--recipients", state, "-o", "json"])
+            .code(0)
+            .json();
+        status["campaigns"][0]["recipients"]
+            .as_array()
+            .expect("a list of recipients")
+            .clone()
+    }
+
+    /// The addresses `listed` gives.
+    pub fn listed_addresses(&self, campaign: &str, state: &str) -> Vec<String> {
+        self.listed(campaign, state)
+            .iter()
+            .map(|r| r["address"].as_str().expect("an address").to_owned())
+            .collect()
     }
 
     pub fn read(&self, path: &str) -> String {

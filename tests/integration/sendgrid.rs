@@ -57,23 +57,7 @@ fn accepted(fake: &FakeSendGrid) -> BTreeMap<String, usize> {
 }
 
 fn uncertain(workspace: &Workspace) -> Vec<String> {
-    let status = workspace
-        .run([
-            "status",
-            "welcome",
-            "--recipients",
-            "uncertain",
-            "-o",
-            "json",
-        ])
-        .code(0)
-        .json();
-    status["campaigns"][0]["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["address"].as_str().unwrap().to_owned())
-        .collect()
+    workspace.listed_addresses("welcome", "uncertain")
 }
 
 /// Every body followed the schema, and every recipient was taken once or is uncertain.
@@ -255,10 +239,8 @@ fn a_400_fails_that_recipient_with_the_providers_words() {
     let run = apply(&workspace).code(1);
     assert_eq!(run.json()["campaigns"][0]["failed"], 1);
     assert_eq!(run.json()["campaigns"][0]["sent"], 9);
-    let failed = workspace
-        .run(["status", "welcome", "--recipients", "failed", "-o", "json"])
-        .json();
-    let listed = &failed["campaigns"][0]["recipients"][0];
+    let failed = workspace.listed("welcome", "failed");
+    let listed = &failed[0];
     assert_eq!(listed["address"], "user0003@example.com");
     assert_eq!(
         listed["reason"],

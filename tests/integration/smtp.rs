@@ -73,14 +73,7 @@ fn every_stored_message_has_one_rcpt_to_equal_to_its_only_to() {
 }
 
 fn failed(workspace: &Workspace) -> Vec<serde_json::Value> {
-    let status = workspace
-        .run(["status", "welcome", "--recipients", "failed", "-o", "json"])
-        .code(0)
-        .json();
-    status["campaigns"][0]["recipients"]
-        .as_array()
-        .unwrap()
-        .clone()
+    workspace.listed("welcome", "failed")
 }
 
 #[test]

@@ -8,22 +8,9 @@ use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::{Test, Workspace};
+use crate::harness::{Test, Workspace, another_campaign};
 
 const WELCOME: &str = "campaigns/welcome.yaml";
-
-const OTHER: &str = "apiVersion: herald/v1
-kind: Campaign
-metadata: {name: other}
-spec:
-  transport: outbox
-  from: {email: news@example.com}
-  template: {subject: Other, text: templates/welcome.txt.j2}
-  locales: {default: en, catalog: locales}
-  audience: {file: audiences/others.csv}
-  rate: {per_second: 5}
-  batch: {size: 1, isolation: per-recipient}
-";
 
 fn audience(prefix: &str, n: usize) -> String {
     let mut csv = String::from("email,name\n");
@@ -74,12 +61,13 @@ fn interrupt(child: &Child) {
 
 #[test]
 fn watch_follows_pause_unpause_breakage_fixes_and_removal() {
+    let other = another_campaign("other", "others.csv", 5);
     let workspace = Test::campaign()
         .edit(WELCOME, "rate: {per_second: 50}", "rate: {per_second: 5}")
         .edit(WELCOME, "size: 100", "size: 1")
         .file("campaigns/audiences/customers.csv", &audience("w", 200))
         .file("campaigns/audiences/others.csv", &audience("o", 200))
-        .file("campaigns/other.yaml", OTHER)
+        .file("campaigns/other.yaml", &other)
         .workspace();
     git(&workspace, &["init", "-q"]);
     git(&workspace, &["add", "."]);
