@@ -239,26 +239,11 @@ impl CampaignStore {
         self.flush()
     }
 
-    /// Records a call's outcomes and removes its intent, atomically, and flushes.
+    /// Records a call's outcomes (`None` removes a record) and removes its intent, in one
+    /// atomic batch, and flushes: when this returns, the change is durable.
     pub fn finish(&self, records: &[(String, Option<RecipientRecord>)]) -> Result<(), StoreError> {
-        self.apply(records, true)
-    }
-
-    /// Writes every record (`None` removes one) in one batch and flushes: when this
-    /// returns, the change is durable.
-    pub fn write(&self, records: &[(String, Option<RecipientRecord>)]) -> Result<(), StoreError> {
-        self.apply(records, false)
-    }
-
-    fn apply(
-        &self,
-        records: &[(String, Option<RecipientRecord>)],
-        end_intent: bool,
-    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        if end_intent {
-            batch.remove(IN_FLIGHT);
-        }
+        batch.remove(IN_FLIGHT);
         for (key, record) in records {
             let Some(record) = record else {
                 batch.remove(key.as_bytes());
@@ -362,7 +347,7 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             let campaign = store.campaign("launch").unwrap();
             campaign
-                .write(&[("a@example.com".into(), Some(record(Status::Sent)))])
+                .finish(&[("a@example.com".into(), Some(record(Status::Sent)))])
                 .unwrap();
             campaign
                 .begin(&Intent {
