@@ -26,10 +26,9 @@ pub struct Pending {
 
 pub type Batch = Result<Vec<Pending>, ReconcileError>;
 
-/// The receiver went away: not an error, the sender stopped on purpose.
-struct Stopped;
-
+/// Why producing ended early.
 enum Failure {
+    /// The receiver went away: not an error, the sender stopped on purpose.
     Stopped,
     Error(ReconcileError),
 }
@@ -37,12 +36,6 @@ enum Failure {
 impl From<PlanError> for Failure {
     fn from(error: PlanError) -> Self {
         Self::Error(error.into())
-    }
-}
-
-impl From<Stopped> for Failure {
-    fn from(_: Stopped) -> Self {
-        Self::Stopped
     }
 }
 
@@ -102,13 +95,17 @@ fn produce(
             batch.push(pending?);
             if batch.len() == size {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(size));
-                batches.blocking_send(Ok(full)).map_err(|_| Stopped)?;
+                batches
+                    .blocking_send(Ok(full))
+                    .map_err(|_| Failure::Stopped)?;
             }
         }
         Ok::<_, Failure>(())
     })?;
     if !batch.is_empty() {
-        batches.blocking_send(Ok(batch)).map_err(|_| Stopped)?;
+        batches
+            .blocking_send(Ok(batch))
+            .map_err(|_| Failure::Stopped)?;
     }
     Ok(())
 }
