@@ -317,12 +317,7 @@ async fn run_campaign(
             git: spec.git.clone(),
             limits: spec.limits.clone(),
         };
-        let result = async {
-            let prepared =
-                tokio::task::block_in_place(|| reconcile::prepare(&spec.campaign, &ctx))?;
-            reconcile::execute(prepared, &ctx).await
-        }
-        .await;
+        let result = reconcile::reconcile(&spec.campaign, &ctx).await;
         forward.abort();
 
         let action = match result {

@@ -114,9 +114,10 @@ pub struct Prepared {
     transport: Transport,
 }
 
-/// Prepares and executes one campaign.
+/// Prepares and executes one campaign. Preparing renders every recipient, so it runs
+/// with the worker thread handed over to blocking work (a multi-threaded runtime only).
 pub async fn reconcile(campaign: &Campaign, ctx: &Context) -> Result<Reconciled, ReconcileError> {
-    let prepared = prepare(campaign, ctx)?;
+    let prepared = tokio::task::block_in_place(|| prepare(campaign, ctx))?;
     execute(prepared, ctx).await
 }
 
