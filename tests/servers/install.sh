@@ -13,7 +13,9 @@ fi
 
 if [ ! -x .tools/postfix/usr/sbin/smtp-sink ]; then
     mkdir -p .tools/download
-    (cd .tools/download && apt-get download postfix >/dev/null)
+    # A fresh machine may have no package lists yet: fetch them once, then try again.
+    (cd .tools/download && { apt-get download postfix >/dev/null \
+        || { apt-get update >/dev/null && apt-get download postfix >/dev/null; }; })
     dpkg -x .tools/download/postfix_*.deb .tools/postfix
     rm -rf .tools/download
 fi
