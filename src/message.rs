@@ -6,9 +6,10 @@
 //! The `To` header carries the bare address and never an audience display name, so no
 //! name from an audience file (with quotes, commas or line breaks) can reach a header.
 
+use email_encoding::body::Encoding;
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::manifest::model::Address;
 use crate::render::Rendered;
@@ -58,17 +59,53 @@ pub fn build(
     }
     let built = match (&rendered.text, &rendered.html) {
         (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(
-            text.clone(),
-            html.clone(),
+            encoded(text),
+            encoded(html),
         )),
-        (Some(text), None) => builder.singlepart(SinglePart::plain(text.clone())),
-        (None, Some(html)) => builder.singlepart(SinglePart::html(html.clone())),
+        (Some(text), None) => builder.singlepart(SinglePart::plain(encoded(text))),
+        (None, Some(html)) => builder.singlepart(SinglePart::html(encoded(html))),
         (None, None) => builder.body(String::new()),
     };
     built.map_err(|error| MessageError::Build {
         to: to.to_owned(),
         reason: error.to_string(),
     })
+}
+
+/// `body` with CRLF line endings, in the transfer encoding lettre's `Body::new` would
+/// choose (7bit, quoted-printable or base64, by the same chooser), encoded the same way.
+///
+/// lettre converts line endings by walking the body backwards one character at a time,
+/// which took a quarter of building a message; here it is one pass over the lines. A test
+/// checks that the bytes equal lettre's own.
+fn encoded(body: &str) -> Body {
+    let mut crlf = String::with_capacity(body.len() + body.len() / 32);
+    let mut lines = body.split('\n');
+    crlf.push_str(lines.next().unwrap_or_default());
+    for line in lines {
+        if !crlf.ends_with('\r') {
+            crlf.push('\r');
+        }
+        crlf.push('\n');
+        crlf.push_str(line);
+    }
+    match Encoding::choose(crlf.as_str(), false) {
+        Encoding::SevenBit => {
+            Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+        }
+        Encoding::QuotedPrintable => Body::dangerous_pre_encoded(
+            quoted_printable::encode(crlf),
+            ContentTransferEncoding::QuotedPrintable,
+        ),
+        // Not UTF-8 capable (`false` above), so never 8bit.
+        Encoding::Base64 | Encoding::EightBit => {
+            let mut out =
+                String::with_capacity(email_encoding::body::base64::encoded_len(crlf.len()));
+            email_encoding::body::base64::encode(crlf.as_bytes(), &mut out)
+                .expect("writing to a String cannot fail");
+            Body::dangerous_pre_encoded(out.into_bytes(), ContentTransferEncoding::Base64)
+        }
+    }
 }
 
 fn mailbox(address: &Address) -> Result<Mailbox, MessageError> {
@@ -127,6 +164,29 @@ mod tests {
             "{headers}"
         );
         assert_eq!(headers.lines().filter(|l| l.starts_with("To: ")).count(), 1);
+    }
+
+    #[test]
+    fn bodies_are_encoded_exactly_as_lettre_encodes_them() {
+        let long = "word ".repeat(40);
+        let bodies = [
+            "",
+            "Hello\nWorld\n",
+            "already\r\ncrlf\r\n",
+            "mixed\nand\r\nlone\rreturn\n\n",
+            "\nstarts with a break",
+            long.as_str(),
+            "Здравствуйте, Ольга!\nВаш индекс изменился.\n",
+            "Café crème, naïve façade\nmostly ASCII with a few accents\n",
+            "さくら様\nEX-50指数の算出方法変更のお知らせ\n",
+            "<p>Hello</p>\n<p>\u{1F4EC}</p>\n",
+        ];
+        for body in bodies {
+            let ours = encoded(body);
+            let theirs = Body::new(body.to_owned());
+            assert_eq!(ours.encoding(), theirs.encoding(), "{body:?}");
+            assert_eq!(ours.into_vec(), theirs.into_vec(), "{body:?}");
+        }
     }
 
     #[test]
