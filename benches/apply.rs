@@ -7,13 +7,27 @@
 //! build each RFC 5322 message, write and rename its file, and flush the state store twice
 //! per batch.
 //!
+//! Afterwards it measures the ceiling the disk sets: the same number of files, with the
+//! same bytes (copies of the messages just written), written as herald writes them (a
+//! temporary file, then a rename) on all cores, with nothing else to do. herald renders,
+//! builds and records state on the same cores, so it can only approach that figure.
+//!
 //! Target (issue 4): at least 20,000 messages per second.
+//!
+//! # Running it again
+//! On a filesystem without a journal (this machine's ext4 root is one), ext4 skips inodes
+//! freed in the last 60 to 360 seconds when it allocates new ones, and every run frees
+//! 200,000 when its temporary folder goes. A run started within about 6 minutes of the
+//! last one spends most of its time in that search and measures 2 to 5 times slower.
+//! Wait between runs, or point `TMPDIR` at another filesystem.
 
 mod common;
 
+use std::path::Path;
 use std::time::Instant;
 
 use common::{peak_memory_mb, size, write_campaign};
+use rayon::prelude::*;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -43,14 +57,15 @@ fn main() {
     let total = started.elapsed().as_secs_f64();
     assert_eq!(exit, herald::cli::Exit::Success);
 
-    let written = std::fs::read_dir(dir.path().join("outbox/index-methodology-2019-11"))
+    let outbox = dir.path().join("outbox/index-methodology-2019-11");
+    let messages: Vec<_> = std::fs::read_dir(&outbox)
         .expect("the outbox exists")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        })
-        .count();
+        .map(|e| e.expect("the outbox is readable").path())
+        .filter(|path| path.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    let written = messages.len();
     assert_eq!(written as u64, plan.to_send, "one file per recipient");
+    let ceiling = file_ceiling(&messages, &dir.path().join("ceiling"));
     #[allow(clippy::cast_precision_loss)]
     let messages = written as f64;
     eprintln!();
@@ -64,4 +79,30 @@ fn main() {
         messages / (total - preflight)
     );
     println!("peak memory:       {} MB", peak_memory_mb());
+    println!(
+        "the same files alone: {ceiling:.0} per second (herald reached {:.0}% of it)",
+        100.0 * messages / total / ceiling
+    );
+}
+
+/// Files per second when writing a copy of every message in `messages` to `to` (a
+/// temporary file, then a rename), on all cores, with nothing else to do.
+fn file_ceiling(messages: &[std::path::PathBuf], to: &Path) -> f64 {
+    // Sixteen real messages, cycled: the same sizes and locales without reading them all.
+    let samples: Vec<Vec<u8>> = messages
+        .iter()
+        .take(16)
+        .map(|path| std::fs::read(path).expect("a message is readable"))
+        .collect();
+    std::fs::create_dir_all(to).expect("the ceiling folder");
+    let started = Instant::now();
+    (0..messages.len()).into_par_iter().for_each(|i| {
+        let name = format!("r1-{i:016x}-a1.eml");
+        let temporary = to.join(format!(".{name}.tmp"));
+        std::fs::write(&temporary, &samples[i % samples.len()]).expect("write");
+        std::fs::rename(&temporary, to.join(name)).expect("rename");
+    });
+    #[allow(clippy::cast_precision_loss)]
+    let files = messages.len() as f64;
+    files / started.elapsed().as_secs_f64()
 }
