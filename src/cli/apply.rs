@@ -53,10 +53,7 @@ pub fn run(options: &Options) -> Exit {
         match reconcile::prepare(campaign, &ctx) {
             Ok(ready) => prepared.push(ready),
             Err(error) => {
-                report::error(format_args!(
-                    "campaign `{}`: {error}; nothing was sent",
-                    campaign.name
-                ));
+                report::refused(&campaign.name, error);
                 return Exit::Refused;
             }
         }

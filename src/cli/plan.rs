@@ -43,10 +43,7 @@ pub fn run(path: &Path, only: Option<&str>, output: Output, state: &Path) -> Exi
         match plan::plan(campaign, state) {
             Ok(plan) => plans.push(plan),
             Err(error) => {
-                report::error(format_args!(
-                    "campaign `{}`: {error}; nothing was sent",
-                    campaign.name
-                ));
+                report::refused(&campaign.name, error);
                 return Exit::Refused;
             }
         }

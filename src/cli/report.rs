@@ -17,3 +17,10 @@ pub fn error_prefix() -> &'static str {
 pub fn error(message: impl std::fmt::Display) {
     eprintln!("{} {message}", error_prefix());
 }
+
+/// Prints why `campaign` was refused before anything was sent to it.
+pub fn refused(campaign: &str, reason: impl std::fmt::Display) {
+    error(format_args!(
+        "campaign `{campaign}`: {reason}; nothing was sent"
+    ));
+}
