@@ -20,9 +20,10 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio::sync::watch;
 
+use crate::git::GitRevision;
 use crate::manifest::{self, Campaign, LoadError, Manifests, Transport};
 use crate::reconcile::{self, Action, Context, Ending, Report, Stop, TransportLimits};
-use crate::store::{GitRevision, Store};
+use crate::store::Store;
 
 /// How long file events settle before the manifests are reloaded.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -48,6 +49,8 @@ pub enum Event {
 
 pub struct Options {
     pub path: PathBuf,
+    /// The state store's folder: herald's own writes there are not changes.
+    pub state: PathBuf,
     pub only: Option<String>,
     pub interval: Duration,
     pub store: Store,
@@ -169,7 +172,7 @@ impl Controller {
 
     /// Starts, changes or stops campaign tasks to match `manifests`.
     fn update(&mut self, manifests: &Manifests, paths: &[PathBuf]) {
-        let git = crate::git::revision(&self.options.path);
+        let git = crate::git::revision(&self.options.path, &self.options.state);
         self.limits = TransportLimits::new(manifests, &self.limits);
         let only = self.options.only.as_deref();
         let mut present = Vec::new();

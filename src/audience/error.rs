@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
+use crate::input::InputError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AudienceError {
-    #[error("cannot read `{}`: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] InputError),
     #[error("{}:{line}: {message}", path.display())]
     Syntax {
         path: PathBuf,
@@ -17,10 +16,24 @@ pub enum AudienceError {
     },
     #[error("{}:{line}: expected a JSON object per line", path.display())]
     NotAnObject { path: PathBuf, line: u64 },
-    #[error("{}: no column `{column}` for addresses; the header has {found}", path.display())]
+    #[error("{}:1: no column `{column}` in the header; the header has {found}", path.display())]
     MissingColumn {
         path: PathBuf,
         column: String,
         found: String,
     },
+    /// A suppression list entry that is not an address: the list is refused whole,
+    /// because a half-read opt-out list mails people who asked not to be mailed.
+    #[error("{}:{line}: `{value}` is not an email address{hint}; suppression lists hold one bare address per entry", path.display())]
+    SuppressionEntry {
+        path: PathBuf,
+        line: u64,
+        value: String,
+        hint: String,
+    },
+    #[error(
+        "`{}`: a suppression list must be `.csv` (with an `email` column), `.jsonl` (objects with an `email` field) or `.txt` (one address per line); herald does not guess the format of an opt-out list",
+        path.display()
+    )]
+    SuppressionFormat { path: PathBuf },
 }

@@ -12,13 +12,14 @@ mod error;
 mod reader;
 mod suppress;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub use error::AudienceError;
 pub use reader::{Record, Row, Rows, rows};
-pub use suppress::load as load_suppressions;
+pub use suppress::{MAX_SOURCES, Suppressions};
 
 use crate::address;
+use crate::text::List;
 
 /// The form addresses are compared in.
 pub fn normalize(address: &str) -> String {
@@ -43,10 +44,12 @@ pub enum Verdict {
         first_line: u64,
     },
     Suppressed,
-    /// No valid address; `value` is what the row holds, possibly empty.
+    /// No valid address; `value` is what the row holds, possibly empty, and `problem`
+    /// says what is wrong with it.
     Invalid {
         line: u64,
         value: String,
+        problem: String,
     },
 }
 
@@ -64,16 +67,19 @@ pub struct Tally {
 /// Sorts rows into verdicts, remembering what it has seen.
 pub struct Screen {
     email_field: String,
-    suppressed: HashSet<String>,
+    suppressions: Suppressions,
+    /// Audience addresses suppressed, per source of `suppressions`.
+    by_source: Vec<u64>,
     seen: HashMap<String, u64>,
     tally: Tally,
 }
 
 impl Screen {
-    pub fn new(email_field: &str, suppressed: HashSet<String>) -> Self {
+    pub fn new(email_field: &str, suppressions: Suppressions) -> Self {
         Self {
             email_field: email_field.to_owned(),
-            suppressed,
+            by_source: vec![0; suppressions.sources().len()],
+            suppressions,
             seen: HashMap::new(),
             tally: Tally::default(),
         }
@@ -81,13 +87,30 @@ impl Screen {
 
     pub fn screen(&mut self, row: Row) -> Verdict {
         self.tally.rows += 1;
-        let value = row.record.get(&self.email_field).unwrap_or_default();
+        let Some(value) = row.record.get(&self.email_field) else {
+            self.tally.invalid += 1;
+            let columns = row.record.columns();
+            return Verdict::Invalid {
+                line: row.line,
+                value: String::new(),
+                problem: format!(
+                    "no `{}` field; the row has {}",
+                    self.email_field,
+                    if columns.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        List::and_ticked(&columns).to_string()
+                    }
+                ),
+            };
+        };
         let email = value.trim();
         if !address::is_valid(email) {
             self.tally.invalid += 1;
             return Verdict::Invalid {
                 line: row.line,
-                value: value.clone(),
+                problem: format!("`{}` is not a valid email address", value.escape_debug()),
+                value,
             };
         }
         let key = normalize(email);
@@ -96,10 +119,13 @@ impl Screen {
             return Verdict::Duplicate { first_line };
         }
         self.tally.unique += 1;
-        let suppressed = self.suppressed.contains(&key);
+        let sources = self.suppressions.sources_of(&key);
         self.seen.insert(key, row.line);
-        if suppressed {
+        if sources != 0 {
             self.tally.suppressed += 1;
+            for (i, count) in self.by_source.iter_mut().enumerate() {
+                *count += (sources >> i) & 1;
+            }
             return Verdict::Suppressed;
         }
         Verdict::Send(Recipient {
@@ -117,25 +143,40 @@ impl Screen {
     pub fn tally(&self) -> Tally {
         self.tally
     }
+
+    /// How many audience addresses each suppression source removed (an address named by
+    /// two sources counts in both), in the order of `Suppressions::sources`.
+    pub fn suppressed_by(&self) -> Vec<(String, u64)> {
+        self.suppressions
+            .sources()
+            .iter()
+            .cloned()
+            .zip(self.by_source.iter().copied())
+            .collect()
+    }
+
+    pub fn suppressions(&self) -> &Suppressions {
+        &self.suppressions
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use super::*;
 
-    fn write(dir: &Path, name: &str, contents: &str) -> std::path::PathBuf {
+    fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, contents).unwrap();
         path
     }
 
     /// Screens every row of `audience` and returns the tally and the lines to send.
-    fn screen_all(audience: &Path, suppress: &[std::path::PathBuf]) -> (Tally, Vec<(u64, String)>) {
-        let mut screen = Screen::new("email", load_suppressions(suppress).unwrap());
+    fn screen_all(audience: &Path, suppress: &[PathBuf]) -> (Tally, Vec<(u64, String)>) {
+        let mut screen = Screen::new("email", Suppressions::load(suppress).unwrap());
         let mut send = Vec::new();
-        for row in rows(audience).unwrap() {
+        for row in rows(audience, "email").unwrap() {
             if let Verdict::Send(recipient) = screen.screen(row.unwrap()) {
                 send.push((recipient.line, recipient.email));
             }
@@ -176,44 +217,94 @@ mod tests {
     }
 
     #[test]
-    fn invalid_rows_are_reported_with_their_line() {
+    fn invalid_rows_are_reported_with_their_line_and_problem() {
         let dir = tempfile::tempdir().unwrap();
         let audience = write(
             dir.path(),
-            "a.csv",
-            "email,name\nnot-an-address,X\n,Empty\nok@example.com,Ok\n",
+            "a.jsonl",
+            "{\"email\": \"not-an-address\"}\n{\"mail\": \"x@example.com\", \"id\": 2}\n{\"email\": \"ok@example.com\"}\n",
         );
-        let mut screen = Screen::new("email", HashSet::new());
-        let verdicts: Vec<String> = rows(&audience)
+        let mut screen = Screen::new("email", Suppressions::default());
+        let verdicts: Vec<String> = rows(&audience, "email")
             .unwrap()
             .map(|row| match screen.screen(row.unwrap()) {
-                Verdict::Invalid { line, value } => format!("invalid {line} {value:?}"),
-                Verdict::Send(r) => format!("send {}", r.line),
+                Verdict::Invalid { line, problem, .. } => format!("{line}: {problem}"),
+                Verdict::Send(r) => format!("{}: send", r.line),
                 other => format!("{other:?}"),
             })
             .collect();
         assert_eq!(
             verdicts,
-            ["invalid 2 \"not-an-address\"", "invalid 3 \"\"", "send 4"]
+            [
+                "1: `not-an-address` is not a valid email address",
+                "2: no `email` field; the row has `id` and `mail`",
+                "3: send"
+            ]
         );
         assert_eq!(screen.tally().invalid, 2);
     }
 
     #[test]
-    fn jsonl_rows_and_plain_text_suppression() {
+    fn csv_separators_quoting_and_byte_order_marks() {
         let dir = tempfile::tempdir().unwrap();
-        let jsonl = "{\"email\": \"a@example.com\", \"locale\": \"ja\"}\n\n{\"email\": \"B@example.com\", \"n\": 3}\n";
-        let audience = write(dir.path(), "a.jsonl", jsonl);
-        let list = write(
+        for (name, text) in [
+            ("comma.csv", "email,name\nann@example.com,Ann\n"),
+            ("bom.csv", "\u{feff}email,name\nann@example.com,Ann\n"),
+            (
+                "quoted.csv",
+                "\"email\",\"name\"\n\"ann@example.com\",\"Ann, A.\"\n",
+            ),
+            (
+                "semicolon.csv",
+                "\"name\";\"email\"\n\"Ann\";\"ann@example.com\"\n",
+            ),
+            ("tab.csv", "name\temail\nAnn\tann@example.com\n"),
+        ] {
+            let audience = write(dir.path(), name, text);
+            let (tally, send) = screen_all(&audience, &[]);
+            assert_eq!(tally.rows, 1, "{name}");
+            assert_eq!(send, [(2, "ann@example.com".to_owned())], "{name}");
+        }
+    }
+
+    #[test]
+    fn a_header_without_the_address_column_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let audience = write(
             dir.path(),
-            "optout.txt",
-            "# people who asked\nb@EXAMPLE.com\n\n",
+            "a.csv",
+            "mail,name,locale\nann@example.com,Ann,en\n",
         );
-        let (tally, send) = screen_all(&audience, &[list]);
-        assert_eq!((tally.rows, tally.suppressed), (2, 1));
-        assert_eq!(send, [(1, "a@example.com".to_owned())]);
-        let row = rows(&audience).unwrap().nth(1).unwrap().unwrap();
-        assert_eq!((row.line, row.record.get("n").as_deref()), (3, Some("3")));
+        let error = rows(&audience, "email").err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}:1: no column `email` in the header; the header has `mail`, `name` and `locale`",
+                audience.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_row_longer_than_the_limit_is_refused_not_read_into_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(usize::try_from(crate::input::MAX_RECORD).unwrap() + 10);
+        for (name, first) in [
+            ("long.csv", "email\na@example.com\n"),
+            ("long.jsonl", "{\"email\": \"a@example.com\"}\n"),
+        ] {
+            let audience = write(dir.path(), name, &format!("{first}{long}"));
+            let error = rows(&audience, "email")
+                .unwrap()
+                .find_map(Result::err)
+                .expect("refused");
+            assert!(
+                error
+                    .to_string()
+                    .contains("a row of more than 1048576 bytes"),
+                "{name}: {error}"
+            );
+        }
     }
 
     #[test]
@@ -224,7 +315,11 @@ mod tests {
             "a.csv",
             "email,name\na@example.com,A\nb@example.com\n",
         );
-        let error = rows(&audience).unwrap().nth(1).unwrap().unwrap_err();
+        let error = rows(&audience, "email")
+            .unwrap()
+            .nth(1)
+            .unwrap()
+            .unwrap_err();
         let expected = format!("{}:3: expected 2 fields, found 1", audience.display());
         assert_eq!(error.to_string(), expected);
 
@@ -233,7 +328,7 @@ mod tests {
             "b.jsonl",
             "{\"email\": \"a@example.com\"}\n[1, 2]\n{oops\n",
         );
-        let errors: Vec<String> = rows(&jsonl)
+        let errors: Vec<String> = rows(&jsonl, "email")
             .unwrap()
             .filter_map(Result::err)
             .map(|e| e.to_string())
@@ -250,18 +345,123 @@ mod tests {
     }
 
     #[test]
-    fn suppression_csv_needs_an_email_column() {
+    fn suppression_lists_in_every_accepted_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let audience = write(
+            dir.path(),
+            "a.csv",
+            "email\nann@example.com\nbob@example.com\ncat@example.com\ndan@example.com\neve@example.com\nfay@example.com\n",
+        );
+        let lists = [
+            write(
+                dir.path(),
+                "bom.txt",
+                "\u{feff}ANN@example.com\r\n# a comment\n\n",
+            ),
+            write(
+                dir.path(),
+                "quoted.csv",
+                "\"email\",\"reason\"\n\"bob@example.com\",\"asked\"\n",
+            ),
+            write(
+                dir.path(),
+                "semicolon.csv",
+                "email;reason\ncat@example.com;bounced\n",
+            ),
+            write(
+                dir.path(),
+                "list.jsonl",
+                "{\"email\": \"dan@example.com\"}\n",
+            ),
+            write(
+                dir.path(),
+                "twice.txt",
+                "ann@example.com\neve@example.com\n",
+            ),
+        ];
+        let suppressions = Suppressions::load(&lists).unwrap();
+        let mut screen = Screen::new("email", suppressions);
+        let mut send = Vec::new();
+        for row in rows(&audience, "email").unwrap() {
+            if let Verdict::Send(r) = screen.screen(row.unwrap()) {
+                send.push(r.email);
+            }
+        }
+        assert_eq!(send, ["fay@example.com"]);
+        assert_eq!(screen.tally().suppressed, 5);
+        let counts: Vec<u64> = screen.suppressed_by().iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, [1, 1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn a_suppression_entry_that_is_not_a_bare_address_refuses_the_list() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text, line, value, hint) in [
+            (
+                "a.txt",
+                "ok@example.com\nAnn <ann@example.com>\n",
+                2,
+                "Ann <ann@example.com>",
+                " (write `ann@example.com`)",
+            ),
+            (
+                "b.txt",
+                "mailto:bob@example.com\n",
+                1,
+                "mailto:bob@example.com",
+                " (write `bob@example.com`)",
+            ),
+            ("c.csv", "email\nok@example.com\nnobody\n", 3, "nobody", ""),
+            (
+                "d.jsonl",
+                "{\"email\": \"a@example.com, b@example.com\"}\n",
+                1,
+                "a@example.com, b@example.com",
+                "",
+            ),
+            (
+                "e.txt",
+                "caf\u{e9}@example.com\n",
+                1,
+                "caf\u{e9}@example.com",
+                "",
+            ),
+        ] {
+            let list = write(dir.path(), name, text);
+            let error = Suppressions::load(&[&list]).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{}:{line}: `{value}` is not an email address{hint}; suppression lists hold one bare address per entry",
+                    list.display()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn suppression_lists_of_unknown_format_or_without_an_email_column_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let list = write(
             dir.path(),
             "s.csv",
             "address,reason\na@example.com,bounced\n",
         );
-        let error = load_suppressions(&[&list]).unwrap_err();
-        let expected = format!(
-            "{}: no column `email` for addresses; the header has address,reason",
-            list.display()
+        let error = Suppressions::load(&[&list]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}:1: no column `email` in the header; the header has `address` and `reason`",
+                list.display()
+            )
         );
-        assert_eq!(error.to_string(), expected);
+        let list = write(dir.path(), "s.tsv", "a@example.com\n");
+        let error = Suppressions::load(&[&list]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("herald does not guess the format of an opt-out list"),
+            "{error}"
+        );
     }
 }

@@ -1,62 +1,178 @@
 //! Suppression lists: addresses never to send to.
 //!
-//! A list is either a CSV file whose header has an `email` column, or plain text with one
-//! address per line (blank lines and `#` comments ignored). Addresses compare trimmed and
-//! case-insensitively, like audience rows.
+//! The format follows the extension, and nothing else is accepted:
+//! - `.csv`: a header row with an `email` column (separated by `,`, `;` or tabs, quoted or
+//!   not), one address per row;
+//! - `.jsonl`: one JSON object per line with an `email` field;
+//! - `.txt`: one address per line; blank lines and lines starting with `#` are skipped.
+//!
+//! # Guarantees
+//! - Every entry must be a bare address (`ann@example.com`). `Ann <ann@example.com>`,
+//!   `mailto:ann@example.com` or anything else refuses the whole list with its file and
+//!   line: a list read in part would mail people who asked not to be mailed.
+//! - A UTF-8 byte order mark is dropped. Addresses compare trimmed and case-insensitively,
+//!   like audience rows.
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read as _};
+use std::path::{Path, PathBuf};
 
 use super::error::AudienceError;
-use super::normalize;
-use super::reader;
+use super::{normalize, reader};
+use crate::address;
+use crate::input::{self, MAX_RECORD};
 
-/// Every address in `lists`, normalised.
-pub fn load(lists: &[impl AsRef<Path>]) -> Result<HashSet<String>, AudienceError> {
-    let mut addresses = HashSet::new();
-    for path in lists {
-        load_one(path.as_ref(), &mut addresses)?;
-    }
-    Ok(addresses)
+/// The most sources (lists, and the state store's reasons) one campaign can draw on.
+pub const MAX_SOURCES: usize = 64;
+
+/// Every suppressed address, and which sources name it.
+#[derive(Debug, Default, Clone)]
+pub struct Suppressions {
+    /// Normalised address -> a bit per source naming it.
+    addresses: HashMap<String, u64>,
+    /// What each source is, for people: a list's path, or `state store (unsubscribed)`.
+    sources: Vec<String>,
 }
 
-fn load_one(path: &Path, out: &mut HashSet<String>) -> Result<(), AudienceError> {
-    let open_error = |source| AudienceError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let mut first = String::new();
-    BufReader::new(File::open(path).map_err(open_error)?)
-        .read_line(&mut first)
-        .map_err(open_error)?;
-    let is_csv = first.contains(',') || normalize(&first) == "email";
-    if is_csv {
-        let rows = reader::rows(path)?;
-        let has_email = rows
-            .headers()
-            .is_some_and(|h| h.iter().any(|c| c == "email"));
-        if !has_email {
-            return Err(AudienceError::MissingColumn {
-                path: path.to_owned(),
-                column: "email".to_owned(),
-                found: first.trim().to_owned(),
-            });
-        }
-        for row in rows {
-            if let Some(email) = row?.record.get("email") {
-                out.insert(normalize(&email));
+impl Suppressions {
+    /// Reads every list in `lists`, refusing the first entry that is not an address.
+    pub fn load(lists: &[impl AsRef<Path>]) -> Result<Self, AudienceError> {
+        let mut suppressions = Self::default();
+        for path in lists {
+            let path = path.as_ref();
+            let source = suppressions.source(path.display().to_string());
+            for (line, value) in entries(path)? {
+                let address = value.trim();
+                if !address::is_valid(address) {
+                    return Err(AudienceError::SuppressionEntry {
+                        path: path.to_owned(),
+                        line,
+                        value: value.escape_debug().to_string(),
+                        hint: hint(address),
+                    });
+                }
+                suppressions.insert(normalize(address), source);
             }
         }
-    } else {
-        for line in BufReader::new(File::open(path).map_err(open_error)?).lines() {
-            let line = line.map_err(open_error)?;
-            let address = line.trim();
-            if !address.is_empty() && !address.starts_with('#') {
-                out.insert(normalize(address));
+        Ok(suppressions)
+    }
+
+    /// Adds a source named `label`; its index, for `insert`.
+    pub fn source(&mut self, label: String) -> usize {
+        assert!(
+            self.sources.len() < MAX_SOURCES,
+            "validated: at most {MAX_SOURCES} sources"
+        );
+        self.sources.push(label);
+        self.sources.len() - 1
+    }
+
+    /// Marks the normalised address `key` as suppressed by `source`.
+    pub fn insert(&mut self, key: String, source: usize) {
+        *self.addresses.entry(key).or_default() |= 1 << source;
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.addresses.contains_key(key)
+    }
+
+    /// A bit per source naming `key`; 0 when none does.
+    pub fn sources_of(&self, key: &str) -> u64 {
+        self.addresses.get(key).copied().unwrap_or(0)
+    }
+
+    /// The sources, in the order they were added.
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+
+    pub fn len(&self) -> usize {
+        self.addresses.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty()
+    }
+}
+
+/// What to write instead of an entry that is almost an address.
+fn hint(entry: &str) -> String {
+    let inner = entry
+        .strip_prefix("mailto:")
+        .or_else(|| {
+            let open = entry.rfind('<')?;
+            entry[open + 1..].strip_suffix('>')
+        })
+        .map(str::trim);
+    match inner {
+        Some(bare) if address::is_valid(bare) => format!(" (write `{bare}`)"),
+        _ => String::new(),
+    }
+}
+
+/// Every entry of the list at `path` with its line, as written.
+fn entries(path: &Path) -> Result<Vec<(u64, String)>, AudienceError> {
+    let extension = path.extension().and_then(|e| e.to_str());
+    match extension {
+        Some("csv" | "jsonl") => {
+            let mut entries = Vec::new();
+            for row in reader::rows(path, "email")? {
+                let row = row?;
+                let Some(value) = row.record.get("email") else {
+                    return Err(AudienceError::Syntax {
+                        path: path.to_owned(),
+                        line: row.line,
+                        message: "no `email` field".to_owned(),
+                    });
+                };
+                entries.push((row.line, value));
             }
+            Ok(entries)
+        }
+        Some("txt") => lines(path),
+        _ => Err(AudienceError::SuppressionFormat {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+/// The entries of a one-address-per-line list.
+fn lines(path: &Path) -> Result<Vec<(u64, String)>, AudienceError> {
+    let file = input::open(path)?;
+    let mut reader = BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut line = 0;
+    loop {
+        line += 1;
+        let mut bytes = Vec::new();
+        let read = (&mut reader)
+            .take(MAX_RECORD + 1)
+            .read_until(b'\n', &mut bytes)
+            .map_err(|error| syntax(path, line, &error.to_string()))?;
+        if read == 0 {
+            return Ok(entries);
+        }
+        if bytes.len() as u64 > MAX_RECORD {
+            let message = format!("a line of more than {MAX_RECORD} bytes");
+            return Err(syntax(path, line, &message));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| syntax(path, line, "not valid UTF-8"))?;
+        let text = if line == 1 {
+            text.trim_start_matches('\u{feff}')
+        } else {
+            &text
+        };
+        let entry = text.trim();
+        if !entry.is_empty() && !entry.starts_with('#') {
+            entries.push((line, entry.to_owned()));
         }
     }
-    Ok(())
+}
+
+fn syntax(path: &Path, line: u64, message: &str) -> AudienceError {
+    AudienceError::Syntax {
+        path: PathBuf::from(path),
+        line,
+        message: message.to_owned(),
+    }
 }

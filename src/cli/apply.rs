@@ -1,49 +1,38 @@
 //! `herald apply`: prepare every selected campaign (refusing before anything is sent),
 //! then reconcile each, and report.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
 
-use super::{Exit, Output, plan, report, validate};
+use super::args::ApplyArgs;
+use super::{Exit, Output, report, session};
 use crate::reconcile::{self, Context, Ending, Report, Stop, StopHandle, TransportLimits};
-use crate::store::Store;
 
-pub struct Options {
-    pub path: PathBuf,
-    pub campaign: Option<String>,
-    pub resend_uncertain: bool,
-    pub output: Output,
-    pub state: PathBuf,
+pub fn run(args: &ApplyArgs) -> Exit {
+    match apply(args) {
+        Ok(exit) | Err(exit) => exit,
+    }
 }
 
-pub fn run(options: &Options) -> Exit {
-    let Some(manifests) = validate::load_or_report(&options.path) else {
-        return Exit::Refused;
-    };
-    let Some(campaigns) = plan::select(&manifests, options.campaign.as_deref()) else {
-        return Exit::Refused;
-    };
-    let (store, recovered) = match open_for_sending(&options.state) {
-        Ok(opened) => opened,
-        Err(exit) => return exit,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
+    let path = &args.path.path;
+    let manifests = session::load(path)?;
+    let campaigns = session::select(&manifests, args.campaign.as_deref())?;
+    let state = session::state(&args.state, path)?;
+    let sending = session::open_for_sending(&state, args.require.require_state)?;
+    let runtime = session::runtime();
     // Transports are built while preparing, and lettre's connection pool needs a runtime.
     let _entered = runtime.enter();
     let (handle, stop) = Stop::new();
+    let output = args.output.output;
     let ctx = Context {
-        store,
+        store: sending.store,
         transports: manifests.transports.clone(),
-        resend_uncertain: options.resend_uncertain,
+        resend_uncertain: args.resend_uncertain,
         stop,
-        progress: options.output == Output::Text && std::io::stderr().is_terminal(),
-        recovered,
-        git: crate::git::revision(&options.path),
+        progress: output == Output::Text && std::io::stderr().is_terminal(),
+        recovered: sending.recovered,
+        git: crate::git::revision(path, &state),
         limits: TransportLimits::new(&manifests, &TransportLimits::default()),
     };
 
@@ -51,10 +40,15 @@ pub fn run(options: &Options) -> Exit {
     let mut prepared = Vec::new();
     for campaign in campaigns {
         match reconcile::prepare(campaign, &ctx) {
-            Ok(ready) => prepared.push(ready),
+            Ok(ready) => {
+                for warning in ready.warnings() {
+                    report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
+                }
+                prepared.push(ready);
+            }
             Err(error) => {
                 report::refused(&campaign.name, error);
-                return Exit::Refused;
+                return Err(Exit::Refused);
             }
         }
     }
@@ -82,7 +76,7 @@ pub fn run(options: &Options) -> Exit {
     });
     runtime.shutdown_background();
 
-    match options.output {
+    match output {
         Output::Json => println!("{}", serde_json::json!({ "campaigns": reports })),
         Output::Text => {
             for report in &reports {
@@ -91,30 +85,10 @@ pub fn run(options: &Options) -> Exit {
         }
     }
     if failed || reports.iter().any(Report::failed_part_way) {
-        Exit::Failed
+        Ok(Exit::Failed)
     } else {
-        Exit::Success
+        Ok(Exit::Success)
     }
-}
-
-/// Opens the state store for sending (apply, watch) and turns a killed run's intents into
-/// `uncertain`, warning about them; the exit code when that fails.
-pub(super) fn open_for_sending(state: &Path) -> Result<(Store, BTreeMap<String, u64>), Exit> {
-    let store = Store::open(state).map_err(|error| {
-        report::error(format_args!("{error}; nothing was sent"));
-        Exit::Refused
-    })?;
-    let recovered = store.recover().map_err(|error| {
-        report::error(format_args!("{error}; nothing was sent"));
-        Exit::Failed
-    })?;
-    for (name, count) in &recovered {
-        eprintln!(
-            "warning: campaign `{name}`: {count} recipients were in flight when an earlier run stopped; \
-             they are now uncertain and are not re-sent (see `herald status {name} --recipients uncertain`)"
-        );
-    }
-    Ok((store, recovered))
 }
 
 /// Ctrl-C or SIGTERM: ask every reconcile to stop after the call in flight.
@@ -125,7 +99,7 @@ pub(super) async fn stop_on_signal(handle: StopHandle) {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
-    eprintln!("stopping: finishing the call in flight, then recording it");
+    report::note("stopping: finishing the calls in flight, then recording them");
     handle.stop();
 }
 

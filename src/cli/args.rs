@@ -1,8 +1,8 @@
 //! Command-line arguments. The doc comments here are the `--help` text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Declarative bulk email: every recipient gets the message exactly once, in their
 /// language, at the declared rate, each in an envelope of their own.
@@ -21,127 +21,222 @@ Examples:
   herald watch                         apply, then again on every change, until Ctrl-C
   herald status                        who got what, from the state store
   herald status launch --recipients uncertain
-  herald preview --campaign launch --out /tmp/preview && open /tmp/preview/index.html
+  herald preview --out /tmp/preview && open /tmp/preview/index.html
   herald schema > schemas/herald-v1.schema.json
+
+PATH is a manifest file or a folder whose *.yaml/*.yml files are manifests (./campaigns
+unless given). The state store is `.herald` in PATH's folder unless --state says otherwise.
 
 Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// The state store: who was sent what, and when (a sled database folder)
-    #[arg(
-        long,
-        global = true,
-        env = "HERALD_STATE",
-        default_value = ".herald",
-        value_name = "DIR"
-    )]
-    pub state: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check manifests, their templates, catalogs and audiences; sends nothing
-    ///
-    /// Every problem in every file is reported, each as `file:line:column: key: message`.
-    /// Then every recipient's message is rendered, as in plan, so that a broken template,
-    /// catalog or audience row is caught too. Exits 2 when anything is refused, 0 when all
-    /// is well.
-    Validate {
-        /// A manifest file, or a folder whose `*.yaml`/`*.yml` files are manifests
-        /// (subfolders are not searched: they hold templates and catalogs)
-        #[arg(default_value = "campaigns")]
-        path: PathBuf,
-        #[arg(short, long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
-    /// Show what apply would do now: counts, locales, provider calls, duration
-    ///
-    /// Renders every recipient's message first (in their locale, through every fallback),
-    /// so a broken template, catalog or audience row is refused here, with exit code 2,
-    /// before anything could be sent. The duration is at the declared rate.
-    Plan {
-        #[arg(default_value = "campaigns")]
-        path: PathBuf,
-        /// Plan only this campaign
-        #[arg(long, value_name = "NAME")]
-        campaign: Option<String>,
-        #[arg(short, long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
-    /// Send what is due now, record every outcome, and exit; safe to run again at any time
-    ///
-    /// Plans first (every recipient rendered, changed content refused), then sends the
-    /// current stage's recipients who have no outcome yet, in batches of batch.size at the
-    /// declared rate. Intent is recorded before each call and the outcome after, so after a
-    /// crash the recipients of the call in flight are reported `uncertain`, never re-sent
-    /// unless you pass --resend-uncertain. A second apply with nothing new sends nothing.
-    /// Ctrl-C or SIGTERM finishes the call in flight, records it and exits.
-    ///
-    /// Exits 0 when everything due was sent (or the campaign is paused), 1 when something
-    /// failed, is uncertain, or the campaign halted, 2 when refused before sending.
-    Apply {
-        #[arg(default_value = "campaigns")]
-        path: PathBuf,
-        /// Apply only this campaign
-        #[arg(long, value_name = "NAME")]
-        campaign: Option<String>,
-        /// Send again to recipients whose earlier delivery is uncertain (they may get it twice)
-        #[arg(long)]
-        resend_uncertain: bool,
-        #[arg(short, long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
-    /// Apply, then re-apply on every change under PATH until Ctrl-C
-    ///
-    /// Follows the manifests, templates, catalogs and audiences under PATH (editors that
-    /// save by renaming are fine). A campaign whose files change is re-planned and
-    /// reconciled; `paused: true` stops it within a second (the call in flight completes),
-    /// an invalid edit halts only that campaign until it is fixed, a removed manifest stops
-    /// its campaign (its history stays in the state store). Every --interval, each campaign
-    /// is reconciled again anyway, which picks up audiences kept outside PATH.
-    /// Ctrl-C or SIGTERM finishes the calls in flight, records them and exits 0.
-    Watch {
-        #[arg(default_value = "campaigns")]
-        path: PathBuf,
-        /// Watch only this campaign
-        #[arg(long, value_name = "NAME")]
-        campaign: Option<String>,
-        /// How often every campaign is reconciled even without a change
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        interval: std::time::Duration,
-    },
-    /// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
-    ///
-    /// Reads only the state store (--state), not the manifests. With --recipients, lists
-    /// who is failed or uncertain, with the reason and the number of attempts.
-    Status {
-        /// Show only this campaign
-        name: Option<String>,
-        /// List the recipients in this state
-        #[arg(long, value_enum, value_name = "STATE")]
-        recipients: Option<Listed>,
-        #[arg(short, long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
-    /// Render one sample message per locale for review: .eml, .html and an index.html
-    ///
-    /// Open DIR/index.html to see subject, sender, recipient and body of every language at
-    /// a glance. Every recipient is rendered, as in plan; only the samples are written.
-    Preview {
-        #[arg(default_value = "campaigns")]
-        path: PathBuf,
-        #[arg(long, value_name = "NAME")]
-        campaign: String,
-        /// Folder to write the samples to (created if missing)
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
+    Validate(ValidateArgs),
+    Plan(PlanArgs),
+    Apply(ApplyArgs),
+    Watch(WatchArgs),
+    Status(StatusArgs),
+    Preview(PreviewArgs),
+    Init(InitArgs),
     /// Print the JSON Schema of the manifest format
     ///
     /// Point your editor at it (the yaml-language-server reads a
     /// `# yaml-language-server: $schema=...` comment) to validate manifests as you type.
     Schema,
+}
+
+/// Where the manifests are.
+#[derive(Debug, Clone, Args)]
+pub struct PathArg {
+    /// A manifest file, or a folder whose `*.yaml`/`*.yml` files are manifests (subfolders
+    /// are not searched: they hold templates, catalogs and audiences)
+    #[arg(default_value = "campaigns")]
+    pub path: PathBuf,
+}
+
+/// Where the state store is.
+#[derive(Debug, Clone, Args)]
+pub struct StateArg {
+    /// The state store (a folder): who was sent what, and when. Default: `.herald` in the
+    /// folder of PATH, so the same manifests find the same store from any directory
+    #[arg(long, env = "HERALD_STATE", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+impl StateArg {
+    /// The store for the manifests at `path`: `--state`, else `.herald` in PATH's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if let Some(state) = &self.state {
+            return state.clone();
+        }
+        let folder = if path.is_file() {
+            path.parent().unwrap_or(Path::new(""))
+        } else {
+            path
+        };
+        folder.join(".herald")
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OutputArg {
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// Check manifests, their templates, catalogs and audiences; sends nothing
+///
+/// Every problem in every file is reported, each as `file:line:column: key: message`.
+/// Then every recipient's message is rendered, as in plan, so that a broken template,
+/// catalog or audience row is caught too. Exits 2 when anything is refused, 0 when all
+/// is well.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub path: PathArg,
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// Show what apply would do now: counts, locales, provider calls, duration
+///
+/// Renders every recipient's message first (in their locale, through every fallback),
+/// so a broken template, catalog or audience row is refused here, with exit code 2,
+/// before anything could be sent. Reads the state store when there is one (it never
+/// creates one) and says which it read. Content changed after sending began without a
+/// new revision is refused here too, so a check on a pull request fails before the merge.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub path: PathArg,
+    /// Plan only this campaign
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// Send what is due now, record every outcome, and exit; safe to run again at any time
+///
+/// Plans first (every recipient rendered, changed content refused), then sends the
+/// current stage's recipients who have no outcome yet, in provider calls at the declared
+/// rate. Intent is recorded before each call and the outcome after, so after a crash the
+/// recipients of the calls in flight are reported `uncertain`, never re-sent unless you
+/// pass --resend-uncertain. A second apply with nothing new sends nothing. Ctrl-C or
+/// SIGTERM finishes the calls in flight, records them and exits.
+///
+/// Exits 0 when everything due was sent (or the campaign is paused), 1 when something
+/// failed, is uncertain, or the campaign halted, 2 when refused before sending.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub path: PathArg,
+    /// Apply only this campaign
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
+    /// Send again to recipients whose earlier delivery is uncertain (they may get it twice)
+    #[arg(long)]
+    pub resend_uncertain: bool,
+    #[command(flatten)]
+    pub require: RequireStateArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RequireStateArg {
+    /// Refuse to run without an existing state store instead of creating one: where a
+    /// store existed before (CI, a deployment), a missing one means it was lost, and a new
+    /// one would send to everyone again. Create the first one with `herald init`
+    #[arg(
+        long,
+        env = "HERALD_REQUIRE_STATE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+    )]
+    pub require_state: bool,
+}
+
+/// Apply, then re-apply on every change under PATH until Ctrl-C
+///
+/// Follows the manifests, templates, catalogs, audiences and suppression lists under
+/// PATH (editors that save by renaming are fine). Only a change to a campaign's inputs
+/// reaches it: reads, metadata changes and saves that leave the bytes as they were do
+/// not. A changed campaign is re-planned and reconciled; `paused: true` stops it within a
+/// second (the calls in flight complete); an invalid edit halts only that campaign until
+/// it is fixed; a removed manifest stops its campaign (its history stays in the state
+/// store). Every --interval, inputs are checked again, which picks up audiences kept
+/// outside PATH. Ctrl-C or SIGTERM finishes the calls in flight, records them and exits 0.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub path: PathArg,
+    /// Watch only this campaign
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
+    /// How often inputs are checked again even without a file event
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    #[command(flatten)]
+    pub require: RequireStateArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+/// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
+///
+/// Reads only the state store, not the manifests: `--state`, else the store of
+/// `./campaigns` (or of `.` when there is no `campaigns` folder here). With --recipients,
+/// lists who is failed or uncertain, with the reason and the number of attempts.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Show only this campaign
+    pub name: Option<String>,
+    /// List the recipients in this state
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub recipients: Option<Listed>,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// Render one sample message per locale for review: .eml, .html and an index.html
+///
+/// Open DIR/index.html to see subject, sender, recipient and body of every language at
+/// a glance. Every recipient is rendered, as in plan; only the samples are written.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub path: PathArg,
+    /// The campaign to preview; needed only when PATH holds several
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
+    /// Folder to write the samples to (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Create the state store for PATH, before the first apply under --require-state
+///
+/// Refuses when a store exists already. Run it once, by hand, where the store is to
+/// live; every later run then finds it, or refuses (with --require-state) when it is lost.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub path: PathArg,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 /// How results are printed. JSON goes to stdout; logs and progress always go to stderr.

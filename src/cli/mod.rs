@@ -3,9 +3,11 @@
 
 mod apply;
 mod args;
+mod init;
 mod plan;
 mod preview;
 mod report;
+mod session;
 mod status;
 mod validate;
 mod watch;
@@ -16,7 +18,7 @@ use clap::Parser;
 
 pub use args::{Cli, Command, Listed, Output};
 
-/// What the process exits with; see DESIGN.md "Exit codes".
+/// What the process exits with; see README "Exit codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Exit {
@@ -45,58 +47,18 @@ where
             };
         }
     };
-    logs();
+    report::logs();
     match cli.command {
-        Command::Validate { path, output } => validate::run(&path, output),
-        Command::Plan {
-            path,
-            campaign,
-            output,
-        } => plan::run(&path, campaign.as_deref(), output, &cli.state),
-        Command::Apply {
-            path,
-            campaign,
-            resend_uncertain,
-            output,
-        } => apply::run(&apply::Options {
-            path,
-            campaign,
-            resend_uncertain,
-            output,
-            state: cli.state,
-        }),
-        Command::Watch {
-            path,
-            campaign,
-            interval,
-        } => watch::run(&path, campaign.as_deref(), interval, &cli.state),
-        Command::Status {
-            name,
-            recipients,
-            output,
-        } => status::run(&cli.state, name.as_deref(), recipients, output),
-        Command::Preview {
-            path,
-            campaign,
-            out,
-        } => preview::run(&path, &campaign, &out),
+        Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Apply(args) => apply::run(&args),
+        Command::Watch(args) => watch::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Preview(args) => preview::run(&args),
+        Command::Init(args) => init::run(&args),
         Command::Schema => {
             print!("{}", crate::schema::json());
             Exit::Success
         }
     }
-}
-
-/// Logs go to stderr, filtered by `RUST_LOG` (warnings only by default), never coloured
-/// when `NO_COLOR` is set or stderr is not a terminal.
-fn logs() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let colour = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .try_init();
 }

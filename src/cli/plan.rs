@@ -3,39 +3,34 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{Exit, Output, report, validate};
-use crate::manifest::{Campaign, Manifests};
+use super::args::PlanArgs;
+use super::{Exit, Output, report, session};
 use crate::plan::{self, CampaignPlan, StateView};
-use crate::store::Store;
+use crate::text::Count;
 
-pub fn run(path: &Path, only: Option<&str>, output: Output, state: &Path) -> Exit {
-    let Some(manifests) = validate::load_or_report(path) else {
-        return Exit::Refused;
-    };
-    let Some(campaigns) = select(&manifests, only) else {
-        return Exit::Refused;
-    };
+pub fn run(args: &PlanArgs) -> Exit {
+    match plan(args) {
+        Ok(exit) | Err(exit) => exit,
+    }
+}
+
+fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
+    let path = &args.path.path;
+    let manifests = session::load(path)?;
+    let campaigns = session::select(&manifests, args.campaign.as_deref())?;
+    let state = session::state(&args.state, path)?;
     // Without a state store nothing was sent yet; plan never creates one.
-    let store = match Store::open_existing(state) {
-        Ok(store) => store,
-        Err(error) => {
-            report::error(format_args!("{error}"));
-            return Exit::Refused;
-        }
-    };
+    let store = session::open_existing(&state)?;
     let mut plans = Vec::new();
     for campaign in campaigns {
-        let view = match store
+        let view = store
             .as_ref()
             .map(|s| s.campaign(&campaign.name))
             .transpose()
-        {
-            Ok(view) => view,
-            Err(error) => {
-                report::error(format_args!("{error}"));
-                return Exit::Refused;
-            }
-        };
+            .map_err(|error| {
+                report::error(error);
+                Exit::Refused
+            })?;
         let state = view.as_ref().map(|store| StateView {
             store,
             resend_uncertain: false,
@@ -44,45 +39,28 @@ pub fn run(path: &Path, only: Option<&str>, output: Output, state: &Path) -> Exi
             Ok(plan) => plans.push(plan),
             Err(error) => {
                 report::refused(&campaign.name, error);
-                return Exit::Refused;
+                return Err(Exit::Refused);
             }
         }
     }
-    match output {
+    match args.output.output {
         Output::Json => {
-            let json = serde_json::json!({ "campaigns": plans });
+            let json = serde_json::json!({
+                "state": { "path": state, "exists": store.is_some() },
+                "campaigns": plans,
+            });
             println!("{json}");
         }
         Output::Text => {
             for plan in &plans {
-                print!("{}", text(plan));
+                print!("{}", text(plan, &state, store.is_some()));
             }
         }
     }
-    Exit::Success
+    Ok(Exit::Success)
 }
 
-/// The campaigns `--campaign` selects (all without it); `None` after reporting an unknown name.
-pub fn select<'a>(manifests: &'a Manifests, only: Option<&str>) -> Option<Vec<&'a Campaign>> {
-    let Some(name) = only else {
-        return Some(manifests.campaigns.iter().collect());
-    };
-    if let Some(campaign) = manifests.campaigns.iter().find(|c| c.name == name) {
-        return Some(vec![campaign]);
-    }
-    let known: Vec<String> = manifests
-        .campaigns
-        .iter()
-        .map(|c| format!("`{}`", c.name))
-        .collect();
-    report::error(format_args!(
-        "no campaign named `{name}`; defined: {}",
-        known.join(", ")
-    ));
-    None
-}
-
-fn text(plan: &CampaignPlan) -> String {
+fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
     let a = &plan.audience;
     let mut out = String::new();
     let stage = plan.stage.as_str();
@@ -91,6 +69,12 @@ fn text(plan: &CampaignPlan) -> String {
         "campaign {} (stage {stage}, transport {})",
         plan.name, plan.transport
     );
+    let known = if exists {
+        "read"
+    } else {
+        "none yet: apply creates it"
+    };
+    let _ = writeln!(out, "  state     {} ({known})", store.display());
     let _ = writeln!(
         out,
         "  audience  {} rows: {} unique, {} duplicates, {} invalid, {} suppressed",
@@ -99,10 +83,12 @@ fn text(plan: &CampaignPlan) -> String {
     for row in &plan.invalid_rows {
         let _ = writeln!(
             out,
-            "            skipped line {}: `{}`",
-            row.line,
-            row.value.escape_debug()
+            "            skipped line {}: {}",
+            row.line, row.problem
         );
+    }
+    for source in &plan.suppressed_by {
+        let _ = writeln!(out, "  suppress  {}: {}", source.source, source.recipients);
     }
     let paused = if plan.paused {
         " (paused: apply sends nothing)"
@@ -124,11 +110,10 @@ fn text(plan: &CampaignPlan) -> String {
             let _ = write!(line, "  via {}", locale.catalog);
         }
         if !locale.fallback_keys.is_empty() {
-            let keys = locale.fallback_keys.len();
-            let plural = if keys == 1 { "" } else { "s" };
             let _ = write!(
                 line,
-                "  {keys} key{plural} from fallback: {}",
+                "  {} from fallback: {}",
+                Count("key", locale.fallback_keys.len() as u64),
                 locale.fallback_keys.join(", ")
             );
         }
@@ -136,18 +121,14 @@ fn text(plan: &CampaignPlan) -> String {
     }
     let _ = writeln!(
         out,
-        "  fallbacks {} recipients got at least one fallback string",
-        plan.fallback_recipients
+        "  fallbacks {} got at least one fallback string",
+        Count("recipient", plan.fallback_recipients)
     );
-    let calls = if plan.provider_calls == 1 {
-        "call"
-    } else {
-        "calls"
-    };
     let _ = writeln!(
         out,
-        "  calls     {} provider {calls} of up to {}",
-        plan.provider_calls, plan.batch_size
+        "  calls     {} of up to {}",
+        Count("provider call", plan.provider_calls),
+        plan.batch_size
     );
     let _ = writeln!(out, "  duration  {}", plan.duration);
     out

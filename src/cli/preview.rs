@@ -7,10 +7,12 @@ use std::path::Path;
 
 use minijinja::HtmlEscape;
 
-use super::{Exit, report, validate};
+use super::args::PreviewArgs;
+use super::{Exit, report, session};
 use crate::manifest::Campaign;
 use crate::plan;
 use crate::render::{Rendered, Renderer};
+use crate::text::{Count, List};
 
 struct Sample {
     to: String,
@@ -18,25 +20,40 @@ struct Sample {
     rendered: Rendered,
 }
 
-pub fn run(path: &Path, name: &str, out: &Path) -> Exit {
-    let Some(manifests) = validate::load_or_report(path) else {
+pub fn run(args: &PreviewArgs) -> Exit {
+    let Ok(manifests) = session::load(&args.path.path) else {
         return Exit::Refused;
     };
-    let Some(campaigns) = super::plan::select(&manifests, Some(name)) else {
-        return Exit::Refused;
+    let campaign = match (args.campaign.as_deref(), manifests.campaigns.as_slice()) {
+        (None, [only]) => only,
+        (None, many) => {
+            let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
+            report::error(format_args!(
+                "{} holds {}: say which to preview with --campaign ({})",
+                args.path.path.display(),
+                Count("campaign", names.len() as u64),
+                List::or_ticked(&names)
+            ));
+            return Exit::Refused;
+        }
+        (Some(name), _) => match session::select(&manifests, Some(name)) {
+            Ok(selected) => selected[0],
+            Err(exit) => return exit,
+        },
     };
-    let campaign = campaigns[0];
+    let out = &args.out;
     match write(campaign, out) {
         Ok(count) => {
             println!(
-                "{count} locales rendered to {}; open {}",
+                "{} rendered to {}; open {}",
+                Count("locale", count as u64),
                 out.display(),
                 out.join("index.html").display()
             );
             Exit::Success
         }
         Err(message) => {
-            report::error(format_args!("campaign `{name}`: {message}"));
+            report::refused(&campaign.name, message);
             Exit::Refused
         }
     }
@@ -45,10 +62,10 @@ pub fn run(path: &Path, name: &str, out: &Path) -> Exit {
 fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
     let renderer = Renderer::new(campaign).map_err(|e| e.to_string())?;
     if campaign.spec.unsubscribe.is_some() && !renderer.keyed() {
-        eprintln!(
-            "warning: {} is not set: unsubscribe links in these samples use a fixed, guessable key",
+        report::warning(format_args!(
+            "{} is not set: unsubscribe links in these samples use a fixed, guessable key",
             crate::render::UNSUBSCRIBE_KEY_ENV
-        );
+        ));
     }
     let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
     plan::plan_with(campaign, &renderer, None, |recipient, rendered| {

@@ -1,13 +1,15 @@
 //! `herald status`: per-campaign progress, read from the state store alone.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Exit, Listed, Output, report};
+use super::args::StatusArgs;
+use super::{Exit, Listed, Output, report, session};
+use crate::git::GitRevision;
 use crate::manifest::model::Stage;
-use crate::store::{GitRevision, Status, StatusCounts, Store, StoreError, timestamp};
+use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
+use crate::text::{Count, List};
 
 /// One campaign in `status -o json`; see README.
 #[derive(Debug, Serialize)]
@@ -37,8 +39,10 @@ struct RecipientStatus {
     updated: String,
 }
 
-pub fn run(state: &Path, only: Option<&str>, listed: Option<Listed>, output: Output) -> Exit {
-    let store = match Store::open_existing(state) {
+pub fn run(args: &StatusArgs) -> Exit {
+    let state = session::state_without_path(&args.state);
+    let output = args.output.output;
+    let store = match session::open_existing(&state) {
         Ok(Some(store)) => store,
         Ok(None) => {
             match output {
@@ -50,16 +54,13 @@ pub fn run(state: &Path, only: Option<&str>, listed: Option<Listed>, output: Out
             }
             return Exit::Success;
         }
-        Err(error) => {
-            report::error(format_args!("{error}"));
-            return Exit::Refused;
-        }
+        Err(exit) => return exit,
     };
-    let statuses = match collect(&store, only, listed) {
+    let statuses = match collect(&store, args.name.as_deref(), args.recipients) {
         Ok(Some(statuses)) => statuses,
         Ok(None) => return Exit::Refused,
         Err(error) => {
-            report::error(format_args!("{error}"));
+            report::error(error);
             return Exit::Failed;
         }
     };
@@ -83,14 +84,13 @@ fn collect(
     let names = store.campaign_names()?;
     if let Some(name) = only {
         if !names.iter().any(|n| n == name) {
-            let known: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
             report::error(format_args!(
                 "no campaign named `{name}` in the state store {}; it has: {}",
                 store.path().display(),
-                if known.is_empty() {
+                if names.is_empty() {
                     "none".to_owned()
                 } else {
-                    known.join(", ")
+                    List::and_ticked(&names).to_string()
                 }
             ));
             return Ok(None);
@@ -119,7 +119,7 @@ fn collect(
                             status: r.status.as_str(),
                             attempts: r.attempts,
                             revision: r.revision,
-                            reason: r.reason,
+                            reason: r.reason.map(|r| crate::secret::scrub(&r).into_owned()),
                             updated: timestamp(r.updated),
                         })
                         .collect(),
@@ -135,7 +135,7 @@ fn collect(
             first_apply: record.first_apply.map(timestamp),
             last_apply: record.last_apply.map(timestamp),
             git: record.git,
-            counts: campaign.counts()?,
+            counts: campaign.counts(),
             recipients,
         });
     }
@@ -177,11 +177,10 @@ fn text(status: &CampaignStatus) -> String {
         let reason = r.reason.as_deref().unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} {} after {} attempt{}: {reason}",
+            "  {} {} after {}: {reason}",
             r.address,
             r.status,
-            r.attempts,
-            if r.attempts == 1 { "" } else { "s" }
+            Count("attempt", u64::from(r.attempts))
         );
     }
     out

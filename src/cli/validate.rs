@@ -4,10 +4,14 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::args::ValidateArgs;
 use super::{Exit, Output, report};
 use crate::manifest::{self, LoadError, Manifests};
+use crate::text::Count;
 
-pub fn run(path: &Path, output: Output) -> Exit {
+pub fn run(args: &ValidateArgs) -> Exit {
+    let path = &args.path.path;
+    let output = args.output.output;
     let loaded = manifest::load(path);
     if let Ok(manifests) = &loaded {
         // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
@@ -56,7 +60,7 @@ pub fn load_or_report(path: &Path) -> Option<Manifests> {
 pub fn print_load_error(error: &LoadError) {
     if let LoadError::Invalid(diagnostics) = error {
         for diagnostic in diagnostics {
-            eprintln!("{diagnostic}");
+            report::note(diagnostic);
         }
         report::error(format_args!("{error}; nothing was sent"));
     } else {
@@ -65,14 +69,13 @@ pub fn print_load_error(error: &LoadError) {
 }
 
 fn summary(path: &Path, manifests: &Manifests) -> String {
-    let count =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let count = |noun, n: usize| Count(noun, n as u64);
     format!(
         "{}: {} and {} in {}, all valid",
         path.display(),
-        count(manifests.campaigns.len(), "campaign", "campaigns"),
-        count(manifests.transports.len(), "transport", "transports"),
-        count(manifests.files.len(), "file", "files"),
+        count("campaign", manifests.campaigns.len()),
+        count("transport", manifests.transports.len()),
+        count("file", manifests.files.len()),
     )
 }
 

@@ -1,46 +1,43 @@
 //! `herald watch`: apply, then follow the manifests until Ctrl-C or SIGTERM.
 
-use std::path::Path;
-use std::time::Duration;
-
-use super::{Exit, apply, plan, report, validate};
+use super::args::WatchArgs;
+use super::{Exit, apply, report, session, validate};
 use crate::reconcile::Stop;
 use crate::watch::{self, Event, Options};
 
-pub fn run(path: &Path, only: Option<&str>, interval: Duration, state: &Path) -> Exit {
-    let Some(manifests) = validate::load_or_report(path) else {
-        return Exit::Refused;
-    };
-    if plan::select(&manifests, only).is_none() {
-        return Exit::Refused;
+pub fn run(args: &WatchArgs) -> Exit {
+    match watch(args) {
+        Ok(exit) | Err(exit) => exit,
     }
-    let (store, recovered) = match apply::open_for_sending(state) {
-        Ok(opened) => opened,
-        Err(exit) => return exit,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+}
+
+fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
+    let path = &args.path.path;
+    let manifests = session::load(path)?;
+    session::select(&manifests, args.campaign.as_deref())?;
+    let state = session::state(&args.state, path)?;
+    let sending = session::open_for_sending(&state, args.require.require_state)?;
+    let runtime = session::runtime();
     let (handle, stop) = Stop::new();
     let options = Options {
         path: path.to_owned(),
-        only: only.map(str::to_owned),
-        interval,
-        store,
-        recovered,
+        state,
+        only: args.campaign.clone(),
+        interval: args.interval,
+        store: sending.store,
+        recovered: sending.recovered,
         stop,
     };
-    eprintln!("watching {} (Ctrl-C to stop)", path.display());
+    report::note(format_args!("watching {} (Ctrl-C to stop)", path.display()));
     let result = runtime.block_on(async {
         tokio::spawn(apply::stop_on_signal(handle));
         watch::watch(manifests, options, print).await
     });
     match result {
-        Ok(()) => Exit::Success,
+        Ok(()) => Ok(Exit::Success),
         Err(error) => {
             report::error(format_args!("cannot watch {}: {error}", path.display()));
-            Exit::Failed
+            Ok(Exit::Failed)
         }
     }
 }
@@ -54,10 +51,9 @@ fn print(event: Event) {
         Event::Invalid { error, halted } => {
             validate::print_load_error(&error);
             if !halted.is_empty() {
-                let names: Vec<String> = halted.iter().map(|n| format!("`{n}`")).collect();
                 report::error(format_args!(
                     "halted until fixed: {}; other campaigns keep running",
-                    names.join(", ")
+                    crate::text::List::and_ticked(&halted)
                 ));
             }
         }

@@ -141,6 +141,24 @@ pub enum Problem {
     FileNotFound { value: String, resolved: PathBuf },
     #[error("`{value}` is not a folder")]
     NotAFolder { value: String },
+    #[error("`{value}` is {what}, not a regular file; herald reads only regular files")]
+    NotAFile { value: String, what: &'static str },
+    #[error(
+        "`{value}` resolves to `{}`, outside the manifest's folder `{}`; list its folder in `spec.allow_outside` to read files from there",
+        resolved.display(),
+        folder.display()
+    )]
+    OutsideManifestFolder {
+        value: String,
+        resolved: PathBuf,
+        folder: PathBuf,
+    },
+    #[error(
+        "`{value}`: expected a `.csv` (with an `email` column), `.jsonl` (objects with an `email` field) or `.txt` (one address per line) suppression list"
+    )]
+    SuppressionFormat { value: String },
+    #[error("{count} suppression lists; a campaign takes at most {most}: merge some of them")]
+    TooManySuppressionLists { count: usize, most: usize },
     #[error("no catalog for the default locale `{locale}`: expected `{expected}`")]
     DefaultCatalogMissing { locale: String, expected: PathBuf },
     #[error("`{value}` is not a locale tag such as `en` or `zh-TW`")]

@@ -34,6 +34,8 @@ pub struct Campaign {
     pub location: Location,
     /// Where `spec.revision` is written (or `spec`, when it is left at its default).
     pub revision_at: Location,
+    /// Where `spec.unsubscribe.url` is written (or `spec`).
+    pub unsubscribe_at: Location,
     /// The spec with every relative path resolved against the manifest's folder.
     pub spec: CampaignSpec,
     /// The declared rate, in messages per second.
@@ -98,6 +100,10 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
     let dir = loaded.dir().to_owned();
     let location = loaded.location();
     let revision_at = Location::new(loaded.file.clone(), loaded.index.value("spec.revision"));
+    let unsubscribe_at = Location::new(
+        loaded.file.clone(),
+        loaded.index.value("spec.unsubscribe.url"),
+    );
     let mut spec = loaded.doc.spec;
     let template = &mut spec.template;
     template.html = template.html.take().map(|p| dir.join(p));
@@ -105,6 +111,9 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
     spec.locales.catalog = dir.join(&spec.locales.catalog);
     spec.audience.file = dir.join(&spec.audience.file);
     for path in &mut spec.audience.suppress {
+        *path = dir.join(&*path);
+    }
+    for path in &mut spec.allow_outside {
         *path = dir.join(&*path);
     }
     let rate = per_second(
@@ -117,6 +126,7 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
         name: loaded.doc.metadata.name,
         location,
         revision_at,
+        unsubscribe_at,
         spec,
         rate,
         batch_size,

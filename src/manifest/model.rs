@@ -90,6 +90,11 @@ pub struct CampaignSpec {
     #[serde(default = "default_revision")]
     #[schemars(range(min = 1))]
     pub revision: u32,
+    /// Folders outside the manifest's own folder that this campaign's templates, catalogs,
+    /// audience and suppression lists may come from. Without them, every such path must
+    /// stay inside the manifest's folder tree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_outside: Vec<PathBuf>,
 }
 
 fn default_revision() -> u32 {
@@ -323,6 +328,11 @@ impl TransportKind {
             Self::Sendgrid => "sendgrid",
             Self::Smtp => "smtp",
         }
+    }
+
+    /// Whether messages sent through this kind reach real mailboxes.
+    pub fn delivers_mail(self) -> bool {
+        !matches!(self, Self::Outbox)
     }
 
     /// The most recipients one call may carry. The `SendGrid` API takes at most 1,000

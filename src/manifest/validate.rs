@@ -3,7 +3,7 @@
 //! and the isolation rule, are in `crate::policy`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Location, Problem};
 use super::model::{Address, CampaignDoc, Rate, Rollout, Stage, TransportDoc, TransportKind};
@@ -260,7 +260,7 @@ fn rate<T>(loaded: &Loaded<T>, key: &str, value: &Rate, out: &mut Vec<Diagnostic
 
 fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
-    let dir = loaded.dir();
+    let inputs = Inputs::new(loaded, out);
     let template = &spec.template;
     if template.html.is_none() && template.text.is_none() {
         out.push(loaded.at_key("spec.template", Problem::TemplateBodyMissing));
@@ -270,7 +270,7 @@ fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
         ("spec.template.text", &template.text),
     ] {
         if let Some(path) = path {
-            exists(loaded, key, dir, path, out);
+            inputs.file(key, path, out);
         }
     }
 
@@ -283,12 +283,9 @@ fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
             },
         ));
     }
-    if exists(loaded, "spec.locales.catalog", dir, &locales.catalog, out) {
-        let folder = dir.join(&locales.catalog);
-        if !folder.is_dir() {
-            let value = locales.catalog.display().to_string();
-            out.push(loaded.at_value("spec.locales.catalog", Problem::NotAFolder { value }));
-        } else if is_locale(&locales.default) {
+    if let Some(folder) = inputs.folder("spec.locales.catalog", &locales.catalog, out) {
+        inputs.catalogs(&folder, out);
+        if is_locale(&locales.default) {
             let expected = folder.join(format!("{}.yaml", locales.default));
             let alternative = folder.join(format!("{}.yml", locales.default));
             if !expected.is_file() && !alternative.is_file() {
@@ -304,37 +301,136 @@ fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
     let audience = &spec.audience;
     let extension = audience.file.extension().and_then(|e| e.to_str());
     if matches!(extension, Some("csv" | "jsonl")) {
-        exists(loaded, "spec.audience.file", dir, &audience.file, out);
+        inputs.file("spec.audience.file", &audience.file, out);
     } else {
         let value = audience.file.display().to_string();
         out.push(loaded.at_value("spec.audience.file", Problem::AudienceFormat { value }));
     }
+    // The state store's own suppression reasons take a few of the sources.
+    let most = crate::audience::MAX_SOURCES - 4;
+    if audience.suppress.len() > most {
+        let problem = Problem::TooManySuppressionLists {
+            count: audience.suppress.len(),
+            most,
+        };
+        out.push(loaded.at_key("spec.audience.suppress", problem));
+    }
     for (i, path) in audience.suppress.iter().enumerate() {
-        exists(
-            loaded,
-            &format!("spec.audience.suppress[{i}]"),
-            dir,
-            path,
-            out,
-        );
+        let key = format!("spec.audience.suppress[{i}]");
+        let extension = path.extension().and_then(|e| e.to_str());
+        if matches!(extension, Some("csv" | "jsonl" | "txt")) {
+            inputs.file(&key, path, out);
+        } else {
+            let value = path.display().to_string();
+            out.push(loaded.at_value(&key, Problem::SuppressionFormat { value }));
+        }
     }
 }
 
-/// Whether `path`, relative to the manifest's folder, exists; adds a diagnostic if not.
-fn exists<T>(
-    loaded: &Loaded<T>,
-    key: &str,
-    dir: &Path,
-    path: &Path,
-    out: &mut Vec<Diagnostic>,
-) -> bool {
-    let resolved = dir.join(path);
-    if resolved.exists() {
-        return true;
+/// Where a campaign may read from: its manifest's folder tree, and `spec.allow_outside`.
+struct Inputs<'a> {
+    loaded: &'a Loaded<CampaignDoc>,
+    /// Canonical folders, the manifest's own first.
+    roots: Vec<PathBuf>,
+}
+
+impl<'a> Inputs<'a> {
+    fn new(loaded: &'a Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) -> Self {
+        let dir = loaded.dir();
+        let own = canonical(dir);
+        let mut roots: Vec<PathBuf> = own.into_iter().collect();
+        for (i, folder) in loaded.doc.spec.allow_outside.iter().enumerate() {
+            let key = format!("spec.allow_outside[{i}]");
+            match canonical(&dir.join(folder)) {
+                Some(root) if root.is_dir() => roots.push(root),
+                _ => {
+                    let value = folder.display().to_string();
+                    out.push(loaded.at_value(&key, Problem::NotAFolder { value }));
+                }
+            }
+        }
+        Self { loaded, roots }
     }
-    let value = path.display().to_string();
-    out.push(loaded.at_value(key, Problem::FileNotFound { value, resolved }));
-    false
+
+    /// Checks that the file at `path` exists, is a regular file and may be read.
+    fn file(&self, key: &str, path: &Path, out: &mut Vec<Diagnostic>) {
+        let Some(resolved) = self.exists(key, path, out) else {
+            return;
+        };
+        if !crate::input::is_regular(&resolved) {
+            let problem = Problem::NotAFile {
+                value: path.display().to_string(),
+                what: crate::input::describe_path(&resolved),
+            };
+            out.push(self.loaded.at_value(key, problem));
+            return;
+        }
+        self.inside(key, path, &resolved, out);
+    }
+
+    /// Checks that the folder at `path` exists and may be read; its canonical path.
+    fn folder(&self, key: &str, path: &Path, out: &mut Vec<Diagnostic>) -> Option<PathBuf> {
+        let resolved = self.exists(key, path, out)?;
+        if !resolved.is_dir() {
+            let value = path.display().to_string();
+            out.push(self.loaded.at_value(key, Problem::NotAFolder { value }));
+            return None;
+        }
+        self.inside(key, path, &resolved, out).then_some(resolved)
+    }
+
+    /// Every catalog in `folder` must be a regular file that may be read.
+    fn catalogs(&self, folder: &Path, out: &mut Vec<Diagnostic>) {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return;
+        };
+        let mut catalogs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .collect();
+        catalogs.sort();
+        for path in catalogs {
+            self.file("spec.locales.catalog", &path, out);
+        }
+    }
+
+    /// The canonical path of `path` (relative to the manifest), or a diagnostic.
+    fn exists(&self, key: &str, path: &Path, out: &mut Vec<Diagnostic>) -> Option<PathBuf> {
+        let resolved = self.loaded.dir().join(path);
+        if let Some(found) = canonical(&resolved) {
+            return Some(found);
+        }
+        let value = path.display().to_string();
+        out.push(
+            self.loaded
+                .at_value(key, Problem::FileNotFound { value, resolved }),
+        );
+        None
+    }
+
+    fn inside(&self, key: &str, path: &Path, resolved: &Path, out: &mut Vec<Diagnostic>) -> bool {
+        if self.roots.iter().any(|root| resolved.starts_with(root)) {
+            return true;
+        }
+        let problem = Problem::OutsideManifestFolder {
+            value: path.display().to_string(),
+            resolved: resolved.to_owned(),
+            folder: self.roots.first().cloned().unwrap_or_default(),
+        };
+        out.push(self.loaded.at_value(key, problem));
+        false
+    }
+}
+
+/// `path` with symlinks, `.` and `..` resolved; `None` when it does not exist.
+fn canonical(path: &Path) -> Option<PathBuf> {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::fs::canonicalize(path).ok()
 }
 
 fn rollout(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {

@@ -8,12 +8,16 @@ use serde::Serialize;
 use crate::audience::AudienceError;
 use crate::render::RenderError;
 use crate::store::StoreError;
+use crate::text::Count;
 
 /// An audience row without a valid address.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvalidRow {
     pub line: u64,
+    /// What the row holds in the address column (empty when it has none).
     pub value: String,
+    /// What is wrong with it, for people.
+    pub problem: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,22 +39,16 @@ pub enum PlanError {
 fn invalid_rows(file: &std::path::Path, count: u64, rows: &[InvalidRow]) -> String {
     let mut text = String::new();
     for row in rows {
-        let value = row.value.escape_debug();
-        let _ = writeln!(
-            text,
-            "{}:{}: `{value}` is not a valid email address",
-            file.display(),
-            row.line
-        );
+        let _ = writeln!(text, "{}:{}: {}", file.display(), row.line, row.problem);
     }
     let more = count - rows.len() as u64;
     if more > 0 {
         let _ = writeln!(text, "... and {more} more");
     }
-    let plural = if count == 1 { "" } else { "s" };
     let _ = write!(
         text,
-        "{count} row{plural} without a valid address in `{}`; fix them, or set `audience.on_invalid: skip`",
+        "{} without a valid address in `{}`; fix them, or set `audience.on_invalid: skip`",
+        Count("row", count),
         file.display()
     );
     text

@@ -23,7 +23,7 @@ pub use error::{InvalidRow, PlanError};
 pub use rollout::{Due, Rollout, StateView, due, in_canary};
 pub use walk::{CHUNK, Walked, row_label, walk};
 
-use crate::audience::{self, Recipient, Tally};
+use crate::audience::{self, Recipient, Suppressions, Tally};
 use crate::manifest::Campaign;
 use crate::manifest::model::{OnInvalid, Stage};
 use crate::render::{Rendered, Renderer};
@@ -37,6 +37,8 @@ pub struct CampaignPlan {
     pub stage: Stage,
     pub paused: bool,
     pub audience: Tally,
+    /// Audience addresses each suppression list (or the state store) removed.
+    pub suppressed_by: Vec<SuppressedBy>,
     /// Up to 20 invalid rows (skipped with `on_invalid: skip`).
     pub invalid_rows: Vec<InvalidRow>,
     /// Distinct `rollout.seed` addresses.
@@ -57,6 +59,14 @@ pub struct CampaignPlan {
     pub duration_seconds: f64,
     /// For people: "about 10 h 25 m at 50/s".
     pub duration: String,
+}
+
+/// How many audience addresses one suppression source removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuppressedBy {
+    /// A list's path, as the manifest resolves it.
+    pub source: String,
+    pub recipients: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,10 +95,10 @@ pub fn plan_with(
     mut sample: impl FnMut(&Recipient, &Rendered),
 ) -> Result<CampaignPlan, PlanError> {
     let spec = &campaign.spec;
-    let suppressed = audience::load_suppressions(&spec.audience.suppress)?;
-    let rollout = Rollout::new(campaign, &suppressed);
+    let suppressions = Suppressions::load(&spec.audience.suppress)?;
+    let rollout = Rollout::new(campaign, &suppressions);
     let mut counts = Counts::default();
-    let screen = audience::Screen::new(&spec.audience.email_field, suppressed);
+    let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
     let walked = walk(campaign, screen, &rollout, |chunk| {
         render_chunk(campaign, renderer, &chunk, &mut counts, &mut sample)?;
         for recipient in &chunk {
@@ -120,6 +130,11 @@ pub fn plan_with(
         stage: spec.stage,
         paused: spec.paused,
         audience: tally,
+        suppressed_by: walked
+            .suppressed_by
+            .into_iter()
+            .map(|(source, recipients)| SuppressedBy { source, recipients })
+            .collect(),
         invalid_rows: walked.invalid_rows,
         seeds: rollout.seeds().count() as u64,
         already_sent: counts.sent,

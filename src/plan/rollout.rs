@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
-use crate::audience;
+use crate::audience::{self, Suppressions};
 use crate::manifest::Campaign;
 use crate::manifest::model::Stage;
 use crate::store::{CampaignStore, Status, StoreError};
@@ -20,7 +20,7 @@ pub struct Rollout {
 
 impl Rollout {
     /// Suppression wins over everything, seeds included.
-    pub fn new(campaign: &Campaign, suppressed: &HashSet<String>) -> Self {
+    pub fn new(campaign: &Campaign, suppressed: &Suppressions) -> Self {
         let rollout = campaign.spec.rollout.clone().unwrap_or_default();
         Self {
             campaign: campaign.name.clone(),

@@ -16,6 +16,8 @@ const LISTED_INVALID: usize = 20;
 /// What the audience held, once walked.
 pub struct Walked {
     pub tally: Tally,
+    /// Audience addresses each suppression source removed.
+    pub suppressed_by: Vec<(String, u64)>,
     /// Up to 20 rows without a valid address.
     pub invalid_rows: Vec<InvalidRow>,
 }
@@ -32,7 +34,14 @@ pub fn walk<E: From<PlanError>>(
     let spec = &campaign.spec;
     let screened = std::thread::scope(|scope| {
         let (chunks, received) = sync_channel(2);
-        let screener = scope.spawn(move || screen_audience(&spec.audience.file, screen, &chunks));
+        let screener = scope.spawn(move || {
+            screen_audience(
+                &spec.audience.file,
+                &spec.audience.email_field,
+                screen,
+                &chunks,
+            )
+        });
         for chunk in received {
             each(chunk)?;
         }
@@ -66,6 +75,7 @@ pub fn walk<E: From<PlanError>>(
     }
     Ok(Walked {
         tally: screened.screen.tally(),
+        suppressed_by: screened.screen.suppressed_by(),
         invalid_rows: screened.invalid_rows,
     })
 }
@@ -115,13 +125,14 @@ struct Screened {
 /// when the receiver is gone because the caller failed.
 fn screen_audience(
     file: &Path,
+    email_field: &str,
     mut screen: Screen,
     chunks: &SyncSender<Vec<Recipient>>,
 ) -> Result<Screened, PlanError> {
     let mut invalid_rows = Vec::new();
     let mut columns = None;
     let mut chunk = Vec::with_capacity(CHUNK);
-    for row in audience::rows(file)? {
+    for row in audience::rows(file, email_field)? {
         let row = row?;
         if columns.is_none() {
             columns = Some(row.record.columns());
@@ -136,9 +147,17 @@ fn screen_audience(
                     }
                 }
             }
-            Verdict::Invalid { line, value } => {
+            Verdict::Invalid {
+                line,
+                value,
+                problem,
+            } => {
                 if invalid_rows.len() < LISTED_INVALID {
-                    invalid_rows.push(InvalidRow { line, value });
+                    invalid_rows.push(InvalidRow {
+                        line,
+                        value,
+                        problem,
+                    });
                 }
             }
             Verdict::Duplicate { .. } | Verdict::Suppressed => {}

@@ -29,11 +29,19 @@ pub enum ReconcileError {
         stored: u32,
     },
     #[error("cannot read the campaign's content to fingerprint it: {0}")]
-    Content(std::io::Error),
+    Content(crate::input::InputError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("no transport named `{0}`")]
     NoTransport(String),
+    #[error(
+        "{at}: spec.unsubscribe.url: {} is not set, so every unsubscribe link would be signed with a fixed key anyone can use to unsubscribe anyone; transport `{transport}` delivers mail, so herald refuses: export a random secret there (`openssl rand -hex 32`) and keep it for as long as the links must work",
+        crate::render::UNSUBSCRIBE_KEY_ENV
+    )]
+    UnsubscribeUnkeyed {
+        at: crate::manifest::Location,
+        transport: String,
+    },
 }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::digest::sha256;
+use crate::input::InputError;
 use crate::manifest::Campaign;
 
 /// Part name -> SHA-256 of its content.
 pub type Fingerprint = BTreeMap<String, String>;
 
-pub fn of(campaign: &Campaign) -> Result<Fingerprint, std::io::Error> {
+pub fn of(campaign: &Campaign) -> Result<Fingerprint, InputError> {
     let spec = &campaign.spec;
     let mut parts = Fingerprint::new();
     parts.insert("subject".into(), sha256(spec.template.subject.as_bytes()));
@@ -25,17 +26,22 @@ pub fn of(campaign: &Campaign) -> Result<Fingerprint, std::io::Error> {
         if let Some(path) = path {
             parts.insert(
                 format!("template.{part} ({})", file_name(path)),
-                sha256(&std::fs::read(path)?),
+                sha256(&crate::input::read(path)?),
             );
         }
     }
-    for entry in std::fs::read_dir(&spec.locales.catalog)? {
-        let path = entry?.path();
+    let folder = &spec.locales.catalog;
+    let listing = |source| InputError::Open {
+        path: folder.clone(),
+        source,
+    };
+    for entry in std::fs::read_dir(folder).map_err(listing)? {
+        let path = entry.map_err(listing)?.path();
         let is_catalog = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
         if is_catalog {
             parts.insert(
                 format!("catalog {}", file_name(&path)),
-                sha256(&std::fs::read(&path)?),
+                sha256(&crate::input::read(&path)?),
             );
         }
     }

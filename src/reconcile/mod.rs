@@ -34,12 +34,12 @@ pub use error::ReconcileError;
 pub use rate::TransportLimits;
 pub use report::{Ending, Report};
 
+use crate::git::GitRevision;
 use crate::manifest::{Campaign, Transport as TransportManifest};
 use crate::plan::{self, CampaignPlan, PlanError, StateView};
 use crate::render::Renderer;
 use crate::store::{
-    CampaignRecord, CampaignStore, GitRevision, Intent, RecipientRecord, Status, StatusCounts,
-    Store, now,
+    CampaignRecord, CampaignStore, Intent, RecipientRecord, Status, StatusCounts, Store, now,
 };
 use crate::transport::{self, Outcome, Transport, TransportError};
 
@@ -105,6 +105,8 @@ impl StopHandle {
 
 /// A campaign checked and planned, ready to send.
 pub struct Prepared {
+    /// What the user should know before sending (not a refusal).
+    warnings: Vec<String>,
     campaign: Arc<Campaign>,
     renderer: Arc<Renderer>,
     pub plan: CampaignPlan,
@@ -129,7 +131,8 @@ pub fn error_policy(error: &ReconcileError) -> Action {
         | ReconcileError::ContentChanged { .. }
         | ReconcileError::RevisionWentBack { .. }
         | ReconcileError::Content(_)
-        | ReconcileError::NoTransport(_) => Action::AwaitChange,
+        | ReconcileError::NoTransport(_)
+        | ReconcileError::UnsubscribeUnkeyed { .. } => Action::AwaitChange,
         ReconcileError::Store(_) | ReconcileError::Transport(_) => {
             Action::Requeue(Duration::from_secs(30))
         }
@@ -140,7 +143,7 @@ pub fn error_policy(error: &ReconcileError) -> Action {
 pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, ReconcileError> {
     let spec = &campaign.spec;
     let store = ctx.store.campaign(&campaign.name)?;
-    let counts = store.counts()?;
+    let counts = store.counts();
     let fingerprint = fingerprint::of(campaign).map_err(ReconcileError::Content)?;
     let previous = store.record()?.unwrap_or_default();
     if counts.began() {
@@ -168,6 +171,20 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         .ok_or_else(|| ReconcileError::NoTransport(spec.transport.clone()))?;
     let transport = Transport::new(manifest, campaign)?;
     let renderer = Renderer::new(campaign).map_err(PlanError::from)?;
+    let mut warnings = Vec::new();
+    if spec.unsubscribe.is_some() && !renderer.keyed() {
+        if manifest.spec.kind.delivers_mail() {
+            return Err(ReconcileError::UnsubscribeUnkeyed {
+                at: campaign.unsubscribe_at.clone(),
+                transport: manifest.name.clone(),
+            });
+        }
+        warnings.push(format!(
+                "{} is not set: the unsubscribe links in the outbox are signed with a fixed, guessable key \
+                 (fine for trying herald out; transports that deliver mail refuse this)",
+            crate::render::UNSUBSCRIBE_KEY_ENV
+        ));
+    }
     let state = StateView {
         store: &store,
         resend_uncertain: ctx.resend_uncertain,
@@ -184,6 +201,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         git: ctx.git.clone(),
     };
     Ok(Prepared {
+        warnings,
         campaign: Arc::new(campaign.clone()),
         renderer: Arc::new(renderer),
         plan,
@@ -194,10 +212,17 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
     })
 }
 
+impl Prepared {
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
 /// Sends to everyone due, batch by batch, recording intent and outcome around each call.
 pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, ReconcileError> {
     let started = Instant::now();
     let Prepared {
+        warnings: _,
         campaign,
         renderer,
         plan,
@@ -370,7 +395,7 @@ async fn send_batch(
         reason,
         updated: now(),
     };
-    store.begin(&Intent {
+    let intent = store.begin(&Intent {
         revision,
         started: now(),
         recipients: envelopes
@@ -446,7 +471,7 @@ async fn send_batch(
         tries += 1;
         pending = retry;
     }
-    store.finish(&records)?;
+    store.finish(Some(&intent), &records)?;
     tracing::debug!(
         sent = settled.sent,
         failed = settled.failed,

@@ -68,11 +68,11 @@ fn produce(
 ) -> Result<(), Failure> {
     let spec = &campaign.spec;
     let size = campaign.batch_size as usize;
-    let suppressed =
-        audience::load_suppressions(&spec.audience.suppress).map_err(PlanError::from)?;
-    let rollout = Rollout::new(campaign, &suppressed);
+    let suppressions =
+        audience::Suppressions::load(&spec.audience.suppress).map_err(PlanError::from)?;
+    let rollout = Rollout::new(campaign, &suppressions);
     let mut batch = Vec::with_capacity(size);
-    let screen = audience::Screen::new(&spec.audience.email_field, suppressed);
+    let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
     walk(campaign, screen, &rollout, |chunk| {
         let mut due_now = Vec::new();
         for recipient in chunk {

@@ -64,7 +64,7 @@ impl Entry {
 impl Catalogs {
     /// Loads every `*.yaml`/`*.yml` file in `dir`; the file stem is the locale.
     pub fn load(dir: &Path, default: &str) -> Result<Self, RenderError> {
-        let read_error = |source| RenderError::CatalogRead {
+        let read_error = |source| RenderError::CatalogFolder {
             path: dir.to_owned(),
             source,
         };
@@ -158,10 +158,7 @@ impl Catalogs {
 
 /// Reads one catalog into dotted keys: `{body: {intro: x}}` becomes `body.intro`.
 fn read_catalog(path: &Path) -> Result<HashMap<String, String>, RenderError> {
-    let text = fs::read_to_string(path).map_err(|source| RenderError::CatalogRead {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = crate::input::read_to_string(path)?;
     let value: serde_yaml::Value =
         serde_yaml::from_str(&text).map_err(|error| RenderError::Catalog {
             path: path.to_owned(),

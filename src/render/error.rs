@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("cannot read `{}`: {source}", path.display())]
-    CatalogRead {
+    CatalogFolder {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -17,11 +17,8 @@ pub enum RenderError {
     },
     #[error("`{}`: no catalog for the default locale `{locale}`", dir.display())]
     DefaultCatalogMissing { dir: PathBuf, locale: String },
-    #[error("cannot read `{}`: {source}", path.display())]
-    TemplateRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// A template that does not compile.
     #[error("{template}: {message}")]
     Syntax { template: String, message: String },

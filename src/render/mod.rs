@@ -356,10 +356,7 @@ fn add(env: &mut Environment<'static>, name: &str, source: String) -> Result<(),
 }
 
 fn read_template(path: &Path) -> Result<(String, String), RenderError> {
-    let source = std::fs::read_to_string(path).map_err(|source| RenderError::TemplateRead {
-        path: path.to_owned(),
-        source,
-    })?;
+    let source = crate::input::read_to_string(path)?;
     Ok((path.display().to_string(), source))
 }
 
@@ -486,7 +483,7 @@ mod tests {
         let campaign = &manifests.campaigns[0];
         let renderer = super::Renderer::new(campaign).unwrap();
         let mut compared = 0;
-        for row in crate::audience::rows(&campaign.spec.audience.file).unwrap() {
+        for row in crate::audience::rows(&campaign.spec.audience.file, "email").unwrap() {
             let row = row.unwrap();
             let email = row.record.get("email").unwrap();
             let fast = renderer

@@ -1,3 +1,5 @@
+//! Why the state store cannot be used. Every message says what to do next.
+
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -8,8 +10,23 @@ pub enum StoreError {
         pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
     Locked { path: PathBuf, pid: Option<String> },
-    #[error("cannot open the state store {}: {reason}", path.display())]
-    Open { path: PathBuf, reason: String },
+    #[error(
+        "the state store {} cannot be read back whole: {reason}. herald never takes lost state for \"nobody was sent\": restore the folder from a backup (or move it aside and start over, knowing that everyone will be sent again)",
+        path.display()
+    )]
+    Damaged { path: PathBuf, reason: String },
+    #[error(
+        "{} is not a herald state store: {reason}; point --state at the store, or at a folder that does not exist yet",
+        path.display()
+    )]
+    Foreign { path: PathBuf, reason: String },
+    #[error(
+        "there is no state store at {}, and this run requires one (--require-state); if this is the first apply, create it with `herald init`; if a store existed, restore it: a new one would send to everyone again",
+        path.display()
+    )]
+    Missing { path: PathBuf },
+    #[error("a state store already exists at {}", path.display())]
+    Exists { path: PathBuf },
     #[error(
         "the state store {} has format version {found}, this herald reads version {expected}",
         path.display()

@@ -1,138 +1,331 @@
 //! The state store: a typed wrapper over sled. sled types never leave this module.
 //!
-//! Layout: the default tree holds the format version; tree `campaigns` maps a campaign
-//! name to its `CampaignRecord`; tree `recipients/<campaign>` maps a normalised address
-//! to its `RecipientRecord`, encoded as one status byte followed by JSON, and holds, under
-//! the key `\0in-flight`, the `Intent` of the call under way, if any.
+//! Layout: the default tree holds the format version and the store's id; tree `campaigns`
+//! maps a campaign name to its `CampaignRecord`; tree `recipients/<campaign>` maps a
+//! normalised address to its `RecipientRecord`, encoded as one status byte followed by
+//! JSON. Keys that start with NUL, which no address does, are herald's own: `\0seq` (the
+//! tree's sequence number, see `ledger`) and one `\0in-flight\0<id>` `Intent` per call
+//! under way. Beside sled's files, `herald-state.json` is the ledger of what the store
+//! must hold.
 //!
 //! # Guarantees
 //! - Every write that records a state change is flushed before the call returns, so a
 //!   SIGKILL right after it loses nothing.
+//! - A store that cannot be read back whole is refused (`StoreError::Damaged`), never
+//!   taken for an empty one: truncated or corrupted files, lost writes, missing records
+//!   and a missing or damaged ledger are all caught on open (see `ledger` and `open`).
+//!   A folder that is not a store is refused too (`StoreError::Foreign`).
 //! - Only one process has a store open at a time (sled's file lock); a second gets
 //!   `StoreError::Locked` naming the process that holds it.
 //! - A call's intent is one record, flushed before the call (`begin`); its outcomes
-//!   replace it atomically, in one sled batch, flushed after (`finish`).
+//!   replace it atomically, in one sled batch, flushed after (`finish`). Several calls may
+//!   be under way at once, each with its own intent.
 //! - `recover` turns intents left by a crashed run into `uncertain`, before anything else.
+//!
+//! # Caveats
+//! - A store restored whole from an older backup is consistent with its own ledger:
+//!   recipients sent after the backup was taken would be sent again.
 
+mod campaign;
 mod error;
+mod ledger;
+mod open;
 mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+pub use campaign::CampaignStore;
 pub use error::StoreError;
-pub use record::{
-    CampaignRecord, GitRevision, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
-};
+pub use record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp};
+
+use ledger::{CampaignLedger, Keeper, Ledger};
+use open::Found;
 
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: &str = "1";
-/// sled's page cache; its default is 1 GiB.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
-const PID_FILE: &str = "herald.pid";
+const FORMAT: &str = "2";
+/// The format herald wrote before the ledger existed; such stores are upgraded on open.
+const FIRST_FORMAT: &str = "1";
+const STORE_KEY: &[u8] = b"store";
 const RECIPIENTS: &str = "recipients/";
-const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
-/// The key of the call under way; no address starts with a NUL byte.
+/// A tree's sequence number, written in every batch that changes the tree.
+const SEQ: &[u8] = b"\0seq";
+/// The prefix of intent keys; the first format had just this one key.
 const IN_FLIGHT: &[u8] = b"\0in-flight";
 
+/// What `Store::open` does when there is no store at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    Create,
+    /// `--require-state`: a missing store is an error, not a fresh start.
+    Refuse,
+}
+
+/// An open state store. Cheap to clone; clones share the database.
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(Arc<Inner>);
+
+struct Inner {
     db: sled::Db,
     campaigns: sled::Tree,
     path: PathBuf,
+    keeper: Keeper,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and takes its lock.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|error| {
-                let reason = error.to_string();
-                if reason.contains("could not acquire lock") {
-                    StoreError::Locked {
-                        path: path.to_owned(),
-                        pid: std::fs::read_to_string(path.join(PID_FILE))
-                            .ok()
-                            .map(|p| p.trim().to_owned()),
-                    }
-                } else {
-                    StoreError::Open {
-                        path: path.to_owned(),
-                        reason,
-                    }
-                }
-            })?;
-        let io = io_error(path);
-        match db.get(FORMAT_KEY).map_err(&io)? {
-            Some(found) if found != FORMAT.as_bytes() => {
-                return Err(StoreError::Format {
-                    path: path.to_owned(),
-                    found: String::from_utf8_lossy(&found).into_owned(),
-                    expected: FORMAT,
-                });
-            }
-            Some(_) => {}
-            None => {
-                db.insert(FORMAT_KEY, FORMAT).map_err(&io)?;
-            }
+    /// Opens the store at `path` for sending, checking that it can be read back whole;
+    /// a missing store is created or refused as `if_missing` says.
+    pub fn open(path: &Path, if_missing: IfMissing) -> Result<Self, StoreError> {
+        match open::find(path)? {
+            Found::Nothing if if_missing == IfMissing::Create => Self::create(path),
+            Found::Nothing => Err(StoreError::Missing {
+                path: path.to_owned(),
+            }),
+            Found::Store(ledger) => Self::verify(path, &ledger),
+            Found::Unledgered => Self::upgrade(path),
         }
-        std::fs::write(path.join(PID_FILE), std::process::id().to_string())
-            .map_err(|e| io_error(path)(e.into()))?;
-        let campaigns = db.open_tree("campaigns").map_err(&io)?;
-        Ok(Self {
-            db,
-            campaigns,
-            path: path.to_owned(),
-        })
     }
 
-    /// Opens the store at `path` if one exists there; `None` when nothing was applied yet.
+    /// Opens the store at `path` if there is one; `None` when nothing was applied yet.
     pub fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
-        if path.join("db").exists() {
-            Self::open(path).map(Some)
-        } else {
-            Ok(None)
+        match open::find(path)? {
+            Found::Nothing => Ok(None),
+            Found::Store(ledger) => Self::verify(path, &ledger).map(Some),
+            Found::Unledgered => Self::upgrade(path).map(Some),
+        }
+    }
+
+    /// Creates a new, empty store at `path` (`herald init`); refuses an existing one.
+    pub fn init(path: &Path) -> Result<Self, StoreError> {
+        match open::find(path)? {
+            Found::Nothing => Self::create(path),
+            Found::Store(_) | Found::Unledgered => Err(StoreError::Exists {
+                path: path.to_owned(),
+            }),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
-    /// Turns the intent of a call that never got its outcomes (the run that made it was
-    /// killed) into `uncertain` recipients; returns how many, per campaign.
+    fn create(path: &Path) -> Result<Self, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|error| StoreError::Io {
+                path: path.to_owned(),
+                reason: format!("cannot create the folder: {error}"),
+            })?;
+        let db = open::sled(path)?;
+        let id = crate::digest::hex(&rand::random::<[u8; 16]>());
+        let io = io_error(path);
+        db.insert(FORMAT_KEY, FORMAT).map_err(&io)?;
+        db.insert(STORE_KEY, id.as_bytes()).map_err(&io)?;
+        db.flush().map_err(&io)?;
+        let ledger = Ledger {
+            format: 2,
+            store: id,
+            ..Ledger::default()
+        };
+        let store = Self::assemble(path, db, ledger)?;
+        store.persist_ledger()?;
+        Ok(store)
+    }
+
+    /// Opens a store that has a ledger, and refuses it unless sled holds everything the
+    /// ledger says it must.
+    fn verify(path: &Path, ledger: &Ledger) -> Result<Self, StoreError> {
+        if ledger.format != 2 {
+            return Err(StoreError::Format {
+                path: path.to_owned(),
+                found: ledger.format.to_string(),
+                expected: FORMAT,
+            });
+        }
+        open::check_size(path, ledger)?;
+        let db = open::sled(path)?;
+        let damaged = |reason: String| StoreError::Damaged {
+            path: path.to_owned(),
+            reason,
+        };
+        let io = io_error(path);
+        let format = db.get(FORMAT_KEY).map_err(&io)?;
+        if format.as_deref() != Some(FORMAT.as_bytes()) {
+            return Err(damaged(
+                "its data has lost the record of its format, so records are missing".to_owned(),
+            ));
+        }
+        let id = db.get(STORE_KEY).map_err(&io)?;
+        if id.as_deref() != Some(ledger.store.as_bytes()) {
+            return Err(damaged(format!(
+                "its data belongs to another store than its ledger {}",
+                ledger::FILE
+            )));
+        }
+        let campaigns = db.open_tree("campaigns").map_err(&io)?;
+        let records = sequence(&campaigns).map_err(&io)?;
+        if records < ledger.records {
+            return Err(damaged(format!(
+                "the campaign records lost writes (at {records} of {})",
+                ledger.records
+            )));
+        }
+        let mut checked = Ledger {
+            records,
+            campaigns: BTreeMap::new(),
+            ..ledger.clone()
+        };
+        for name in tree_names(&db) {
+            let tree = db.open_tree(format!("{RECIPIENTS}{name}")).map_err(&io)?;
+            let (counts, seq) = scan(&tree).map_err(&io)?;
+            let mut entry = CampaignLedger {
+                seq,
+                ..CampaignLedger::default()
+            };
+            entry.set_counts(&counts);
+            checked.campaigns.insert(name, entry);
+        }
+        for (name, expected) in &ledger.campaigns {
+            let found = checked.campaigns.get(name).copied().unwrap_or_default();
+            if found.seq < expected.seq {
+                return Err(damaged(format!(
+                    "campaign `{name}` lost writes (at {} of {})",
+                    found.seq, expected.seq
+                )));
+            }
+            if found.seq == expected.seq && found != *expected {
+                return Err(damaged(format!(
+                    "campaign `{name}` holds {} sent, {} failed and {} uncertain, where its ledger has {}, {} and {}",
+                    found.sent,
+                    found.failed,
+                    found.uncertain,
+                    expected.sent,
+                    expected.failed,
+                    expected.uncertain
+                )));
+            }
+        }
+        let store = Self::assemble(path, db, checked.clone())?;
+        if checked != *ledger {
+            store.persist_ledger()?;
+        }
+        Ok(store)
+    }
+
+    /// Opens sled's files that have no ledger: a store of herald's first format is
+    /// upgraded; anything else is refused.
+    fn upgrade(path: &Path) -> Result<Self, StoreError> {
+        let db = open::sled(path)?;
+        let io = io_error(path);
+        match db.get(FORMAT_KEY).map_err(&io)?.as_deref() {
+            Some(found) if found == FIRST_FORMAT.as_bytes() => {}
+            Some(found) if found == FORMAT.as_bytes() => {
+                return Err(StoreError::Damaged {
+                    path: path.to_owned(),
+                    reason: format!("its ledger {} is missing", ledger::FILE),
+                });
+            }
+            Some(found) => {
+                return Err(StoreError::Format {
+                    path: path.to_owned(),
+                    found: String::from_utf8_lossy(found).into_owned(),
+                    expected: FORMAT,
+                });
+            }
+            None => {
+                return Err(StoreError::Damaged {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it has sled's files but no record of its format and no ledger {}",
+                        ledger::FILE
+                    ),
+                });
+            }
+        }
+        let id = crate::digest::hex(&rand::random::<[u8; 16]>());
+        let mut ledger = Ledger {
+            format: 2,
+            store: id.clone(),
+            ..Ledger::default()
+        };
+        for name in tree_names(&db) {
+            let tree = db.open_tree(format!("{RECIPIENTS}{name}")).map_err(&io)?;
+            // The first format's one intent key becomes an intent of the new kind.
+            if let Some(intent) = tree.get(IN_FLIGHT).map_err(&io)? {
+                let mut batch = sled::Batch::default();
+                batch.insert(campaign::intent_key(0), intent);
+                batch.remove(IN_FLIGHT);
+                tree.apply_batch(batch).map_err(&io)?;
+            }
+            tree.insert(SEQ, &1u64.to_be_bytes()).map_err(&io)?;
+            let (counts, seq) = scan(&tree).map_err(&io)?;
+            let mut entry = CampaignLedger {
+                seq,
+                ..CampaignLedger::default()
+            };
+            entry.set_counts(&counts);
+            ledger.campaigns.insert(name, entry);
+        }
+        let campaigns = db.open_tree("campaigns").map_err(&io)?;
+        campaigns.insert(SEQ, &1u64.to_be_bytes()).map_err(&io)?;
+        ledger.records = 1;
+        db.insert(STORE_KEY, id.as_bytes()).map_err(&io)?;
+        db.insert(FORMAT_KEY, FORMAT).map_err(&io)?;
+        db.flush().map_err(&io)?;
+        tracing::info!(path = %path.display(), "upgraded the state store to format 2");
+        let store = Self::assemble(path, db, ledger)?;
+        store.persist_ledger()?;
+        Ok(store)
+    }
+
+    fn assemble(path: &Path, db: sled::Db, ledger: Ledger) -> Result<Self, StoreError> {
+        let io = io_error(path);
+        let campaigns = db.open_tree("campaigns").map_err(&io)?;
+        std::fs::write(path.join(open::PID_FILE), std::process::id().to_string())
+            .map_err(|e| io(e.into()))?;
+        Ok(Self(Arc::new(Inner {
+            db,
+            campaigns,
+            path: path.to_owned(),
+            keeper: Keeper::new(path, ledger),
+        })))
+    }
+
+    fn persist_ledger(&self) -> Result<(), StoreError> {
+        let ((), snapshot) = self.0.keeper.change(|_| Ok(()))?;
+        self.0.keeper.persist(snapshot)
+    }
+
+    /// Turns the intents of calls that never got their outcomes (the run that made them
+    /// was killed) into `uncertain` recipients; returns how many, per campaign.
     pub fn recover(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut recovered = BTreeMap::new();
         for name in self.campaign_names()? {
             let campaign = self.campaign(&name)?;
-            let Some(intent) = campaign.intent()? else {
-                continue;
-            };
-            let records: Vec<_> = intent
-                .records(Status::Uncertain, RECOVERED, now())
-                .map(|(key, record)| (key, Some(record)))
-                .collect();
-            recovered.insert(name, records.len() as u64);
-            campaign.finish(&records)?;
+            for (key, intent) in campaign.intents()? {
+                let records: Vec<_> = intent
+                    .records(Status::Uncertain, campaign::RECOVERED, now())
+                    .map(|(key, record)| (key, Some(record)))
+                    .collect();
+                *recovered.entry(name.clone()).or_insert(0) += records.len() as u64;
+                campaign.finish(Some(&key), &records)?;
+            }
         }
         Ok(recovered)
     }
 
     /// The names of every campaign the store has a record or recipients for.
     pub fn campaign_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names: Vec<String> = self
-            .db
-            .tree_names()
-            .iter()
-            .filter_map(|n| std::str::from_utf8(n).ok()?.strip_prefix(RECIPIENTS))
-            .map(str::to_owned)
-            .collect();
-        for entry in &self.campaigns {
-            let (key, _) = entry.map_err(io_error(&self.path))?;
-            names.push(String::from_utf8_lossy(&key).into_owned());
+        let mut names = tree_names(&self.0.db);
+        for entry in &self.0.campaigns {
+            let (key, _) = entry.map_err(io_error(&self.0.path))?;
+            if !key.starts_with(b"\0") {
+                names.push(String::from_utf8_lossy(&key).into_owned());
+            }
         }
         names.sort();
         names.dedup();
@@ -140,182 +333,71 @@ impl Store {
     }
 
     pub fn campaign(&self, name: &str) -> Result<CampaignStore, StoreError> {
-        let recipients = self
+        let tree = self
+            .0
             .db
             .open_tree(format!("{RECIPIENTS}{name}"))
-            .map_err(io_error(&self.path))?;
-        let mut campaign = CampaignStore {
-            name: name.to_owned(),
-            recipients,
-            in_flight: HashMap::new(),
-            campaigns: self.campaigns.clone(),
-            db: self.db.clone(),
-            path: self.path.clone(),
-        };
-        if let Some(intent) = campaign.intent()? {
-            campaign.in_flight = intent.recipients.into_iter().collect();
-        }
-        Ok(campaign)
+            .map_err(io_error(&self.0.path))?;
+        CampaignStore::new(name, tree, self.clone())
+    }
+
+    /// Applies `batch` to `tree` with its next sequence number, changing the ledger as
+    /// `change` says (under the ledger's lock, so counts and batch agree), then flushes and
+    /// writes the ledger: when this returns, the change is durable and vouched for.
+    fn commit<T>(
+        &self,
+        tree: &sled::Tree,
+        seq: impl FnOnce(&mut Ledger) -> &mut u64,
+        build: impl FnOnce(&mut sled::Batch, &mut Ledger) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let io = io_error(&self.0.path);
+        let (result, snapshot) = self.0.keeper.change(|ledger| {
+            let mut next = ledger.clone();
+            let mut batch = sled::Batch::default();
+            let result = build(&mut batch, &mut next)?;
+            let number = seq(&mut next);
+            *number += 1;
+            batch.insert(SEQ, &number.to_be_bytes());
+            tree.apply_batch(batch).map_err(&io)?;
+            *ledger = next;
+            Ok(result)
+        })?;
+        self.0.db.flush().map_err(&io)?;
+        self.0.keeper.persist(snapshot)?;
+        Ok(result)
     }
 }
 
-/// One campaign's part of the store. Cheap to clone; clones share the database.
-#[derive(Clone)]
-pub struct CampaignStore {
-    name: String,
-    recipients: sled::Tree,
-    /// Who was in the call under way when this view was made (a killed run's, since only
-    /// one process opens the store): key -> attempt.
-    in_flight: HashMap<String, u32>,
-    campaigns: sled::Tree,
-    db: sled::Db,
-    path: PathBuf,
+/// The campaigns that have a recipients tree.
+fn tree_names(db: &sled::Db) -> Vec<String> {
+    db.tree_names()
+        .iter()
+        .filter_map(|n| std::str::from_utf8(n).ok()?.strip_prefix(RECIPIENTS))
+        .map(str::to_owned)
+        .collect()
 }
 
-impl CampaignStore {
-    pub fn record(&self) -> Result<Option<CampaignRecord>, StoreError> {
-        let Some(value) = self
-            .campaigns
-            .get(&self.name)
-            .map_err(io_error(&self.path))?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&value)
-            .map(Some)
-            .map_err(|error| StoreError::Corrupt {
-                path: self.path.clone(),
-                key: self.name.clone(),
-                reason: error.to_string(),
-            })
-    }
+/// A tree's sequence number; 0 before its first write.
+fn sequence(tree: &sled::Tree) -> Result<u64, sled::Error> {
+    Ok(tree
+        .get(SEQ)?
+        .and_then(|v| v.as_ref().try_into().ok())
+        .map_or(0, u64::from_be_bytes))
+}
 
-    /// Writes the campaign record and flushes.
-    pub fn save(&self, record: &CampaignRecord) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(record).expect("a campaign record serializes");
-        self.campaigns
-            .insert(&self.name, value)
-            .map_err(io_error(&self.path))?;
-        self.flush()
-    }
-
-    /// The status of one recipient, without decoding the rest of its record.
-    pub fn status(&self, key: &str) -> Result<Option<Status>, StoreError> {
-        if self.in_flight.contains_key(key) {
-            return Ok(Some(Status::InFlight));
+/// Counts a recipients tree by status, from the status bytes alone, and its sequence number.
+fn scan(tree: &sled::Tree) -> Result<(StatusCounts, u64), sled::Error> {
+    let mut counts = StatusCounts::default();
+    for entry in tree {
+        let (key, value) = entry?;
+        if key.starts_with(b"\0") {
+            continue;
         }
-        let value = self.recipients.get(key).map_err(io_error(&self.path))?;
-        Ok(value.and_then(|v| v.first().copied().and_then(Status::from_code)))
-    }
-
-    pub fn get(&self, key: &str) -> Result<Option<RecipientRecord>, StoreError> {
-        let value = self.recipients.get(key).map_err(io_error(&self.path))?;
-        value.map(|v| self.decode(key, &v)).transpose()
-    }
-
-    /// The intent of the call under way (or of a killed run's), if any.
-    pub fn intent(&self) -> Result<Option<Intent>, StoreError> {
-        let value = self
-            .recipients
-            .get(IN_FLIGHT)
-            .map_err(io_error(&self.path))?;
-        value
-            .map(|v| {
-                serde_json::from_slice(&v).map_err(|error| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    key: format!("{}/in-flight", self.name),
-                    reason: error.to_string(),
-                })
-            })
-            .transpose()
-    }
-
-    /// Records the intent of a call and flushes: call this before the call.
-    pub fn begin(&self, intent: &Intent) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(intent).expect("an intent serializes");
-        self.recipients
-            .insert(IN_FLIGHT, value)
-            .map_err(io_error(&self.path))?;
-        self.flush()
-    }
-
-    /// Records a call's outcomes (`None` removes a record) and removes its intent, in one
-    /// atomic batch, and flushes: when this returns, the change is durable.
-    pub fn finish(&self, records: &[(String, Option<RecipientRecord>)]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.remove(IN_FLIGHT);
-        for (key, record) in records {
-            let Some(record) = record else {
-                batch.remove(key.as_bytes());
-                continue;
-            };
-            let mut value = Vec::with_capacity(96);
-            value.push(record.status.code());
-            serde_json::to_writer(&mut value, record).expect("a recipient record serializes");
-            batch.insert(key.as_bytes(), value);
+        if let Some(status) = value.first().copied().and_then(Status::from_code) {
+            counts.add(status);
         }
-        self.recipients
-            .apply_batch(batch)
-            .map_err(io_error(&self.path))?;
-        self.flush()
     }
-
-    /// Recipients by status, from the status bytes alone.
-    pub fn counts(&self) -> Result<StatusCounts, StoreError> {
-        let mut counts = StatusCounts::default();
-        for entry in &self.recipients {
-            let (key, value) = entry.map_err(io_error(&self.path))?;
-            if self
-                .in_flight
-                .contains_key(String::from_utf8_lossy(&key).as_ref())
-            {
-                continue;
-            }
-            if let Some(status) = value.first().copied().and_then(Status::from_code) {
-                counts.add(status);
-            }
-        }
-        counts.in_flight = self.in_flight.len() as u64;
-        Ok(counts)
-    }
-
-    /// Every recipient with `status`, in address order.
-    pub fn list(&self, status: Status) -> Result<Vec<(String, RecipientRecord)>, StoreError> {
-        if status == Status::InFlight {
-            let intent = self.intent()?;
-            let mut listed: Vec<_> = intent
-                .iter()
-                .flat_map(|i| i.records(Status::InFlight, RECOVERED, i.started))
-                .collect();
-            listed.sort_by(|a, b| a.0.cmp(&b.0));
-            return Ok(listed);
-        }
-        let mut listed = Vec::new();
-        for entry in &self.recipients {
-            let (key, value) = entry.map_err(io_error(&self.path))?;
-            if value.first() == Some(&status.code()) {
-                let key = String::from_utf8_lossy(&key).into_owned();
-                let record = self.decode(&key, &value)?;
-                listed.push((key, record));
-            }
-        }
-        Ok(listed)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(io_error(&self.path))?;
-        Ok(())
-    }
-
-    fn decode(&self, key: &str, value: &[u8]) -> Result<RecipientRecord, StoreError> {
-        serde_json::from_slice(value.get(1..).unwrap_or_default()).map_err(|error| {
-            StoreError::Corrupt {
-                path: self.path.clone(),
-                key: format!("{}/{key}", self.name),
-                reason: error.to_string(),
-            }
-        })
-    }
+    Ok((counts, sequence(tree)?))
 }
 
 fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
@@ -325,73 +407,13 @@ fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(status: Status) -> RecipientRecord {
-        RecipientRecord {
-            status,
-            attempts: 1,
-            revision: 1,
-            provider_id: None,
-            reason: None,
-            updated: now(),
-        }
-    }
-
-    #[test]
-    fn intents_left_behind_become_uncertain_on_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            let campaign = store.campaign("launch").unwrap();
-            campaign
-                .finish(&[("a@example.com".into(), Some(record(Status::Sent)))])
-                .unwrap();
-            campaign
-                .begin(&Intent {
-                    revision: 1,
-                    started: now(),
-                    recipients: vec![("b@example.com".into(), 1)],
-                })
-                .unwrap();
-        }
-        // sled's flusher thread may hold the file lock a moment after the drop.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let store = loop {
-            match Store::open(dir.path()) {
-                Ok(store) => break store,
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(error) => panic!("{error}"),
-            }
-        };
-        assert_eq!(
-            store.recover().unwrap(),
-            BTreeMap::from([("launch".to_owned(), 1)])
-        );
-        let campaign = store.campaign("launch").unwrap();
-        assert_eq!(
-            campaign.status("b@example.com").unwrap(),
-            Some(Status::Uncertain)
-        );
-        let counts = campaign.counts().unwrap();
-        assert_eq!((counts.sent, counts.uncertain, counts.in_flight), (1, 1, 0));
-        assert_eq!(store.campaign_names().unwrap(), ["launch"]);
-    }
-
-    #[test]
-    fn a_second_open_is_refused_while_the_first_holds_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let _first = Store::open(dir.path()).unwrap();
-        let error = Store::open(dir.path()).err().expect("locked");
-        assert!(
-            error
-                .to_string()
-                .contains("is in use by another herald process"),
-            "{error}"
-        );
-    }
+/// Who is in the intents of a tree: key -> attempt.
+fn in_flight(intents: &[(Vec<u8>, Intent)]) -> HashMap<String, u32> {
+    intents
+        .iter()
+        .flat_map(|(_, intent)| intent.recipients.iter().cloned())
+        .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::git::GitRevision;
 use crate::manifest::model::Stage;
 
 /// Where one recipient stands. The first byte of every stored recipient record is the
@@ -110,11 +111,20 @@ pub struct StatusCounts {
 
 impl StatusCounts {
     pub(super) fn add(&mut self, status: Status) {
+        *self.slot(status) += 1;
+    }
+
+    pub(super) fn remove(&mut self, status: Status) {
+        let slot = self.slot(status);
+        *slot = slot.saturating_sub(1);
+    }
+
+    fn slot(&mut self, status: Status) -> &mut u64 {
         match status {
-            Status::InFlight => self.in_flight += 1,
-            Status::Sent => self.sent += 1,
-            Status::Failed => self.failed += 1,
-            Status::Uncertain => self.uncertain += 1,
+            Status::InFlight => &mut self.in_flight,
+            Status::Sent => &mut self.sent,
+            Status::Failed => &mut self.failed,
+            Status::Uncertain => &mut self.uncertain,
         }
     }
 
@@ -141,14 +151,6 @@ pub struct CampaignRecord {
     /// The git commit of the manifests at the last apply, when they are in a work tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitRevision>,
-}
-
-/// Which commit of the manifests was applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitRevision {
-    pub commit: String,
-    /// Whether the work tree had uncommitted changes under the manifests' path.
-    pub dirty: bool,
 }
 
 /// Unix seconds now.

@@ -115,7 +115,7 @@ fn status_reports_counts_from_the_state_store() {
     workspace
         .run(["status"])
         .code(0)
-        .stdout("no state store at .herald: nothing has been applied yet\n");
+        .stdout("no state store at campaigns/.herald: nothing has been applied yet\n");
     workspace.run(["apply"]).code(0);
     let status = workspace.run(["status", "-o", "json"]).code(0).json();
     let campaign = &status["campaigns"][0];
@@ -127,10 +127,9 @@ fn status_reports_counts_from_the_state_store() {
     assert_eq!(campaign["stage"], "full");
     assert_eq!(campaign["paused"], false);
     assert!(campaign["last_apply"].as_str().unwrap().ends_with('Z'));
-    workspace
-        .run(["status", "nope"])
-        .code(2)
-        .stderr("error: no campaign named `nope` in the state store .herald; it has: `welcome`\n");
+    workspace.run(["status", "nope"]).code(2).stderr(
+        "error: no campaign named `nope` in the state store campaigns/.herald; it has: `welcome`\n",
+    );
     assert!(workspace.listed("welcome", "uncertain").is_empty());
 }
 
@@ -323,7 +322,7 @@ fn a_second_apply_on_the_same_store_is_refused_and_sigterm_stops_cleanly() {
     assert_eq!(
         second.stderr,
         format!(
-            "error: the state store .herald is in use by another herald process (pid {}); \
+            "error: the state store campaigns/.herald is in use by another herald process (pid {}); \
              wait for it to finish, or stop it; nothing was sent\n",
             first.id()
         )

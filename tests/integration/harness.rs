@@ -57,6 +57,7 @@ pub struct Test {
     dir: tempfile::TempDir,
     files: BTreeMap<String, String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 pub struct Run {
@@ -71,6 +72,8 @@ pub struct Run {
 /// A folder herald runs in several times: apply, edit, apply again.
 pub struct Workspace {
     dir: tempfile::TempDir,
+    /// Environment variables every run gets.
+    env: Vec<(String, String)>,
 }
 
 impl Test {
@@ -80,7 +83,14 @@ impl Test {
             dir: tempfile::tempdir().expect("temporary folder"),
             files: BTreeMap::new(),
             args: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every run in this folder.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// A folder with the valid `welcome` campaign, its templates, catalog and audience.
@@ -152,7 +162,10 @@ impl Test {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, contents).unwrap();
         }
-        Workspace { dir: self.dir }
+        Workspace {
+            dir: self.dir,
+            env: self.env,
+        }
     }
 }
 
@@ -171,6 +184,9 @@ impl Workspace {
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("HERALD_STATE")
+            .env_remove("HERALD_REQUIRE_STATE")
+            .env_remove("HERALD_UNSUBSCRIBE_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
         command
     }

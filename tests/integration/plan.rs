@@ -88,7 +88,9 @@ fn text_output_says_how_long_it_takes() {
         .code(0)
         .stdout(
             "campaign welcome (stage full, transport outbox)
+  state     campaigns/.herald (none yet: apply creates it)
   audience  9 rows: 7 unique, 2 duplicates, 0 invalid, 1 suppressed
+  suppress  campaigns/audiences/unsubscribed.csv: 1
   to send   6 in stage full
   locales
     en               2
@@ -251,7 +253,7 @@ fn invalid_addresses_can_be_skipped_and_are_reported() {
     assert_eq!(plan["audience"]["invalid"], 1);
     assert_eq!(
         plan["invalid_rows"],
-        serde_json::json!([{"line": 3, "value": "not-an-address"}])
+        serde_json::json!([{"line": 3, "value": "not-an-address", "problem": "`not-an-address` is not a valid email address"}])
     );
     assert_eq!(plan["to_send"], 2);
 }

@@ -28,6 +28,7 @@ fn workspace(port: u16, n: usize) -> Workspace {
         )
         .edit("campaigns/welcome.yaml", "rate: {per_second: 50}", "rate: {per_second: 10000}")
         .edit("campaigns/welcome.yaml", "size: 100", "size: 10")
+        .env("HERALD_UNSUBSCRIBE_KEY", "smtp-test-unsubscribe-key")
         .workspace()
 }
 

@@ -1,0 +1,242 @@
+//! One campaign's part of the store: its record, its recipients and its calls under way.
+
+use std::collections::HashMap;
+
+use super::ledger::Ledger;
+use super::record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts};
+use super::{IN_FLIGHT, Store, StoreError, in_flight, io_error};
+
+pub const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
+
+/// The key of the intent numbered `id`: `\0in-flight\0` and the number.
+pub fn intent_key(id: u64) -> Vec<u8> {
+    let mut key = IN_FLIGHT.to_vec();
+    key.push(0);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// `record` as it may be stored: a provider's reason can echo a secret herald sent it.
+fn scrubbed(record: &RecipientRecord) -> std::borrow::Cow<'_, RecipientRecord> {
+    use crate::secret::scrub;
+    let dirty = |text: &Option<String>| {
+        text.as_deref()
+            .is_some_and(|t| matches!(scrub(t), std::borrow::Cow::Owned(_)))
+    };
+    if !dirty(&record.reason) && !dirty(&record.provider_id) {
+        return std::borrow::Cow::Borrowed(record);
+    }
+    let clean = |text: &Option<String>| text.as_deref().map(|t| scrub(t).into_owned());
+    std::borrow::Cow::Owned(RecipientRecord {
+        reason: clean(&record.reason),
+        provider_id: clean(&record.provider_id),
+        ..record.clone()
+    })
+}
+
+/// One campaign's part of the store. Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct CampaignStore {
+    name: String,
+    tree: sled::Tree,
+    /// Who was in a call under way when this view was made (a killed run's, since only
+    /// one process opens the store): key -> attempt.
+    in_flight: HashMap<String, u32>,
+    /// Records those recipients already had (re-sends of the uncertain), not counted twice.
+    shadowed: StatusCounts,
+    store: Store,
+}
+
+/// Which call an intent belongs to, for `finish`.
+pub type IntentKey = Vec<u8>;
+
+impl CampaignStore {
+    pub(super) fn new(name: &str, tree: sled::Tree, store: Store) -> Result<Self, StoreError> {
+        let mut campaign = Self {
+            name: name.to_owned(),
+            tree,
+            in_flight: HashMap::new(),
+            shadowed: StatusCounts::default(),
+            store,
+        };
+        campaign.in_flight = in_flight(&campaign.intents()?);
+        for key in campaign.in_flight.keys() {
+            if let Some(status) = campaign.stored_status(key)? {
+                campaign.shadowed.add(status);
+            }
+        }
+        Ok(campaign)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn io(&self) -> impl Fn(sled::Error) -> StoreError + '_ {
+        io_error(&self.store.0.path)
+    }
+
+    pub fn record(&self) -> Result<Option<CampaignRecord>, StoreError> {
+        let Some(value) = self.store.0.campaigns.get(&self.name).map_err(self.io())? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&value)
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt {
+                path: self.store.0.path.clone(),
+                key: self.name.clone(),
+                reason: error.to_string(),
+            })
+    }
+
+    /// Writes the campaign record and flushes.
+    pub fn save(&self, record: &CampaignRecord) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(record).expect("a campaign record serializes");
+        self.store.commit(
+            &self.store.0.campaigns,
+            |ledger| &mut ledger.records,
+            |batch, _| {
+                batch.insert(self.name.as_bytes(), value);
+                Ok(())
+            },
+        )
+    }
+
+    /// The status of one recipient, without decoding the rest of its record.
+    pub fn status(&self, key: &str) -> Result<Option<Status>, StoreError> {
+        if self.in_flight.contains_key(key) {
+            return Ok(Some(Status::InFlight));
+        }
+        self.stored_status(key)
+    }
+
+    fn stored_status(&self, key: &str) -> Result<Option<Status>, StoreError> {
+        let value = self.tree.get(key).map_err(self.io())?;
+        Ok(value.and_then(|v| v.first().copied().and_then(Status::from_code)))
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<RecipientRecord>, StoreError> {
+        let value = self.tree.get(key).map_err(self.io())?;
+        value.map(|v| self.decode(key, &v)).transpose()
+    }
+
+    /// Every intent in the tree: calls under way, or a killed run's.
+    pub fn intents(&self) -> Result<Vec<(IntentKey, Intent)>, StoreError> {
+        let mut intents = Vec::new();
+        for entry in self.tree.scan_prefix(IN_FLIGHT) {
+            let (key, value) = entry.map_err(self.io())?;
+            let intent = serde_json::from_slice(&value).map_err(|error| StoreError::Corrupt {
+                path: self.store.0.path.clone(),
+                key: format!("{}/in-flight", self.name),
+                reason: error.to_string(),
+            })?;
+            intents.push((key.to_vec(), intent));
+        }
+        Ok(intents)
+    }
+
+    /// Records the intent of a call and flushes: call this before the call.
+    pub fn begin(&self, intent: &Intent) -> Result<IntentKey, StoreError> {
+        let value = serde_json::to_vec(intent).expect("an intent serializes");
+        self.store.commit(
+            &self.tree,
+            |ledger| &mut self.entry(ledger).seq,
+            |batch, ledger| {
+                // The tree's next sequence number is unique: it names the intent.
+                let key = intent_key(self.entry(ledger).seq + 1);
+                batch.insert(key.clone(), value);
+                Ok(key)
+            },
+        )
+    }
+
+    /// Records a call's outcomes (`None` removes a record) and removes its intent, in one
+    /// atomic batch, and flushes: when this returns, the change is durable.
+    pub fn finish(
+        &self,
+        intent: Option<&IntentKey>,
+        records: &[(String, Option<RecipientRecord>)],
+    ) -> Result<(), StoreError> {
+        self.store.commit(
+            &self.tree,
+            |ledger| &mut self.entry(ledger).seq,
+            |batch, ledger| {
+                if let Some(key) = intent {
+                    batch.remove(key.as_slice());
+                }
+                let mut counts = self.entry(ledger).counts();
+                for (key, record) in records {
+                    if let Some(old) = self.stored_status(key)? {
+                        counts.remove(old);
+                    }
+                    let Some(record) = record else {
+                        batch.remove(key.as_bytes());
+                        continue;
+                    };
+                    counts.add(record.status);
+                    let mut value = Vec::with_capacity(96);
+                    value.push(record.status.code());
+                    serde_json::to_writer(&mut value, &scrubbed(record))
+                        .expect("a recipient record serializes");
+                    batch.insert(key.as_bytes(), value);
+                }
+                self.entry(ledger).set_counts(&counts);
+                Ok(())
+            },
+        )
+    }
+
+    fn entry<'a>(&self, ledger: &'a mut Ledger) -> &'a mut super::ledger::CampaignLedger {
+        ledger.campaigns.entry(self.name.clone()).or_default()
+    }
+
+    /// Recipients by status, from the ledger (kept exact by every write).
+    pub fn counts(&self) -> StatusCounts {
+        let mut counts = self.store.0.keeper.counts(&self.name);
+        counts.sent -= self.shadowed.sent.min(counts.sent);
+        counts.failed -= self.shadowed.failed.min(counts.failed);
+        counts.uncertain -= self.shadowed.uncertain.min(counts.uncertain);
+        counts.in_flight = self.in_flight.len() as u64;
+        counts
+    }
+
+    /// Every recipient with `status`, in address order.
+    pub fn list(&self, status: Status) -> Result<Vec<(String, RecipientRecord)>, StoreError> {
+        if status == Status::InFlight {
+            let mut listed: Vec<_> = self
+                .intents()?
+                .iter()
+                .flat_map(|(_, i)| {
+                    i.records(Status::InFlight, RECOVERED, i.started)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            listed.sort_by(|a, b| a.0.cmp(&b.0));
+            return Ok(listed);
+        }
+        let mut listed = Vec::new();
+        for entry in &self.tree {
+            let (key, value) = entry.map_err(self.io())?;
+            if key.starts_with(b"\0") || value.first() != Some(&status.code()) {
+                continue;
+            }
+            let key = String::from_utf8_lossy(&key).into_owned();
+            if self.in_flight.contains_key(&key) {
+                continue;
+            }
+            let record = self.decode(&key, &value)?;
+            listed.push((key, record));
+        }
+        Ok(listed)
+    }
+
+    fn decode(&self, key: &str, value: &[u8]) -> Result<RecipientRecord, StoreError> {
+        serde_json::from_slice(value.get(1..).unwrap_or_default()).map_err(|error| {
+            StoreError::Corrupt {
+                path: self.store.0.path.clone(),
+                key: format!("{}/{key}", self.name),
+                reason: error.to_string(),
+            }
+        })
+    }
+}

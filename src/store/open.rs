@@ -1,0 +1,150 @@
+//! Finding and opening a state store folder without trusting sled with damaged files.
+//!
+//! sled, given a damaged data file, may panic, fail, open it as an empty store, or spin
+//! forever. So before sled sees a folder, herald decides what the folder is; a truncated
+//! data file is refused on its size alone; and sled is opened on a thread of its own, where
+//! a panic or a run past `OPEN_TIMEOUT` means the store cannot be read back.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::error::StoreError;
+use super::ledger::{self, Ledger};
+
+/// sled's page cache; its default is 1 GiB.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long opening may take before the store counts as unreadable, plus a second per
+/// 16 MiB of data (a million recipients open in about 2 s on the CI machine).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
+pub const PID_FILE: &str = "herald.pid";
+
+/// What a state folder holds.
+pub enum Found {
+    /// Nothing there, or an empty folder.
+    Nothing,
+    /// A store with its ledger.
+    Store(Ledger),
+    /// sled's files without a ledger: a store of herald's first format, or damage.
+    Unledgered,
+}
+
+/// Looks at `path` without opening anything.
+pub fn find(path: &Path) -> Result<Found, StoreError> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(error) if path.exists() && !path.is_dir() => {
+            let _ = error;
+            return Err(StoreError::Foreign {
+                path: path.to_owned(),
+                reason: "it is a file, not a folder".to_owned(),
+            });
+        }
+        Err(error) => {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                reason: error.to_string(),
+            });
+        }
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(Found::Nothing);
+    }
+    if let Some(ledger) = ledger::read(path)? {
+        return Ok(Found::Store(ledger));
+    }
+    if names.iter().any(|n| n == "db") && names.iter().any(|n| n == "conf") {
+        return Ok(Found::Unledgered);
+    }
+    Err(StoreError::Foreign {
+        path: path.to_owned(),
+        reason: format!(
+            "it holds {} but neither a ledger ({}) nor sled's files",
+            crate::text::List::and_ticked(&names[..names.len().min(5)]),
+            ledger::FILE
+        ),
+    })
+}
+
+/// Refuses a data file shorter than the ledger recorded: sled would hang on it.
+pub fn check_size(path: &Path, ledger: &Ledger) -> Result<(), StoreError> {
+    let bytes = std::fs::metadata(path.join("db")).map_or(0, |m| m.len());
+    if bytes < ledger.db_bytes {
+        return Err(StoreError::Damaged {
+            path: path.to_owned(),
+            reason: format!(
+                "its data file was cut short ({bytes} bytes, the ledger recorded {})",
+                ledger.db_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
+const OPENER: &str = "herald-open-store";
+
+/// sled's panics on damaged files are answered with a message of herald's own; the
+/// default hook would print a backtrace hint as well.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(OPENER) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Opens sled at `path` (creating it when missing) on a thread of its own.
+pub fn sled(path: &Path) -> Result<sled::Db, StoreError> {
+    let bytes = std::fs::metadata(path.join("db")).map_or(0, |m| m.len());
+    let timeout = OPEN_TIMEOUT + Duration::from_secs(bytes / (16 * 1024 * 1024));
+    let (sender, receiver) = mpsc::channel();
+    let owned = path.to_owned();
+    quiet_panics();
+    std::thread::Builder::new()
+        .name(OPENER.to_owned())
+        .spawn(move || {
+            // A panic here is an answer too: the files are damaged.
+            let opened = std::panic::catch_unwind(|| {
+                sled::Config::new()
+                    .path(&owned)
+                    .cache_capacity(CACHE_BYTES)
+                    .open()
+            });
+            let _ = sender.send(opened);
+        })
+        .expect("a thread starts");
+    let damaged = |reason: String| StoreError::Damaged {
+        path: path.to_owned(),
+        reason,
+    };
+    match receiver.recv_timeout(timeout) {
+        Ok(Ok(Ok(db))) => Ok(db),
+        Ok(Ok(Err(error))) => {
+            let reason = error.to_string();
+            if reason.contains("could not acquire lock") {
+                Err(StoreError::Locked {
+                    path: path.to_owned(),
+                    pid: std::fs::read_to_string(path.join(PID_FILE))
+                        .ok()
+                        .map(|p| p.trim().to_owned()),
+                })
+            } else {
+                Err(damaged(format!("sled cannot open it: {reason}")))
+            }
+        }
+        Ok(Err(_)) => Err(damaged("sled failed while reading it back".to_owned())),
+        Err(_) => Err(damaged(format!(
+            "sled did not finish reading it back within {} s",
+            timeout.as_secs()
+        ))),
+    }
+}

@@ -1,0 +1,275 @@
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn record(status: Status) -> RecipientRecord {
+    RecipientRecord {
+        status,
+        attempts: 1,
+        revision: 1,
+        provider_id: None,
+        reason: None,
+        updated: now(),
+    }
+}
+
+/// Opens the store at `path` again once sled's flusher has let go of the last one.
+fn reopen(path: &Path) -> Result<Store, StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open(path, IfMissing::Refuse) {
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A store with `n` sent recipients in campaign `launch`, written in batches of 100.
+fn filled(path: &Path, n: usize) {
+    let store = Store::open(path, IfMissing::Create).unwrap();
+    let campaign = store.campaign("launch").unwrap();
+    for batch in 0..n.div_ceil(100) {
+        let records: Vec<_> = (batch * 100..(batch * 100 + 100).min(n))
+            .map(|i| {
+                (
+                    format!("user{i:05}@example.com"),
+                    Some(record(Status::Sent)),
+                )
+            })
+            .collect();
+        campaign.finish(None, &records).unwrap();
+    }
+}
+
+#[test]
+fn intents_left_behind_become_uncertain_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), IfMissing::Create).unwrap();
+        let campaign = store.campaign("launch").unwrap();
+        campaign
+            .finish(
+                None,
+                &[("a@example.com".into(), Some(record(Status::Sent)))],
+            )
+            .unwrap();
+        for who in ["b@example.com", "c@example.com"] {
+            campaign
+                .begin(&Intent {
+                    revision: 1,
+                    started: now(),
+                    recipients: vec![(who.into(), 1)],
+                })
+                .unwrap();
+        }
+    }
+    let store = reopen(dir.path()).unwrap();
+    let campaign = store.campaign("launch").unwrap();
+    assert_eq!(
+        campaign.status("b@example.com").unwrap(),
+        Some(Status::InFlight)
+    );
+    assert_eq!(campaign.counts().in_flight, 2);
+    assert_eq!(
+        store.recover().unwrap(),
+        BTreeMap::from([("launch".to_owned(), 2)])
+    );
+    let campaign = store.campaign("launch").unwrap();
+    assert_eq!(
+        campaign.status("c@example.com").unwrap(),
+        Some(Status::Uncertain)
+    );
+    let counts = campaign.counts();
+    assert_eq!((counts.sent, counts.uncertain, counts.in_flight), (1, 2, 0));
+    assert_eq!(store.campaign_names().unwrap(), ["launch"]);
+}
+
+#[test]
+fn a_second_open_is_refused_while_the_first_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), IfMissing::Create).unwrap();
+    let error = Store::open(dir.path(), IfMissing::Create)
+        .err()
+        .expect("locked");
+    assert!(
+        error
+            .to_string()
+            .contains("is in use by another herald process"),
+        "{error}"
+    );
+}
+
+#[test]
+fn counts_follow_every_write_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path(), 250);
+    let store = reopen(dir.path()).unwrap();
+    let campaign = store.campaign("launch").unwrap();
+    assert_eq!(campaign.counts().sent, 250);
+    campaign
+        .finish(
+            None,
+            &[
+                ("user00000@example.com".into(), Some(record(Status::Failed))),
+                ("user00001@example.com".into(), None),
+                ("new@example.com".into(), Some(record(Status::Uncertain))),
+            ],
+        )
+        .unwrap();
+    let counts = campaign.counts();
+    assert_eq!((counts.sent, counts.failed, counts.uncertain), (248, 1, 1));
+    drop((campaign, store));
+    let counts = reopen(dir.path())
+        .unwrap()
+        .campaign("launch")
+        .unwrap()
+        .counts();
+    assert_eq!((counts.sent, counts.failed, counts.uncertain), (248, 1, 1));
+}
+
+/// What the next open says about a store damaged by `damage` after it was filled.
+fn after(damage: impl FnOnce(&Path)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path(), 3000);
+    // Let sled's flusher let go before the files are touched.
+    drop(reopen(dir.path()).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    damage(dir.path());
+    match reopen(dir.path()) {
+        Ok(store) => format!(
+            "opened with {} sent",
+            store.campaign("launch").unwrap().counts().sent
+        ),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn expect_damaged(outcome: &str, what: &str) {
+    assert!(
+        outcome.contains("cannot be read back whole"),
+        "{what}: {outcome}"
+    );
+}
+
+/// Damage may be refused, or may have hit nothing sled still needed: then every record is
+/// there. Opening with fewer records is the one outcome that must never happen.
+fn expect_whole_or_refused(outcome: &str, what: &str) {
+    assert!(
+        outcome == "opened with 3000 sent" || outcome.contains("cannot be read back whole"),
+        "{what}: {outcome}"
+    );
+}
+
+#[test]
+fn truncated_data_files_are_refused() {
+    let mut refused = 0;
+    for cut in [1, 4096, 100_000, 512 * 1024] {
+        let outcome = after(|path| {
+            let db = path.join("db");
+            let size = std::fs::metadata(&db).unwrap().len();
+            let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+            file.set_len(size.saturating_sub(cut)).unwrap();
+        });
+        expect_whole_or_refused(&outcome, &format!("cut by {cut}"));
+        refused += usize::from(outcome.contains("cannot be read back whole"));
+    }
+    assert!(refused >= 2, "cuts into the data were not noticed");
+}
+
+#[test]
+fn flipped_bytes_are_refused() {
+    let mut refused = 0;
+    for offset in (20..1_000_000).step_by(110_000) {
+        let outcome = after(|path| {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path.join("db"))
+                .unwrap();
+            file.seek(SeekFrom::Start(offset)).unwrap();
+            file.write_all(&[0xff, 0x00, 0xaa, 0x55, 0x13]).unwrap();
+        });
+        expect_whole_or_refused(&outcome, &format!("flipped at {offset}"));
+        refused += usize::from(outcome.contains("cannot be read back whole"));
+    }
+    assert!(refused > 0, "no flip was noticed at all");
+}
+
+#[test]
+fn a_missing_or_damaged_ledger_or_data_file_is_refused() {
+    let outcome = after(|path| std::fs::remove_file(path.join(ledger::FILE)).unwrap());
+    assert!(
+        outcome.contains("its ledger herald-state.json is missing"),
+        "{outcome}"
+    );
+
+    let outcome = after(|path| {
+        let file = path.join(ledger::FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace("\"sent\": 3000", "\"sent\": 2000")).unwrap();
+    });
+    assert!(outcome.contains("does not match its checksum"), "{outcome}");
+
+    let outcome = after(|path| std::fs::remove_file(path.join("db")).unwrap());
+    expect_damaged(&outcome, "data file removed");
+
+    let outcome = after(|path| {
+        std::fs::remove_file(path.join("db")).unwrap();
+        std::fs::remove_file(path.join("conf")).unwrap();
+    });
+    expect_damaged(&outcome, "sled's files removed");
+}
+
+#[test]
+fn a_store_restored_from_an_older_copy_of_its_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    filled(dir.path(), 100);
+    std::thread::sleep(Duration::from_millis(100));
+    for name in ["db", "conf"] {
+        std::fs::copy(dir.path().join(name), backup.path().join(name)).unwrap();
+    }
+    {
+        let store = reopen(dir.path()).unwrap();
+        store
+            .campaign("launch")
+            .unwrap()
+            .finish(
+                None,
+                &[("late@example.com".into(), Some(record(Status::Sent)))],
+            )
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    for name in ["db", "conf"] {
+        std::fs::copy(backup.path().join(name), dir.path().join(name)).unwrap();
+    }
+    let error = reopen(dir.path()).err().expect("refused");
+    expect_damaged(&error.to_string(), "an older copy of the data");
+}
+
+#[test]
+fn folders_that_are_not_stores_are_refused_and_missing_ones_only_when_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    let error = Store::open(dir.path(), IfMissing::Create).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{} is not a herald state store: it holds `notes.txt` but neither a ledger (herald-state.json) nor sled's files; point --state at the store, or at a folder that does not exist yet",
+            dir.path().display()
+        )
+    );
+    let missing = dir.path().join("state");
+    let error = Store::open(&missing, IfMissing::Refuse).err().unwrap();
+    assert!(matches!(error, StoreError::Missing { .. }), "{error}");
+    assert!(!missing.exists(), "refusing creates nothing");
+    drop(Store::init(&missing).unwrap());
+    assert!(matches!(
+        Store::init(&missing).err().unwrap(),
+        StoreError::Exists { .. } | StoreError::Locked { .. }
+    ));
+}

@@ -1,0 +1,115 @@
+//! Small helpers that keep herald's wording consistent, after just's `Count` and `List`:
+//! `Count("recipient", 3)` is "3 recipients", `List::and_ticked(["a", "b", "c"])` is
+//! "`a`, `b` and `c`".
+
+use std::fmt::{self, Display, Formatter};
+
+/// `n` things, with the noun in the singular or the plural (an `s` added).
+#[derive(Debug, Clone, Copy)]
+pub struct Count<'a>(pub &'a str, pub u64);
+
+impl Display for Count<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let Count(noun, n) = *self;
+        if n == 1 {
+            write!(f, "1 {noun}")
+        } else if let Some(stem) = noun
+            .strip_suffix('y')
+            .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']))
+        {
+            write!(f, "{n} {stem}ies")
+        } else {
+            write!(f, "{n} {noun}s")
+        }
+    }
+}
+
+/// Just the noun of a `Count`: "recipient" or "recipients".
+pub fn plural(noun: &str, n: u64) -> String {
+    let text = Count(noun, n).to_string();
+    text.split_once(' ')
+        .map_or(text.clone(), |(_, noun)| noun.to_owned())
+}
+
+/// "was" or "were", to go with a `Count`.
+pub fn was(n: u64) -> &'static str {
+    if n == 1 { "was" } else { "were" }
+}
+
+/// Items joined the way a sentence lists them.
+pub struct List<'a, T: Display> {
+    items: &'a [T],
+    conjunction: &'static str,
+    ticked: bool,
+}
+
+impl<'a, T: Display> List<'a, T> {
+    /// "`a`, `b` and `c`"
+    pub fn and_ticked(items: &'a [T]) -> Self {
+        Self {
+            items,
+            conjunction: "and",
+            ticked: true,
+        }
+    }
+
+    /// "`a`, `b` or `c`"
+    pub fn or_ticked(items: &'a [T]) -> Self {
+        Self {
+            items,
+            conjunction: "or",
+            ticked: true,
+        }
+    }
+
+    /// "a, b and c"
+    pub fn and(items: &'a [T]) -> Self {
+        Self {
+            items,
+            conjunction: "and",
+            ticked: false,
+        }
+    }
+}
+
+impl<T: Display> Display for List<'_, T> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let tick = if self.ticked { "`" } else { "" };
+        let last = self.items.len().saturating_sub(1);
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                if i == last {
+                    write!(f, " {} ", self.conjunction)?;
+                } else {
+                    write!(f, ", ")?;
+                }
+            }
+            write!(f, "{tick}{item}{tick}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_lists_read_as_sentences() {
+        assert_eq!(Count("recipient", 1).to_string(), "1 recipient");
+        assert_eq!(Count("recipient", 0).to_string(), "0 recipients");
+        assert_eq!(Count("key", 2).to_string(), "2 keys");
+        assert_eq!(Count("duplicate", 3).to_string(), "3 duplicates");
+        assert_eq!(Count("entry", 2).to_string(), "2 entries");
+        assert_eq!(plural("call", 1), "call");
+        assert_eq!(plural("call", 7), "calls");
+        assert_eq!(List::and_ticked(&["a"]).to_string(), "`a`");
+        assert_eq!(List::and_ticked(&["a", "b"]).to_string(), "`a` and `b`");
+        assert_eq!(
+            List::or_ticked(&["a", "b", "c"]).to_string(),
+            "`a`, `b` or `c`"
+        );
+        assert_eq!(List::and(&[1, 2, 3]).to_string(), "1, 2 and 3");
+        assert_eq!(List::<&str>::and(&[]).to_string(), "");
+    }
+}
