@@ -420,6 +420,7 @@ async fn send_batch(
                     Some(record(Status::Sent, attempts, Some(id), None))
                 }
                 Outcome::Failed { reason } => {
+                    tracing::debug!(recipient = %envelope.key, %reason, "failed");
                     settled.failed += 1;
                     Some(record(Status::Failed, attempts, None, Some(reason)))
                 }

@@ -19,6 +19,11 @@ pub enum RenderError {
     DefaultCatalogMissing { dir: PathBuf, locale: String },
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
+    #[error(
+        "the secret in `HERALD_UNSUBSCRIBE_KEY` is shorter than {} characters; use a random one (`openssl rand -hex 32`)",
+        crate::secret::SHORTEST
+    )]
+    ShortKey,
     /// A template that does not compile.
     #[error("{template}: {message}")]
     Syntax { template: String, message: String },

@@ -10,6 +10,7 @@
 //!   `Renderer::keyed` says which, so commands can warn.
 
 mod catalog;
+mod check;
 mod error;
 mod inline;
 
@@ -63,6 +64,9 @@ pub struct Renderer {
     campaign_name: String,
     locale_field: String,
     unsubscribe: Option<Link>,
+    /// `file: spec.unsubscribe.url` and `file: spec.template.subject`, for messages.
+    link_name: String,
+    subject_name: String,
     key: Vec<u8>,
     keyed: bool,
 }
@@ -111,23 +115,12 @@ impl Renderer {
             &spec.locales.catalog,
             &spec.locales.default,
         )?);
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(FUEL));
-        let lookup = Arc::clone(&catalogs);
-        env.add_function("t", move |state: &State, key: &str, kwargs: Kwargs| {
-            translate(&lookup, state, key, &kwargs)
-        });
-
-        env.set_auto_escape_callback(|name| {
-            minijinja::default_auto_escape_callback(display_name(name))
-        });
-
+        let mut env = environment(&catalogs);
         let subject_name = format!(
             "{}: spec.template.subject",
             campaign.location.file.display()
         );
-        let subject = (subject_name, spec.template.subject.clone());
+        let subject = (subject_name.clone(), spec.template.subject.clone());
         let html = spec
             .template
             .html
@@ -183,12 +176,11 @@ impl Renderer {
             };
             compiled.insert(locale.to_owned(), set);
         }
-        if let Some(unsubscribe) = &spec.unsubscribe {
-            add(&mut env, UNSUBSCRIBE, unsubscribe.url.clone())?;
+        let (unsubscribe, link_name) = unsubscribe(&mut env, campaign)?;
+        let key = crate::secret::from_env(UNSUBSCRIBE_KEY_ENV);
+        if key.as_ref().is_some_and(crate::secret::Secret::is_short) {
+            return Err(RenderError::ShortKey);
         }
-        let key = std::env::var(UNSUBSCRIBE_KEY_ENV)
-            .ok()
-            .filter(|k| !k.is_empty());
         Ok(Self {
             env,
             catalogs,
@@ -197,9 +189,14 @@ impl Renderer {
             campaign: context! { name => campaign.name.clone(), revision => spec.revision },
             campaign_name: campaign.name.clone(),
             locale_field: spec.locales.field.clone(),
-            unsubscribe: spec.unsubscribe.as_ref().map(|u| Link::new(&u.url)),
+            unsubscribe,
+            link_name,
+            subject_name,
             keyed: key.is_some(),
-            key: key.map_or_else(|| b"herald-unkeyed".to_vec(), String::into_bytes),
+            key: key.map_or_else(
+                || b"herald-unkeyed".to_vec(),
+                |k| k.expose().as_bytes().to_vec(),
+            ),
         })
     }
 
@@ -258,18 +255,16 @@ impl Renderer {
                 Link::Around { before, after } => format!("{before}{token}{after}"),
                 Link::Template => {
                     let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
-                    self.run(UNSUBSCRIBE, ctx, row)?
+                    let url = self.run(UNSUBSCRIBE, ctx, row)?;
+                    // It becomes a header: refused here, in the preflight, not at send time.
+                    check::link(&url).map_err(|message| RenderError::Template {
+                        template: self.link_name.clone(),
+                        message: format!("the rendered link {message}"),
+                        row: row.to_string(),
+                    })?;
+                    url
                 }
             };
-            // It becomes a header: refused here, in the preflight, not at send time.
-            if url.chars().any(char::is_control) {
-                return Err(RenderError::Template {
-                    template: "spec.unsubscribe.url".to_owned(),
-                    message: "the rendered link contains a line break or control character"
-                        .to_owned(),
-                    row: row.to_string(),
-                });
-            }
             Some(url)
         } else {
             None
@@ -297,6 +292,21 @@ impl Renderer {
             .as_ref()
             .map(|slot| self.fill(slot, &ctx, row))
             .transpose()?;
+        let refused = |template: &str, part: &str, message: String| RenderError::Template {
+            template: template.to_owned(),
+            message: format!("the rendered {part} {message}"),
+            row: row.to_string(),
+        };
+        check::header("Subject", &subject)
+            .map_err(|m| refused(&self.subject_name, "subject", m))?;
+        for (body, slot, part) in [
+            (&html, &self.written.html, "html body"),
+            (&text, &self.written.text, "text body"),
+        ] {
+            if let (Some(body), Some(Slot::Template(name))) = (body, slot) {
+                check::body(body).map_err(|m| refused(name, part, m))?;
+            }
+        }
         Ok(Rendered {
             subject,
             html,
@@ -345,6 +355,60 @@ impl Renderer {
         mac.update(crate::audience::normalize(email).as_bytes());
         crate::digest::hex(&mac.finalize().into_bytes()[..16])
     }
+}
+
+/// The environment every template of a campaign is compiled in: strict about undefined
+/// values, fuelled, `t()`, and the escaping each kind of template needs.
+fn environment(catalogs: &Arc<Catalogs>) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
+    let lookup = Arc::clone(catalogs);
+    env.add_function("t", move |state: &State, key: &str, kwargs: Kwargs| {
+        translate(&lookup, state, key, &kwargs)
+    });
+    // Values placed in the unsubscribe link are percent-encoded; `.html` templates
+    // escape HTML; others print values as they are.
+    env.set_auto_escape_callback(|name| {
+        if name == UNSUBSCRIBE {
+            AutoEscape::Custom("url".into())
+        } else {
+            minijinja::default_auto_escape_callback(display_name(name))
+        }
+    });
+    env.set_formatter(|out, state, value| {
+        let url = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "url");
+        if url && !value.is_safe() {
+            let text = value.to_string();
+            return out
+                .write_str(&check::percent_encode(&text))
+                .map_err(minijinja::Error::from);
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env
+}
+
+/// The campaign's unsubscribe link, compiled, and its name in messages. A link that is text
+/// around the token is checked here once: only the (hex) token varies.
+fn unsubscribe(
+    env: &mut Environment<'static>,
+    campaign: &Campaign,
+) -> Result<(Option<Link>, String), RenderError> {
+    let name = format!("{}: spec.unsubscribe.url", campaign.location.file.display());
+    let Some(unsubscribe) = &campaign.spec.unsubscribe else {
+        return Ok((None, name));
+    };
+    add(env, UNSUBSCRIBE, unsubscribe.url.clone())?;
+    let link = Link::new(&unsubscribe.url);
+    if let Link::Around { before, after } = &link {
+        let sample = format!("{before}{}{after}", "0".repeat(32));
+        check::link(&sample).map_err(|message| RenderError::Syntax {
+            template: name.clone(),
+            message: format!("the link {message}"),
+        })?;
+    }
+    Ok((Some(link), name))
 }
 
 fn add(env: &mut Environment<'static>, name: &str, source: String) -> Result<(), RenderError> {

@@ -401,9 +401,15 @@ fn scan(tree: &sled::Tree) -> Result<(StatusCounts, u64), sled::Error> {
 }
 
 fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
-    move |error| StoreError::Io {
-        path: path.to_owned(),
-        reason: error.to_string(),
+    move |error| match error {
+        sled::Error::Corruption { .. } => StoreError::Damaged {
+            path: path.to_owned(),
+            reason: format!("sled found damaged data in it ({error})"),
+        },
+        error => StoreError::Io {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        },
     }
 }
 

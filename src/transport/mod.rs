@@ -63,6 +63,11 @@ pub enum TransportError {
         "transport `{transport}`: the environment variable `{variable}` is not set; export the secret there (it is never read from a manifest)"
     )]
     MissingSecret { transport: String, variable: String },
+    #[error(
+        "transport `{transport}`: the secret in `{variable}` is shorter than {} characters; herald refuses keys it could not keep out of its logs",
+        crate::secret::SHORTEST
+    )]
+    ShortSecret { transport: String, variable: String },
     #[error("transport `{transport}`: {reason}")]
     Setup { transport: String, reason: String },
     #[error("the provider refused the credentials, so the campaign stopped: {0}")]
@@ -144,6 +149,22 @@ pub fn check(batch: &[Envelope]) -> Result<(), TransportError> {
         }
     }
     Ok(())
+}
+
+/// The key in the environment variable `variable`, for transport `transport`.
+pub fn key(transport: &str, variable: &str) -> Result<crate::secret::Secret, TransportError> {
+    let secret =
+        crate::secret::from_env(variable).ok_or_else(|| TransportError::MissingSecret {
+            transport: transport.to_owned(),
+            variable: variable.to_owned(),
+        })?;
+    if secret.is_short() {
+        return Err(TransportError::ShortSecret {
+            transport: transport.to_owned(),
+            variable: variable.to_owned(),
+        });
+    }
+    Ok(secret)
 }
 
 /// A stable, unique Message-ID for one recipient of one campaign revision:

@@ -2,8 +2,13 @@
 //!
 //! Each file is written as `.<name>.tmp` beside its final name and renamed into place, so
 //! a reader (or a crash) never sees half a message. Messages are built and written on
-//! all cores. Names are `r<revision>-<address hash>-a<attempt>.eml`:
-//! one file per recipient per attempt, so a message sent twice would show as two files.
+//! all cores. Names are `r<revision>-<address hash>-a<attempt>.eml`: one file per
+//! recipient per attempt.
+//!
+//! # Guarantees
+//! - A file is never overwritten: the rename refuses an existing name, and a second
+//!   message that would take the same name gets `-2`, `-3`, ... before `.eml`. So the
+//!   outbox stays an honest record: a message sent twice shows as two files.
 //!
 //! # Caveats
 //! - Files are not fsynced one by one: they survive a killed process, not a power cut.
@@ -84,21 +89,57 @@ fn build(
 }
 
 fn write(dir: &Path, revision: u32, envelope: &Envelope, bytes: &[u8]) -> Outcome {
-    let name = format!(
-        "r{revision}-{}-a{}.eml",
+    let stem = format!(
+        "r{revision}-{}-a{}",
         crate::digest::short(&envelope.key),
         envelope.attempt
     );
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let result = std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, dir.join(&name)));
+    let temporary = dir.join(format!(".{stem}.eml.tmp"));
+    let result = std::fs::write(&temporary, bytes).and_then(|()| place(dir, &temporary, &stem));
     match result {
-        Ok(()) => Outcome::Sent { id: name },
+        Ok(name) => Outcome::Sent { id: name },
         Err(error) => {
             let _ = std::fs::remove_file(&temporary);
             Outcome::NotSent {
-                reason: format!("cannot write `{}`: {error}", dir.join(&name).display()),
+                reason: format!(
+                    "cannot write `{}`: {error}",
+                    dir.join(format!("{stem}.eml")).display()
+                ),
             }
         }
+    }
+}
+
+/// Renames `temporary` to `<stem>.eml`, or `<stem>-2.eml`, ... whichever does not exist
+/// yet; the name it took.
+fn place(dir: &Path, temporary: &Path, stem: &str) -> std::io::Result<String> {
+    for copy in 1..=10_000 {
+        let name = if copy == 1 {
+            format!("{stem}.eml")
+        } else {
+            format!("{stem}-{copy}.eml")
+        };
+        match rename_new(temporary, &dir.join(&name)) {
+            Ok(()) => return Ok(name),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(std::io::Error::other(
+        "10,000 messages to one recipient already",
+    ))
+}
+
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`), atomically.
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // A file system without RENAME_NOREPLACE: a hard link refuses an existing name too.
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            std::fs::hard_link(from, to)?;
+            std::fs::remove_file(from)
+        }
+        Err(errno) => Err(errno.into()),
     }
 }

@@ -26,6 +26,7 @@ use serde_json::Value;
 use super::{Deliver, Envelope, Outcome, TransportError};
 use crate::manifest::model::Address;
 use crate::manifest::{Campaign, Transport};
+use crate::secret::Secret;
 
 const DEFAULT_ENDPOINT: &str = "https://api.sendgrid.com";
 const CONCURRENT_CALLS: usize = 8;
@@ -33,7 +34,7 @@ const CONCURRENT_CALLS: usize = 8;
 pub struct SendGrid {
     client: reqwest::Client,
     url: String,
-    key: String,
+    key: Secret,
     from: Mailbox,
     reply_to: Option<Mailbox>,
     campaign: String,
@@ -46,13 +47,7 @@ impl SendGrid {
             .api_key_env
             .clone()
             .expect("validated: a sendgrid transport has api_key_env");
-        let key = std::env::var(&variable)
-            .ok()
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| TransportError::MissingSecret {
-                transport: transport.name.clone(),
-                variable,
-            })?;
+        let key = super::key(&transport.name, &variable)?;
         let timeout = Duration::from_secs(u64::from(spec.timeout_seconds.unwrap_or(30)));
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -76,7 +71,7 @@ impl SendGrid {
         let outcome = match self
             .client
             .post(&self.url)
-            .bearer_auth(&self.key)
+            .bearer_auth(self.key.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()

@@ -61,16 +61,17 @@ impl Smtp {
             .timeout(Some(timeout))
             .pool_config(PoolConfig::new().max_size(u32::try_from(CONCURRENT).unwrap_or(4)));
         if let (Some(user), Some(password)) = (&spec.username_env, &spec.password_env) {
-            let read = |variable: &String| {
-                std::env::var(variable)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| TransportError::MissingSecret {
-                        transport: transport.name.clone(),
-                        variable: variable.clone(),
-                    })
-            };
-            builder = builder.credentials(Credentials::new(read(user)?, read(password)?));
+            // A user name may be short ("apikey"); the password is a key like any other.
+            let user =
+                crate::secret::from_env(user).ok_or_else(|| TransportError::MissingSecret {
+                    transport: transport.name.clone(),
+                    variable: user.clone(),
+                })?;
+            let password = super::key(&transport.name, password)?;
+            builder = builder.credentials(Credentials::new(
+                user.expose().to_owned(),
+                password.expose().to_owned(),
+            ));
         }
         Ok(Self {
             mailer: builder.build(),

@@ -433,10 +433,25 @@ fn a_transport_rate_caps_every_campaign_sharing_it() {
 
 #[test]
 fn line_breaks_in_catalog_strings_never_start_a_header() {
+    // In the subject: refused before anything is sent.
+    let subject = Test::campaign()
+        .file(
+            "campaigns/locales/en.yaml",
+            "subject: \"Welcome\\r\\nBcc: everyone@example.com\"\nhello: \"Hello {name}\"\n",
+        )
+        .workspace();
+    subject.run(["apply"]).code(2).stderr(
+        "error: campaign `welcome`: campaigns/welcome.yaml: spec.template.subject: the rendered subject contains a \
+         line break (U+000D); header values must be a single line of text (audience row \
+         campaigns/audiences/customers.csv:2); nothing was sent\n",
+    );
+    assert!(subject.outbox("welcome").is_empty());
+
+    // In a body, from the catalog and from the audience: body text, never a header.
     let workspace = Test::campaign()
         .file(
             "campaigns/locales/en.yaml",
-            "subject: \"Welcome\\r\\nBcc: everyone@example.com\"\nhello: \"Hello {name}\\r\\nBcc: all@example.com\"\n",
+            "subject: Welcome\nhello: \"Hello {name}\\r\\nBcc: all@example.com\"\n",
         )
         .file(
             AUDIENCE,
@@ -459,4 +474,9 @@ fn line_breaks_in_catalog_strings_never_start_a_header() {
         );
     }
     assert_eq!(mails[0].recipient(), "ann@example.com");
+    assert!(
+        mails[0].text.contains("Bcc: all@example.com"),
+        "{}",
+        mails[0].text
+    );
 }

@@ -35,6 +35,9 @@ pub enum Scenario {
     Unauthorized,
     /// 400 with SendGrid's error shape for requests naming an address containing this.
     Reject(&'static str),
+    /// 400 whose message echoes the request's headers, as a misconfigured proxy might:
+    /// the key in clear, and again in base64.
+    EchoHeaders,
 }
 
 /// One recipient the fake took, with when and what.
@@ -186,6 +189,7 @@ async fn serve(
             Scenario::Reject(part) if String::from_utf8_lossy(&body).contains(part) => {
                 ("400 Bad Request", String::new())
             }
+            Scenario::EchoHeaders => ("400 Bad Request", String::new()),
             _ => ("202 Accepted", format!("X-Message-Id: fake-{number}\r\n")),
         };
         let accepted = status.starts_with("202");
@@ -197,7 +201,18 @@ async fn serve(
             Scenario::Slow { times, delay } if number <= times => tokio::time::sleep(delay).await,
             _ => {}
         }
+        let echoed;
         let payload = match status {
+            s if s.starts_with("400") && matches!(scenario, Scenario::EchoHeaders) => {
+                use base64::Engine as _;
+                let authorization = header("authorization").unwrap_or_default();
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&authorization);
+                echoed = serde_json::json!({"errors": [{"message": format!(
+                    "proxy refused the request; headers were: Authorization: {authorization}; raw: {encoded}"
+                )}]})
+                .to_string();
+                echoed.as_str()
+            }
             s if s.starts_with("400") => {
                 r#"{"errors":[{"message":"The to email does not contain a valid address.","field":"personalizations.0.to"}]}"#
             }

@@ -3,9 +3,11 @@
 mod apply;
 mod crash;
 mod fake_sendgrid;
+mod fuzz;
 mod harness;
 mod plan;
 mod preview;
+mod safety;
 mod schema;
 mod sendgrid;
 mod servers;

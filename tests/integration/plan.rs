@@ -296,25 +296,3 @@ fn an_unknown_campaign_is_refused() {
         .code(2)
         .stderr("error: no campaign named `welcom`; defined: `welcome`\n");
 }
-
-#[test]
-fn an_unsubscribe_link_that_would_break_its_header_refuses_the_run() {
-    Test::campaign()
-        .file(
-            "campaigns/audiences/customers.csv",
-            "email,name,locale\nann@example.com,Ann,en\nbob2@example.com,\"Bob\r\nBcc: all@example.com\",en\n",
-        )
-        .edit(
-            "campaigns/welcome.yaml",
-            "  batch:\n",
-            "  unsubscribe: {url: \"https://example.com/u/{{ recipient.name }}\"}\n  batch:\n",
-        )
-        .args(["plan"])
-        .run()
-        .code(2)
-        .stdout("")
-        .stderr(
-            "error: campaign `welcome`: spec.unsubscribe.url: the rendered link contains a line break or \
-             control character (audience row campaigns/audiences/customers.csv:3); nothing was sent\n",
-        );
-}

@@ -249,6 +249,44 @@ fn a_400_fails_that_recipient_with_the_providers_words() {
 }
 
 #[test]
+fn a_key_echoed_back_by_the_provider_is_never_stored_printed_or_logged() {
+    use base64::Engine as _;
+    let fake = FakeSendGrid::start(Scenario::EchoHeaders);
+    let workspace = workspace(&fake, 3, 10, false);
+    let run = workspace
+        .run_env(["apply"], &[(KEY_ENV, KEY), ("RUST_LOG", "herald=debug")])
+        .code(1);
+    let failed = workspace.listed("welcome", "failed");
+    assert_eq!(failed.len(), 3);
+    for recipient in &failed {
+        let reason = recipient["reason"].as_str().unwrap();
+        let raw = reason
+            .strip_prefix(
+                "SendGrid answered 400 Bad Request: proxy refused the request; headers were: Authorization: Bearer [redacted]; raw: ",
+            )
+            .unwrap_or_else(|| panic!("{reason}"));
+        // Base64 mixes the key's first and last bytes with their neighbours: at most those
+        // few characters remain beside the redaction.
+        assert!(
+            raw.contains("[redacted]") && raw.len() <= "[redacted]".len() + 16,
+            "{reason}"
+        );
+    }
+    let text = workspace
+        .run(["status", "welcome", "--recipients", "failed"])
+        .code(0);
+    assert!(text.stdout.contains("Bearer [redacted]"), "{}", text.stdout);
+    assert!(
+        run.stderr.contains("[redacted]"),
+        "the debug log mentions it: {}",
+        run.stderr
+    );
+    assert_key_absent(&workspace, &[&run, &text]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {KEY}"));
+    assert!(!run.stderr.contains(&encoded) && !text.stdout.contains(&encoded));
+}
+
+#[test]
 fn the_declared_rate_is_a_ceiling_on_accepted_messages() {
     let fake = FakeSendGrid::start(Scenario::Accept);
     let workspace = workspace(&fake, 60, 5, false);
