@@ -25,6 +25,8 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let _entered = runtime.enter();
     let (handle, stop) = Stop::new();
     let output = args.output.output;
+    // Other herald processes read the store through this one while it runs.
+    let _socket = crate::serve::socket::serve(sending.store.clone());
     let ctx = Context {
         store: sending.store,
         transports: manifests.transports.clone(),
@@ -34,6 +36,8 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         recovered: sending.recovered,
         git: crate::git::revision(path, &state),
         limits: TransportLimits::new(&manifests, &TransportLimits::default()),
+        live: crate::live::Live::default(),
+        metrics: std::sync::Arc::default(),
     };
 
     // Every campaign is checked and rendered before any is sent to.

@@ -18,7 +18,7 @@ Examples:
   herald validate campaigns/launch.yaml -o json
   herald plan                          counts, locales and duration for ./campaigns
   herald apply                         send what is due; safe to run again at any time
-  herald watch                         apply, then again on every change, until Ctrl-C
+  herald watch --listen 127.0.0.1:9400 apply on every change; health, metrics, status page
   herald status                        who got what, from the state store
   herald status launch --recipients uncertain
   herald preview --out /tmp/preview && open /tmp/preview/index.html
@@ -177,6 +177,9 @@ pub struct RequireStateArg {
 /// it is fixed; a removed manifest stops its campaign (its history stays in the state
 /// store). Every --interval, inputs are checked again, which picks up audiences kept
 /// outside PATH. Ctrl-C or SIGTERM finishes the calls in flight, records them and exits 0.
+///
+/// While it runs, `herald status` from another shell asks it over a socket in the state
+/// folder (the store's owner only).
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     #[command(flatten)]
@@ -187,6 +190,10 @@ pub struct WatchArgs {
     /// How often inputs are checked again even without a file event
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
+    /// Serve HTTP on this address (e.g. 127.0.0.1:9400): /livez, /readyz, /metrics,
+    /// /status and a status page at /. Nothing is served on TCP without it
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub require: RequireStateArg,
     #[command(flatten)]
@@ -196,7 +203,8 @@ pub struct WatchArgs {
 /// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
 ///
 /// Reads only the state store, not the manifests: `--state`, else the store of
-/// `./campaigns` (or of `.` when there is no `campaigns` folder here). With --recipients,
+/// `./campaigns` (or of `.` when there is no `campaigns` folder here). While a watch or
+/// an apply holds the store, the answer comes from that process. With --recipients,
 /// lists who is failed or uncertain, with the reason and the number of attempts.
 #[derive(Debug, Args)]
 pub struct StatusArgs {

@@ -1,51 +1,39 @@
-//! `herald status`: per-campaign progress, read from the state store alone.
+//! `herald status`: per-campaign progress from the state store, or, while another herald
+//! process holds the store, from that process over the store's socket.
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use super::args::StatusArgs;
 use super::{Exit, Listed, Output, report, session};
-use crate::git::GitRevision;
 use crate::manifest::model::Stage;
-use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
-use crate::text::{Count, List};
-
-/// One campaign in `status -o json`; see README.
-#[derive(Debug, Serialize)]
-struct CampaignStatus {
-    name: String,
-    revision: u32,
-    stage: Option<Stage>,
-    paused: bool,
-    halted: Option<String>,
-    first_apply: Option<String>,
-    last_apply: Option<String>,
-    /// The git commit of the manifests at the last apply.
-    git: Option<GitRevision>,
-    #[serde(flatten)]
-    counts: StatusCounts,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recipients: Option<Vec<RecipientStatus>>,
-}
-
-#[derive(Debug, Serialize)]
-struct RecipientStatus {
-    address: String,
-    status: &'static str,
-    attempts: u32,
-    revision: u32,
-    reason: Option<String>,
-    updated: String,
-}
+use crate::serve::socket::{self, Answer, Request};
+use crate::status::{self, CampaignStatus, Query, StatusError};
+use crate::store::{Store, StoreError};
+use crate::text::Count;
 
 pub fn run(args: &StatusArgs) -> Exit {
     let state = session::state_without_path(&args.state);
-    let output = args.output.output;
-    let store = match session::open_existing(&state) {
-        Ok(Some(store)) => store,
+    let query = Query {
+        campaign: args.name.clone(),
+        recipients: args.recipients.map(|listed| match listed {
+            Listed::Failed => status::Listed::Failed,
+            Listed::Uncertain => status::Listed::Uncertain,
+        }),
+    };
+    let statuses = match Store::open_existing(&state) {
+        Ok(Some(store)) => match status::collect(&store, &query) {
+            Ok(statuses) => statuses,
+            Err(error @ StatusError::Unknown { .. }) => {
+                report::error(error);
+                return Exit::Refused;
+            }
+            Err(error) => {
+                report::error(error);
+                return Exit::Failed;
+            }
+        },
         Ok(None) => {
-            match output {
+            match args.output.output {
                 Output::Json => println!("{}", serde_json::json!({ "campaigns": [] })),
                 Output::Text => println!(
                     "no state store at {}: nothing has been applied yet",
@@ -54,17 +42,38 @@ pub fn run(args: &StatusArgs) -> Exit {
             }
             return Exit::Success;
         }
-        Err(exit) => return exit,
-    };
-    let statuses = match collect(&store, args.name.as_deref(), args.recipients) {
-        Ok(Some(statuses)) => statuses,
-        Ok(None) => return Exit::Refused,
+        // Another herald holds the store: ask it.
+        Err(locked @ StoreError::Locked { .. }) => {
+            match socket::ask(&state, &Request::Status(query)) {
+                Ok(Answer::Ok(json)) => {
+                    match serde_json::from_value::<Vec<CampaignStatus>>(json["campaigns"].clone()) {
+                        Ok(statuses) => statuses,
+                        Err(error) => {
+                            report::error(format_args!("an answer herald cannot read: {error}"));
+                            return Exit::Failed;
+                        }
+                    }
+                }
+                Ok(Answer::Refused(message)) => {
+                    report::error(message);
+                    return Exit::Refused;
+                }
+                Ok(Answer::Failed(message)) => {
+                    report::error(message);
+                    return Exit::Failed;
+                }
+                Err(error) => {
+                    report::error(format_args!("{locked}; {error}"));
+                    return Exit::Refused;
+                }
+            }
+        }
         Err(error) => {
             report::error(error);
-            return Exit::Failed;
+            return Exit::Refused;
         }
     };
-    match output {
+    match args.output.output {
         Output::Json => println!("{}", serde_json::json!({ "campaigns": statuses })),
         Output::Text => {
             for status in &statuses {
@@ -73,73 +82,6 @@ pub fn run(args: &StatusArgs) -> Exit {
         }
     }
     Exit::Success
-}
-
-/// Every campaign's status, or `None` after reporting an unknown name.
-fn collect(
-    store: &Store,
-    only: Option<&str>,
-    listed: Option<Listed>,
-) -> Result<Option<Vec<CampaignStatus>>, StoreError> {
-    let names = store.campaign_names()?;
-    if let Some(name) = only {
-        if !names.iter().any(|n| n == name) {
-            report::error(format_args!(
-                "no campaign named `{name}` in the state store {}; it has: {}",
-                store.path().display(),
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    List::and_ticked(&names).to_string()
-                }
-            ));
-            return Ok(None);
-        }
-    }
-    let mut statuses = Vec::new();
-    for name in names.into_iter().filter(|n| only.is_none_or(|o| o == n)) {
-        let campaign = store.campaign(&name)?;
-        let record = campaign.record()?.unwrap_or_default();
-        let recipients = match listed {
-            None => None,
-            Some(listed) => {
-                let status = match listed {
-                    Listed::Failed => Status::Failed,
-                    Listed::Uncertain => Status::Uncertain,
-                };
-                let mut listed = campaign.list(status)?;
-                if status == Status::Uncertain {
-                    listed.extend(campaign.list(Status::InFlight)?);
-                }
-                Some(
-                    listed
-                        .into_iter()
-                        .map(|(address, r)| RecipientStatus {
-                            address,
-                            status: r.status.as_str(),
-                            attempts: r.attempts,
-                            revision: r.revision,
-                            reason: r.reason.map(|r| crate::secret::scrub(&r).into_owned()),
-                            updated: timestamp(r.updated),
-                        })
-                        .collect(),
-                )
-            }
-        };
-        statuses.push(CampaignStatus {
-            name,
-            revision: record.revision,
-            stage: record.stage,
-            paused: record.paused,
-            halted: record.halted,
-            first_apply: record.first_apply.map(timestamp),
-            last_apply: record.last_apply.map(timestamp),
-            git: record.git,
-            counts: campaign.counts(),
-            recipients,
-        });
-    }
-    Ok(Some(statuses))
 }
 
 fn text(status: &CampaignStatus) -> String {

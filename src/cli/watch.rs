@@ -1,8 +1,12 @@
 //! `herald watch`: apply, then follow the manifests until Ctrl-C or SIGTERM.
 
+use std::sync::Arc;
+
 use super::args::WatchArgs;
 use super::{Exit, apply, report, session, validate};
+use crate::live::Live;
 use crate::reconcile::Stop;
+use crate::serve::{Metrics, Service, socket};
 use crate::watch::{self, Event, Options};
 
 pub fn run(args: &WatchArgs) -> Exit {
@@ -14,11 +18,39 @@ pub fn run(args: &WatchArgs) -> Exit {
 fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     let path = &args.path.path;
     let manifests = session::load(path)?;
-    session::select(&manifests, args.campaign.as_deref())?;
+    let selected: Vec<String> = session::select(&manifests, args.campaign.as_deref())?
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     let state = session::state(&args.state, path)?;
+    // An address that cannot be had is refused before anything is sent.
+    let listener = args
+        .listen
+        .map(|address| {
+            std::net::TcpListener::bind(address)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|error| {
+                    report::error(format_args!(
+                        "cannot listen on {address}: {error}; nothing was sent"
+                    ));
+                    Exit::Refused
+                })
+        })
+        .transpose()?;
     let sending = session::open_for_sending(&state, args.require.require_state)?;
     let runtime = session::runtime();
     let (handle, stop) = Stop::new();
+    let live = Live::default();
+    // Known before anything is served, so that /readyz waits for every one of them.
+    for name in &selected {
+        live.update(name, |campaign| campaign.prepared = false);
+    }
+    let metrics = Arc::new(Metrics::default());
+    let service = Service {
+        store: sending.store.clone(),
+        live: live.clone(),
+        metrics: Arc::clone(&metrics),
+    };
     let options = Options {
         path: path.to_owned(),
         state,
@@ -26,13 +58,32 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         interval: args.interval,
         store: sending.store,
         recovered: sending.recovered,
-        stop,
+        stop: stop.clone(),
+        live,
+        metrics,
     };
     report::note(format_args!("watching {} (Ctrl-C to stop)", path.display()));
     let result = runtime.block_on(async {
         tokio::spawn(apply::stop_on_signal(handle));
+        let _socket = socket::serve(service.store.clone());
+        if let Some(listener) = listener {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).expect("a listener on the runtime");
+            let address = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            report::note(format_args!("serving http://{address}/"));
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if let Err(error) = crate::serve::http(listener, service, stop).await {
+                    report::error(format_args!("the HTTP server stopped: {error}"));
+                }
+            });
+        }
         watch::watch(manifests, options, print).await
     });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
         Ok(()) => Ok(Exit::Success),
         Err(error) => {
@@ -45,9 +96,11 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
 fn print(event: Event) {
     match event {
         Event::Reconciled(report) => print!("{}", apply::text(&report)),
-        Event::Failed { campaign, message } => report::error(format_args!(
-            "campaign `{campaign}`: {message}; halted until its files change"
-        )),
+        Event::Failed {
+            campaign,
+            message,
+            next,
+        } => report::error(format_args!("campaign `{campaign}`: {message}; {next}")),
         Event::Invalid { error, halted } => {
             validate::print_load_error(&error);
             if !halted.is_empty() {

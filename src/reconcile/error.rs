@@ -45,3 +45,45 @@ pub enum ReconcileError {
         transport: String,
     },
 }
+
+/// What an error means for when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    /// Waiting changes nothing: a manifest or a file it reads must change.
+    NeedsChange,
+    /// Waiting changes nothing, and the fix is in herald's environment (a secret): a
+    /// change to the manifests, or a restart with the environment fixed.
+    NeedsEnvironment,
+    /// It may pass by itself (a store or disk hiccup): try again, backing off.
+    Transient,
+}
+
+impl ReconcileError {
+    pub fn meaning(&self) -> Meaning {
+        match self {
+            Self::Plan(PlanError::Store(error)) | Self::Store(error) => store_meaning(error),
+            Self::Transport(
+                TransportError::MissingSecret { .. }
+                | TransportError::ShortSecret { .. }
+                | TransportError::Unauthorized(_),
+            )
+            | Self::UnsubscribeUnkeyed { .. } => Meaning::NeedsEnvironment,
+            Self::Plan(PlanError::Render(crate::render::RenderError::ShortKey)) => {
+                Meaning::NeedsEnvironment
+            }
+            Self::Plan(_)
+            | Self::ContentChanged { .. }
+            | Self::RevisionWentBack { .. }
+            | Self::Content(_)
+            | Self::Transport(_)
+            | Self::NoTransport(_) => Meaning::NeedsChange,
+        }
+    }
+}
+
+fn store_meaning(error: &StoreError) -> Meaning {
+    match error {
+        StoreError::Io { .. } | StoreError::Locked { .. } => Meaning::Transient,
+        _ => Meaning::NeedsChange,
+    }
+}

@@ -30,14 +30,16 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use error::ReconcileError;
+pub use error::{Meaning, ReconcileError};
 pub use rate::TransportLimits;
 pub use report::{Ending, Report};
 
 use crate::git::GitRevision;
+use crate::live::Live;
 use crate::manifest::{Campaign, Transport as TransportManifest};
 use crate::plan::{self, CampaignPlan, PlanError, StateView};
 use crate::render::Renderer;
+use crate::serve::Metrics;
 use crate::store::{
     CampaignRecord, CampaignStore, Intent, RecipientRecord, Status, StatusCounts, Store, now,
 };
@@ -58,6 +60,9 @@ pub struct Context {
     pub git: Option<GitRevision>,
     /// Rate ceilings of transports, shared by the campaigns using them.
     pub limits: TransportLimits,
+    /// What each campaign is doing now, for the status page and the metrics.
+    pub live: Live,
+    pub metrics: Arc<Metrics>,
 }
 
 /// When to reconcile a campaign again.
@@ -123,18 +128,18 @@ pub async fn reconcile(campaign: &Campaign, ctx: &Context) -> Result<Reconciled,
     execute(prepared, ctx).await
 }
 
-/// What an error means for scheduling: refusals wait for the manifests to change; a
-/// store or transport failure is tried again later.
-pub fn error_policy(error: &ReconcileError) -> Action {
-    match error {
-        ReconcileError::Plan(_)
-        | ReconcileError::ContentChanged { .. }
-        | ReconcileError::RevisionWentBack { .. }
-        | ReconcileError::Content(_)
-        | ReconcileError::NoTransport(_)
-        | ReconcileError::UnsubscribeUnkeyed { .. } => Action::AwaitChange,
-        ReconcileError::Store(_) | ReconcileError::Transport(_) => {
-            Action::Requeue(Duration::from_secs(30))
+/// When to reconcile `campaign` again after `error`, its `failures`th in a row: an error
+/// that waiting cannot heal waits for a change; one that may pass is tried again after a
+/// backoff that doubles, from a second up to five minutes.
+pub fn error_policy(campaign: &Campaign, error: &ReconcileError, failures: u32) -> Action {
+    match error.meaning() {
+        Meaning::NeedsChange | Meaning::NeedsEnvironment => Action::AwaitChange,
+        Meaning::Transient => {
+            let after = Duration::from_secs(1)
+                .saturating_mul(1 << failures.saturating_sub(1).min(9))
+                .min(Duration::from_secs(300));
+            tracing::debug!(campaign = %campaign.name, ?after, "will try again");
+            Action::Requeue(after)
         }
     }
 }
@@ -190,6 +195,20 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         resend_uncertain: ctx.resend_uncertain,
     };
     let plan = plan::plan_with(campaign, &renderer, Some(state), |_, _| {})?;
+    ctx.live.update(&campaign.name, |live| {
+        live.prepared = true;
+        live.transport.clone_from(&spec.transport);
+        live.stage = Some(spec.stage);
+        live.revision = spec.revision;
+        live.paused = spec.paused;
+        live.git.clone_from(&ctx.git);
+        live.due = plan.to_send;
+        live.suppressed = plan.audience.suppressed;
+        live.sent = 0;
+        live.failed = 0;
+        live.uncertain = 0;
+        live.waiting = None;
+    });
     let record = CampaignRecord {
         revision: spec.revision,
         fingerprint,
@@ -237,17 +256,11 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     let mut gate = gate::Gate::new(&spec.halt.clone().unwrap_or_default(), &counts);
     record.halted = gate.tripped();
     store.save(&record)?;
-    let early = if spec.paused {
-        Some(Ending::Paused)
-    } else if record.halted.is_some() {
-        report.halted.clone_from(&record.halted);
-        Some(Ending::Halted)
-    } else if plan.to_send == 0 {
-        Some(Ending::NothingToSend)
-    } else {
-        None
-    };
-    if let Some(ending) = early {
+    ctx.live.update(&campaign.name, |live| {
+        live.halted.clone_from(&record.halted);
+    });
+    report.halted.clone_from(&record.halted);
+    if let Some(ending) = early_ending(spec.paused, record.halted.is_some(), plan.to_send) {
         report.ending = ending;
         return Ok(Reconciled {
             report,
@@ -268,6 +281,13 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     );
     let mut stop = ctx.stop.clone();
     let mut action = Action::AwaitChange;
+    ctx.live.update(&campaign.name, |live| {
+        live.sending_since = Some(Instant::now());
+    });
+    let probe = Probe {
+        transport: &spec.transport,
+        metrics: &ctx.metrics,
+    };
     let result: Result<(), ReconcileError> = async {
         while let Some(batch) = received.recv().await {
             let batch = batch?;
@@ -286,16 +306,16 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                 report.ending = Ending::Interrupted;
                 break;
             }
-            let settled = send_batch(&transport, &store, spec.revision, batch, &mut pacer).await?;
-            report.sent += settled.sent;
-            report.failed += settled.failed;
-            report.uncertain += settled.uncertain;
-            report.not_sent += settled.not_sent;
+            let settled =
+                send_batch(&transport, &store, spec.revision, batch, &mut pacer, probe).await?;
+            settled.count(&mut report, &ctx.live);
             bar.inc(u64::from(size.get()));
             gate.record(settled.sent, settled.failed);
             if let Some(reason) = gate.tripped() {
                 record.halted = Some(reason.clone());
                 store.save(&record)?;
+                ctx.live
+                    .update(&campaign.name, |live| live.halted = Some(reason.clone()));
                 report.halted = Some(reason);
                 report.ending = Ending::Halted;
                 break;
@@ -310,11 +330,26 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     }
     .await;
     drop(received);
+    ctx.live
+        .update(&campaign.name, crate::live::CampaignLive::finish);
     bar.finish_and_clear();
     producer.join().expect("the producer does not panic");
     result?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(Reconciled { report, action })
+}
+
+/// Why a run ends before sending anything, if it does.
+fn early_ending(paused: bool, halted: bool, due: u64) -> Option<Ending> {
+    if paused {
+        Some(Ending::Paused)
+    } else if halted {
+        Some(Ending::Halted)
+    } else if due == 0 {
+        Some(Ending::NothingToSend)
+    } else {
+        None
+    }
 }
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
@@ -373,6 +408,50 @@ struct Settled {
     not_sent: u64,
 }
 
+impl Settled {
+    /// Adds these outcomes to the run's report and to the campaign's live view.
+    fn count(&self, report: &mut Report, live: &Live) {
+        report.sent += self.sent;
+        report.failed += self.failed;
+        report.uncertain += self.uncertain;
+        report.not_sent += self.not_sent;
+        live.update(&report.name, |live| {
+            live.sent += self.sent;
+            live.failed += self.failed;
+            live.uncertain += self.uncertain;
+        });
+    }
+}
+
+/// Where provider calls are timed and counted.
+#[derive(Clone, Copy)]
+struct Probe<'a> {
+    transport: &'a str,
+    metrics: &'a Metrics,
+}
+
+impl Probe<'_> {
+    /// Sends through `transport`, timing the call and counting its outcome.
+    async fn send(
+        self,
+        transport: &Transport,
+        batch: Vec<transport::Envelope>,
+    ) -> Vec<(transport::Envelope, Outcome)> {
+        let started = Instant::now();
+        let outcomes = transport.send(batch).await;
+        let mut kinds = outcomes.iter().map(|(_, o)| o.kind());
+        let first = kinds.next().unwrap_or("sent");
+        let outcome = if kinds.all(|k| k == first) {
+            first
+        } else {
+            "mixed"
+        };
+        self.metrics
+            .call(self.transport, outcome, started.elapsed().as_secs_f64());
+        outcomes
+    }
+}
+
 /// One batch: check isolation, record intent, send, retry what may be retried (drawing
 /// tokens again), record outcomes.
 async fn send_batch(
@@ -381,6 +460,7 @@ async fn send_batch(
     revision: u32,
     batch: Vec<produce::Pending>,
     pacer: &mut Pacer<'_>,
+    probe: Probe<'_>,
 ) -> Result<Settled, ReconcileError> {
     let (mut priors, envelopes): (HashMap<_, _>, Vec<_>) = batch
         .into_iter()
@@ -412,7 +492,7 @@ async fn send_batch(
     while !pending.is_empty() {
         let mut retry = Vec::new();
         let mut wait: Option<Duration> = None;
-        for (mut envelope, outcome) in transport.send(std::mem::take(&mut pending)).await {
+        for (mut envelope, outcome) in probe.send(transport, std::mem::take(&mut pending)).await {
             let attempts = envelope.attempt;
             let next = match outcome {
                 Outcome::Sent { id } => {

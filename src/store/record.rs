@@ -101,7 +101,7 @@ impl Intent {
 }
 
 /// Counts of recipients by status.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCounts {
     pub sent: u64,
     pub failed: u64,

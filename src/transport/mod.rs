@@ -55,6 +55,20 @@ pub enum Outcome {
     Unauthorized { reason: String },
 }
 
+impl Outcome {
+    /// The outcome's name, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sent { .. } => "sent",
+            Self::Failed { .. } => "failed",
+            Self::Uncertain { .. } => "uncertain",
+            Self::NotSent { .. } => "not_sent",
+            Self::Retry { .. } => "retry",
+            Self::Unauthorized { .. } => "unauthorized",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("isolation check failed, batch refused: {0}")]

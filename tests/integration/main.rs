@@ -1,16 +1,19 @@
 //! herald's integration tests: the real binary, run as a user would, in a temporary folder.
 
 mod apply;
+mod browser;
 mod crash;
 mod fake_sendgrid;
 mod fuzz;
 mod harness;
+mod http;
 mod plan;
 mod preview;
 mod safety;
 mod schema;
 mod sendgrid;
 mod servers;
+mod service;
 mod smtp;
 mod validate;
 mod watch;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the real servers the SMTP tests run, into the checkout (nothing system-wide):
+# Installs the real servers and the browser the tests run. Safe to run again; it skips
+# what is already there.
 #   .venv/                 Python venv with aiosmtpd (an SMTP server that stores what it gets)
 #   .tools/postfix/        Postfix unpacked from Debian's package, for smtp-sink (fault injection)
-# Safe to run again; it skips what is already there.
+#   chromium, chromedriver Debian's packages, system-wide (the page tests drive them)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -11,11 +12,16 @@ if ! .venv/bin/python -c 'import aiosmtpd' 2>/dev/null; then
     .venv/bin/pip install --quiet 'aiosmtpd==1.4.6'
 fi
 
+# A fresh machine may have no package lists yet: fetch them once, then try again.
+apt() { "$@" >/dev/null 2>&1 || { apt-get update >/dev/null && "$@" >/dev/null; }; }
+
 if [ ! -x .tools/postfix/usr/sbin/smtp-sink ]; then
     mkdir -p .tools/download
-    # A fresh machine may have no package lists yet: fetch them once, then try again.
-    (cd .tools/download && { apt-get download postfix >/dev/null \
-        || { apt-get update >/dev/null && apt-get download postfix >/dev/null; }; })
+    (cd .tools/download && apt apt-get download postfix)
     dpkg -x .tools/download/postfix_*.deb .tools/postfix
     rm -rf .tools/download
+fi
+
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
 fi

@@ -1,0 +1,93 @@
+//! The HTTP endpoints of `herald watch --listen` (axum).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use super::Service;
+use crate::status::Query;
+
+pub fn router(service: Service) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(service)
+}
+
+async fn livez() -> &'static str {
+    "ok\n"
+}
+
+/// 200 once every campaign has been prepared once; 503 before.
+async fn readyz(State(service): State<Service>) -> Response {
+    if service.live.ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: campaigns are still being prepared\n",
+        )
+            .into_response()
+    }
+}
+
+/// The JSON of `herald status -o json`.
+async fn status(State(service): State<Service>) -> Response {
+    let store = service.store.clone();
+    let collected = tokio::task::spawn_blocking(move || {
+        crate::status::collect(
+            &store,
+            &Query {
+                campaign: None,
+                recipients: None,
+            },
+        )
+    })
+    .await;
+    match collected {
+        Ok(Ok(statuses)) => {
+            axum::Json(serde_json::json!({ "campaigns": statuses })).into_response()
+        }
+        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn metrics(State(service): State<Service>) -> Response {
+    let text =
+        tokio::task::spawn_blocking(move || service.metrics.render(&service.live, &service.store))
+            .await
+            .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn page(State(service): State<Service>) -> Response {
+    let rendered = tokio::task::spawn_blocking(move || {
+        let statuses = crate::status::collect(
+            &service.store,
+            &Query {
+                campaign: None,
+                recipients: None,
+            },
+        )
+        .unwrap_or_default();
+        super::page::render(&service.live.snapshot(), &statuses)
+    })
+    .await;
+    match rendered {
+        Ok(html) => Html(html).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

@@ -1,0 +1,41 @@
+//! herald as a service: the HTTP side of `herald watch --listen` (health, readiness,
+//! metrics, status JSON and a status page), and the state store's socket, through which
+//! other herald processes read a store this one holds.
+//!
+//! # Guarantees
+//! - Nothing listens on TCP unless `--listen` asked for it; the socket is for the store's
+//!   owner only (see `socket`).
+//! - `/status` and the socket answer from the store through `crate::status`, the same
+//!   code `herald status` runs, so the three never disagree.
+
+mod http;
+mod metrics;
+mod page;
+pub mod socket;
+
+use std::sync::Arc;
+
+pub use metrics::Metrics;
+
+use crate::live::Live;
+use crate::reconcile::Stop;
+use crate::store::Store;
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct Service {
+    pub store: Store,
+    pub live: Live,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Serves HTTP on `listener` until `stop`.
+pub async fn http(
+    listener: tokio::net::TcpListener,
+    service: Service,
+    mut stop: Stop,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(service))
+        .with_graceful_shutdown(async move { stop.wait().await })
+        .await
+}

@@ -1,0 +1,133 @@
+//! Per-campaign progress as the state store has it: what `herald status` prints, what a
+//! running herald answers on its socket, and what `GET /status` serves. One function
+//! builds it for all three, so they cannot disagree.
+
+use serde::{Deserialize, Serialize};
+
+use crate::git::GitRevision;
+use crate::manifest::model::Stage;
+use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
+use crate::text::List;
+
+/// One campaign in `status -o json`; see README.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignStatus {
+    pub name: String,
+    pub revision: u32,
+    pub stage: Option<Stage>,
+    pub paused: bool,
+    pub halted: Option<String>,
+    pub first_apply: Option<String>,
+    pub last_apply: Option<String>,
+    /// The git commit of the manifests at the last apply.
+    pub git: Option<GitRevision>,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<RecipientStatus>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientStatus {
+    pub address: String,
+    pub status: String,
+    pub attempts: u32,
+    pub revision: u32,
+    pub reason: Option<String>,
+    pub updated: String,
+}
+
+/// Recipients `status --recipients` can list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listed {
+    Failed,
+    Uncertain,
+}
+
+/// What `status` was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Query {
+    /// Only this campaign.
+    pub campaign: Option<String>,
+    /// List the recipients in this state.
+    pub recipients: Option<Listed>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no campaign named `{name}` in the state store {path}; it has: {known}")]
+    Unknown {
+        name: String,
+        path: String,
+        known: String,
+    },
+}
+
+/// Every campaign's status (or the one asked for), from the store.
+pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, StatusError> {
+    let names = store.campaign_names()?;
+    if let Some(name) = &query.campaign {
+        if !names.contains(name) {
+            return Err(StatusError::Unknown {
+                name: name.clone(),
+                path: store.path().display().to_string(),
+                known: if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    List::and_ticked(&names).to_string()
+                },
+            });
+        }
+    }
+    let mut statuses = Vec::new();
+    for name in names {
+        if query.campaign.as_ref().is_some_and(|only| *only != name) {
+            continue;
+        }
+        let campaign = store.campaign(&name)?;
+        let record = campaign.record()?.unwrap_or_default();
+        let recipients = match query.recipients {
+            None => None,
+            Some(listed) => {
+                let mut found = match listed {
+                    Listed::Failed => campaign.list(Status::Failed)?,
+                    Listed::Uncertain => {
+                        let mut found = campaign.list(Status::Uncertain)?;
+                        found.extend(campaign.list(Status::InFlight)?);
+                        found
+                    }
+                };
+                found.sort_by(|a, b| a.0.cmp(&b.0));
+                Some(
+                    found
+                        .into_iter()
+                        .map(|(address, r)| RecipientStatus {
+                            address,
+                            status: r.status.as_str().to_owned(),
+                            attempts: r.attempts,
+                            revision: r.revision,
+                            reason: r.reason.map(|r| crate::secret::scrub(&r).into_owned()),
+                            updated: timestamp(r.updated),
+                        })
+                        .collect(),
+                )
+            }
+        };
+        statuses.push(CampaignStatus {
+            name,
+            revision: record.revision,
+            stage: record.stage,
+            paused: record.paused,
+            halted: record.halted,
+            first_apply: record.first_apply.map(timestamp),
+            last_apply: record.last_apply.map(timestamp),
+            git: record.git,
+            counts: campaign.counts(),
+            recipients,
+        });
+    }
+    Ok(statuses)
+}
