@@ -23,6 +23,16 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         .map(|c| c.name.clone())
         .collect();
     let state = session::state(&args.state, path)?;
+    if watch::state_in_published_folder(path, &state) {
+        report::error(format_args!(
+            "{} reaches its manifests through a symlink, as git-sync publishes them, and the state store {} is \
+             inside them: the next sync would leave it behind; keep the store on storage of its own with \
+             --state (and --require-state); nothing was sent",
+            path.display(),
+            state.display()
+        ));
+        return Err(Exit::Refused);
+    }
     // An address that cannot be had is refused before anything is sent.
     let listener = args
         .listen

@@ -167,7 +167,12 @@ fn expect_whole_or_refused(outcome: &str, what: &str) {
 fn truncated_data_files_are_refused() {
     // A cut into what the ledger vouches for is always refused; a cut of the few bytes
     // sled adds when it closes may lose nothing, and then everything must be there.
-    for keep in [Keep::Recorded(1), Keep::Recorded(4096), Keep::Half, Keep::Recorded(0)] {
+    for keep in [
+        Keep::Recorded(1),
+        Keep::Recorded(4096),
+        Keep::Half,
+        Keep::Recorded(0),
+    ] {
         let outcome = after(|path| {
             let db = path.join("db");
             let recorded = ledger::read(path).unwrap().unwrap().db_bytes;

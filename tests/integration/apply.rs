@@ -310,12 +310,7 @@ fn a_second_apply_on_the_same_store_is_refused_and_sigterm_stops_cleanly() {
         .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 5}")
         .edit(CAMPAIGN, "size: 100", "size: 5")
         .workspace();
-    let first = workspace
-        .command(["apply"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let first = workspace.spawn(["apply"]);
     // The first batch goes at once; the rest wait for the rate.
     wait_for(|| !recipients(&workspace).is_empty());
     let second = workspace.run(["apply"]).code(2);
@@ -328,10 +323,8 @@ fn a_second_apply_on_the_same_store_is_refused_and_sigterm_stops_cleanly() {
         )
     );
 
-    terminate(&first);
-    let output = first.wait_with_output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    first.signal("-TERM");
+    let stdout = first.finish().code(1).stdout.clone();
     assert!(
         stdout.starts_with("welcome: interrupted: sent "),
         "{stdout}"
@@ -351,15 +344,6 @@ fn a_second_apply_on_the_same_store_is_refused_and_sigterm_stops_cleanly() {
     let all = recipients(&workspace);
     assert_eq!(all.len(), 30);
     assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 30);
-}
-
-fn terminate(child: &std::process::Child) {
-    let pid = child.id().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn wait_for(condition: impl Fn() -> bool) {

@@ -191,6 +191,18 @@ impl Workspace {
         command
     }
 
+    /// Starts herald with `args` in the background, its output piped. The process is
+    /// killed if the test ends (or fails) before it exits.
+    pub fn spawn<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Running {
+        let child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("herald starts");
+        Running(Some(child))
+    }
+
     /// Runs herald to the end and returns what it printed.
     pub fn run<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Run {
         let Output {
@@ -273,6 +285,49 @@ impl Workspace {
             .collect();
         mails.sort_by(|a, b| a.to.cmp(&b.to));
         mails
+    }
+}
+
+/// A herald process running in the background; killed when dropped unfinished.
+pub struct Running(Option<std::process::Child>);
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    pub fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal}");
+    }
+
+    /// Whether it has exited, without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.as_mut().expect("running").try_wait().unwrap()
+    }
+
+    /// Waits for it to exit and returns what it printed.
+    pub fn finish(mut self) -> Run {
+        let child = self.0.take().expect("running");
+        let output = child.wait_with_output().expect("herald exits");
+        Run::new(output.status, output.stdout, output.stderr, PathBuf::new())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -566,9 +566,9 @@ fn inputs_that_are_not_regular_files_inside_the_manifest_folder_are_refused() {
         .unwrap();
     assert!(status.success());
     let started = Instant::now();
-    let mut child = workspace.command(["apply"]).spawn().unwrap();
+    let mut child = workspace.spawn(["apply"]);
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.exited() {
             assert_eq!(status.code(), Some(2));
             break;
         }

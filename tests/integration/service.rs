@@ -3,7 +3,7 @@
 //! status page checked from the outside (the page in a real browser).
 
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::browser::Browser;
@@ -58,14 +58,6 @@ fn cpu_seconds(pid: u32) -> f64 {
 fn sent_by_status(port: u16) -> Option<u64> {
     let answer = http::get(port, "/status");
     (answer.status == 200).then(|| answer.json()["campaigns"][0]["sent"].as_u64().unwrap_or(0))
-}
-
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
@@ -148,12 +140,7 @@ fn watch_sends_a_large_audience_as_fast_as_apply_and_serves_its_progress() {
     let workspace = campaign(RECIPIENTS, 8000);
     let port = http::free_port();
     let started = Instant::now();
-    let child = workspace
-        .command(["watch", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = workspace.spawn(["watch", "--listen", &format!("127.0.0.1:{port}")]);
     wait_until("it listens", Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -201,10 +188,8 @@ fn watch_sends_a_large_audience_as_fast_as_apply_and_serves_its_progress() {
     assert_endpoints(port, &workspace);
     check_page_in_a_browser(port);
 
-    interrupt(&child);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    child.interrupt();
+    let stdout = child.finish().code(0).stdout.clone();
     assert!(
         !stdout.contains("interrupted"),
         "no run interrupted itself:\n{stdout}"
@@ -224,12 +209,7 @@ fn watch_sends_a_large_audience_as_fast_as_apply_and_serves_its_progress() {
 fn touching_every_input_and_resaving_the_manifest_interrupts_nothing() {
     let workspace = campaign(3000, 1000);
     let port = http::free_port();
-    let child = workspace
-        .command(["watch", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = workspace.spawn(["watch", "--listen", &format!("127.0.0.1:{port}")]);
     wait_until("it sends", Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             && sent_by_status(port).is_some_and(|n| n > 0)
@@ -266,11 +246,8 @@ fn touching_every_input_and_resaving_the_manifest_interrupts_nothing() {
         sent_by_status(port) == Some(3000)
     });
     std::thread::sleep(Duration::from_millis(500));
-    interrupt(&child);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    child.interrupt();
+    let stdout = child.finish().code(0).stdout.clone();
     assert!(!stdout.contains("interrupted"), "{stdout}");
     assert_eq!(
         stdout.matches("welcome: sent 3000 of 3000").count(),

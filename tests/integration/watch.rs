@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::{Test, Workspace, another_campaign};
@@ -51,14 +51,6 @@ fn git(workspace: &Workspace, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[test]
 fn watch_follows_pause_unpause_breakage_fixes_and_removal() {
     let other = another_campaign("other", "others.csv", 5);
@@ -74,12 +66,7 @@ fn watch_follows_pause_unpause_breakage_fixes_and_removal() {
     git(&workspace, &["commit", "-qm", "campaigns"]);
     let head = git(&workspace, &["rev-parse", "HEAD"]);
 
-    let child = workspace
-        .command(["watch"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = workspace.spawn(["watch"]);
     wait_until("welcome sends", || files(&workspace, "welcome").len() >= 3);
 
     // Pause: no batch of welcome starts later than a second after the save.
@@ -144,15 +131,9 @@ fn watch_follows_pause_unpause_breakage_fixes_and_removal() {
         "a removed campaign stops"
     );
 
-    interrupt(&child);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    child.interrupt();
+    let run = child.finish().code(0);
+    let (stdout, stderr) = (run.stdout.clone(), run.stderr.clone());
     assert!(
         stderr.contains(
             "campaigns/welcome.yaml:19:16: spec.batch.isolation: `shared` is refused: recipients who share an \
@@ -202,4 +183,104 @@ fn assert_consistent(workspace: &Workspace, head: &str) {
         text.contains(&format!("  applied    commit {head}")),
         "{text}"
     );
+}
+
+/// GitOps with a git-sync sidecar: every commit is published by swapping a symlink to a
+/// new worktree. watch follows the swap at once (not at the next --interval), and refuses
+/// to keep its store inside the published folder, where the next swap would lose it.
+#[test]
+fn watch_follows_a_symlink_swapped_to_a_new_version_and_keeps_its_store_outside() {
+    let workspace = Test::new().workspace();
+    let root = workspace.path();
+    let outbox = root.join("outbox");
+    let version = |name: &str, audience: &str| {
+        let dir = root.join(name).join("campaigns");
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::create_dir_all(dir.join("locales")).unwrap();
+        std::fs::create_dir_all(dir.join("audiences")).unwrap();
+        std::fs::write(dir.join("welcome.yaml"), crate::harness::CAMPAIGN).unwrap();
+        std::fs::write(
+            dir.join("transports.yaml"),
+            format!(
+                "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\nspec: {{type: outbox, dir: \"{}\"}}\n",
+                outbox.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("templates/welcome.html.j2"),
+            "<p>{{ t('hello', name=recipient.name) }}</p>\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("templates/welcome.txt.j2"),
+            "{{ t('hello', name=recipient.name) }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("locales/en.yaml"),
+            "subject: Welcome\nhello: \"Hello {name}\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("audiences/customers.csv"), audience).unwrap();
+        std::fs::write(dir.join("audiences/unsubscribed.csv"), "email\n").unwrap();
+    };
+    version("v1", "email,name,locale\nann@example.com,Ann,en\n");
+    version(
+        "v2",
+        "email,name,locale\nann@example.com,Ann,en\nbob@example.com,Bob,en\n",
+    );
+    std::os::unix::fs::symlink("v1", root.join("current")).unwrap();
+
+    // The default store would be inside the published folder: refused.
+    let refused = workspace.run(["watch", "current/campaigns"]).code(2);
+    assert!(
+        refused.stderr.starts_with(
+            "error: current/campaigns reaches its manifests through a symlink, as git-sync publishes them, and the \
+             state store current/campaigns/.herald is inside them"
+        ),
+        "{}",
+        refused.stderr
+    );
+
+    let child = workspace.spawn([
+        "watch",
+        "current/campaigns",
+        "--state",
+        "state",
+        "--interval",
+        "10m",
+    ]);
+    let sent = || {
+        std::fs::read_dir(outbox.join("welcome")).map_or(0, |e| {
+            e.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "eml")
+            })
+            .count()
+        })
+    };
+    wait_until("v1 is sent", || sent() == 1);
+    // git-sync's swap: a new link renamed over the old one.
+    std::os::unix::fs::symlink("v2", root.join("current.new")).unwrap();
+    std::fs::rename(root.join("current.new"), root.join("current")).unwrap();
+    let swapped = Instant::now();
+    wait_until("v2 is sent", || sent() == 2);
+    assert!(
+        swapped.elapsed() < Duration::from_secs(5),
+        "followed at once, not at --interval"
+    );
+    // And the next swap too: the watch moved to v2.
+    std::fs::write(
+        root.join("v2/campaigns/audiences/customers.csv"),
+        "email,name,locale\nann@example.com,Ann,en\nbob@example.com,Bob,en\ncat@example.com,Cat,en\n",
+    )
+    .unwrap();
+    wait_until("an edit in v2 is sent", || sent() == 3);
+    child.interrupt();
+    child.finish().code(0);
+    assert!(root.join("state/herald-state.json").is_file());
 }
