@@ -41,7 +41,9 @@ fn main() {
 
     let manifests = herald::manifest::load(&campaigns).expect("bench manifests are valid");
     let started = Instant::now();
-    let plan = herald::plan::plan(&manifests.campaigns[0], None).expect("bench campaign plans");
+    let campaign = &manifests.campaigns[0];
+    let delivery = herald::plan::Delivery::of(campaign, None);
+    let plan = herald::plan::plan(campaign, None, &delivery).expect("bench campaign plans");
     let preflight = started.elapsed().as_secs_f64();
 
     let started = Instant::now();

@@ -27,7 +27,8 @@ fn main() {
         herald::manifest::load(&dir.path().join("campaigns")).expect("bench manifests are valid");
     let campaign = &manifests.campaigns[0];
     let started = Instant::now();
-    let plan = herald::plan::plan(campaign, None).expect("bench campaign plans");
+    let delivery = herald::plan::Delivery::of(campaign, None);
+    let plan = herald::plan::plan(campaign, None, &delivery).expect("bench campaign plans");
     let elapsed = started.elapsed().as_secs_f64();
 
     assert_eq!(plan.audience.rows, rows as u64);

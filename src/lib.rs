@@ -1,8 +1,8 @@
 //! herald: declarative bulk email campaigns, one envelope per recipient.
 //!
 //! The binary is a thin shell over `cli::run`; every stage lives in its own module, in
-//! the order a run goes through them: `manifest` (format, loading, diagnostics), `policy`
-//! (safety rules over manifests), `audience` (streaming, dedupe, suppression), `render`
+//! the order a run goes through them: `manifest` (format, loading, diagnostics, and the
+//! safety policy over manifests), `audience` (streaming, dedupe, suppression), `render`
 //! (templates and catalogs), `plan` (render everyone, count), `store` (the sled state
 //! store), `reconcile` (send what is due, record it), `transport` (where messages go),
 //! `message` (RFC 5322), `schema` (the JSON Schema of the format).
@@ -17,7 +17,6 @@ pub mod live;
 pub mod manifest;
 pub mod message;
 pub mod plan;
-pub mod policy;
 pub mod reconcile;
 pub mod render;
 pub mod schema;

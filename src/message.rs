@@ -134,6 +134,7 @@ mod tests {
             catalog: "en".into(),
             fallback: false,
             unsubscribe_url: unsubscribe.map(str::to_owned),
+            personal: None,
         }
     }
 

@@ -29,7 +29,6 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let _socket = crate::serve::socket::serve(sending.store.clone());
     let ctx = Context {
         store: sending.store,
-        transports: manifests.transports.clone(),
         resend_uncertain: args.resend_uncertain,
         stop,
         progress: output == Output::Text && std::io::stderr().is_terminal(),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::args::PlanArgs;
 use super::{Exit, Output, report, session};
-use crate::plan::{self, CampaignPlan, StateView};
+use crate::plan::{self, CampaignPlan, Delivery, StateView};
 use crate::text::Count;
 
 pub fn run(args: &PlanArgs) -> Exit {
@@ -35,7 +35,12 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
             store,
             resend_uncertain: false,
         });
-        match plan::plan(campaign, state) {
+        let latency = view
+            .as_ref()
+            .and_then(|v| v.record().ok().flatten())
+            .and_then(|r| r.latency);
+        let delivery = Delivery::of(campaign, latency.as_ref());
+        match plan::plan(campaign, state, &delivery) {
             Ok(plan) => plans.push(plan),
             Err(error) => {
                 report::refused(&campaign.name, error);
@@ -126,9 +131,10 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "  calls     {} of up to {}",
+        "  calls     {} of up to {}, up to {} in flight",
         Count("provider call", plan.provider_calls),
-        plan.batch_size
+        Count("recipient", plan.call_size as u64),
+        plan.calls_in_flight
     );
     let _ = writeln!(out, "  duration  {}", plan.duration);
     out

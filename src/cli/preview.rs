@@ -68,15 +68,22 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
         ));
     }
     let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
-    plan::plan_with(campaign, &renderer, None, |recipient, rendered| {
-        samples
-            .entry(rendered.locale.clone())
-            .or_insert_with(|| Sample {
-                to: recipient.email.clone(),
-                line: recipient.line,
-                rendered: rendered.clone(),
-            });
-    })
+    let delivery = plan::Delivery::of(campaign, None);
+    plan::plan_with(
+        campaign,
+        &renderer,
+        None,
+        &delivery,
+        |recipient: &crate::audience::Recipient, rendered: &Rendered| {
+            samples
+                .entry(rendered.locale.clone())
+                .or_insert_with(|| Sample {
+                    to: recipient.email.clone(),
+                    line: recipient.line,
+                    rendered: rendered.clone(),
+                });
+        },
+    )
     .map_err(|e| e.to_string())?;
 
     fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;

@@ -16,7 +16,8 @@ pub fn run(args: &ValidateArgs) -> Exit {
     if let Ok(manifests) = &loaded {
         // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
         for campaign in &manifests.campaigns {
-            if let Err(error) = crate::plan::plan(campaign, None) {
+            let delivery = crate::plan::Delivery::of(campaign, None);
+            if let Err(error) = crate::plan::plan(campaign, None, &delivery) {
                 let message = format!("campaign `{}`: {error}", campaign.name);
                 match output {
                     Output::Text => report::error(format_args!("{message}; nothing was sent")),

@@ -111,6 +111,10 @@ pub enum Problem {
     RateAmbiguous { found: String },
     #[error("`{value}` must be a number greater than zero")]
     RateNotPositive { value: f64 },
+    #[error(
+        "`{value}` is out of range: herald sends at most 1,000,000,000 per second and at least 1 per hour"
+    )]
+    RateOutOfRange { value: f64 },
 
     #[error("no transport named `{name}`; {known}")]
     TransportUnknown { name: String, known: String },
@@ -178,4 +182,6 @@ pub enum Problem {
     RevisionZero,
     #[error("must be at least 1 second")]
     TimeoutZero,
+    #[error("`{value}` is out of range: expected 1 to 256 calls in flight")]
+    ConcurrencyOutOfRange { value: u32 },
 }

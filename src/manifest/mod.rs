@@ -8,6 +8,8 @@ mod diagnostic;
 mod error;
 mod locate;
 pub mod model;
+mod policy;
+mod rate;
 mod source;
 mod validate;
 
@@ -18,7 +20,14 @@ pub use error::LoadError;
 pub use source::{Documents, Loaded};
 pub use validate::is_locale;
 
-use model::{CampaignSpec, Rate, TransportSpec};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use model::{CampaignSpec, Halt, Rollout, TransportKind, TransportSpec};
+pub use rate::Rate;
+
+/// SendGrid's API, unless a transport names another endpoint.
+pub const SENDGRID_ENDPOINT: &str = "https://api.sendgrid.com";
 
 /// A validated set of campaigns and the transports they use.
 #[derive(Debug)]
@@ -28,6 +37,8 @@ pub struct Manifests {
     pub transports: Vec<Transport>,
 }
 
+/// A campaign whose every rule holds, with its paths resolved, its defaults filled in and
+/// its transport at hand.
 #[derive(Debug, Clone)]
 pub struct Campaign {
     pub name: String,
@@ -38,17 +49,51 @@ pub struct Campaign {
     pub unsubscribe_at: Location,
     /// The spec with every relative path resolved against the manifest's folder.
     pub spec: CampaignSpec,
-    /// The declared rate, in messages per second.
-    pub rate: f64,
-    pub batch_size: u32,
+    pub rate: Rate,
+    /// Recipients per provider call at most, within the transport's limit.
+    pub batch_size: NonZeroU32,
+    pub halt: Halt,
+    pub rollout: Rollout,
+    /// The transport `spec.transport` names.
+    pub transport: Transport,
 }
 
+/// A transport whose every rule holds, with its defaults filled in.
 #[derive(Debug, Clone)]
 pub struct Transport {
     pub name: String,
     pub location: Location,
     /// The spec with `dir` resolved against the manifest's folder.
     pub spec: TransportSpec,
+    pub kind: TransportKind,
+    /// The ceiling shared by every campaign using this transport.
+    pub rate: Option<Rate>,
+    /// Calls in flight at once.
+    pub concurrency: NonZeroU32,
+    /// How long one call may take before its outcome is uncertain.
+    pub timeout: Duration,
+    /// What this kind of transport needs, each setting checked and present.
+    pub settings: Settings,
+}
+
+/// Each kind's own settings.
+#[derive(Debug, Clone)]
+pub enum Settings {
+    /// The folder each campaign's messages go under.
+    Outbox { dir: PathBuf },
+    SendGrid {
+        /// The API base URL.
+        endpoint: String,
+        /// The environment variable holding the key.
+        api_key_env: String,
+    },
+    Smtp {
+        host: String,
+        port: u16,
+        tls: model::Tls,
+        /// The environment variables holding the user name and password, if any.
+        credentials: Option<(String, String)>,
+    },
 }
 
 impl Manifests {
@@ -69,34 +114,52 @@ pub fn load(path: &Path) -> Result<Manifests, LoadError> {
         validate::transport(transport, &mut diagnostics);
     }
     validate::unique_names(&documents, &mut diagnostics);
-    crate::policy::check(&documents, &mut diagnostics);
-
+    policy::check(&documents, &mut diagnostics);
     if !diagnostics.is_empty() {
-        diagnostics.sort_by(|a, b| {
-            (&a.location.file, a.location.line, a.location.column).cmp(&(
-                &b.location.file,
-                b.location.line,
-                b.location.column,
-            ))
-        });
-        return Err(LoadError::Invalid(diagnostics));
+        return Err(invalid(diagnostics));
+    }
+    // Every rule was checked above; building the typed values checks the ones they carry
+    // once more, so a value that passed reaches the rest of herald only in typed form.
+    let transports: Vec<Transport> = documents
+        .transports
+        .into_iter()
+        .filter_map(|t| typed(resolve_transport(t), &mut diagnostics))
+        .collect();
+    let campaigns: Vec<Campaign> = documents
+        .campaigns
+        .into_iter()
+        .filter_map(|c| typed(resolve_campaign(c, &transports), &mut diagnostics))
+        .collect();
+    if !diagnostics.is_empty() {
+        return Err(invalid(diagnostics));
     }
     Ok(Manifests {
         files,
-        campaigns: documents
-            .campaigns
-            .into_iter()
-            .map(resolve_campaign)
-            .collect(),
-        transports: documents
-            .transports
-            .into_iter()
-            .map(resolve_transport)
-            .collect(),
+        campaigns,
+        transports,
     })
 }
 
-fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
+/// Every problem found, sorted by file and position.
+fn invalid(mut diagnostics: Vec<Diagnostic>) -> LoadError {
+    diagnostics.sort_by(|a, b| {
+        (&a.location.file, a.location.line, a.location.column).cmp(&(
+            &b.location.file,
+            b.location.line,
+            b.location.column,
+        ))
+    });
+    LoadError::Invalid(diagnostics)
+}
+
+fn typed<T>(built: Result<T, Box<Diagnostic>>, diagnostics: &mut Vec<Diagnostic>) -> Option<T> {
+    built.map_err(|d| diagnostics.push(*d)).ok()
+}
+
+fn resolve_campaign(
+    loaded: Loaded<model::CampaignDoc>,
+    transports: &[Transport],
+) -> Result<Campaign, Box<Diagnostic>> {
     let dir = loaded.dir().to_owned();
     let location = loaded.location();
     let revision_at = Location::new(loaded.file.clone(), loaded.index.value("spec.revision"));
@@ -104,6 +167,39 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
         loaded.file.clone(),
         loaded.index.value("spec.unsubscribe.url"),
     );
+    let spec = &loaded.doc.spec;
+    let rate = match &spec.rate {
+        Some(rate) => {
+            Rate::parse(rate).map_err(|(_, p)| Box::new(loaded.at_key("spec.rate", p)))?
+        }
+        None => return Err(Box::new(loaded.at_key("spec.rate", Problem::RateMissing))),
+    };
+    let transport = transports
+        .iter()
+        .find(|t| t.name == spec.transport)
+        .cloned()
+        .ok_or_else(|| {
+            let known: Vec<&str> = transports.iter().map(|t| t.name.as_str()).collect();
+            Box::new(loaded.at_value(
+                "spec.transport",
+                Problem::TransportUnknown {
+                    name: spec.transport.clone(),
+                    known: crate::text::List::and_ticked(&known).to_string(),
+                },
+            ))
+        })?;
+    let max = transport.kind.max_batch();
+    let batch_size = spec
+        .batch
+        .as_ref()
+        .and_then(|b| b.size)
+        .filter(|size| *size <= max)
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| {
+            Box::new(loaded.at_key("spec.batch.size", Problem::BatchSizeMissing { max }))
+        })?;
+    let halt = spec.halt.clone().unwrap_or_default();
+    let rollout = spec.rollout.clone().unwrap_or_default();
     let mut spec = loaded.doc.spec;
     let template = &mut spec.template;
     template.html = template.html.take().map(|p| dir.join(p));
@@ -116,13 +212,7 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
     for path in &mut spec.allow_outside {
         *path = dir.join(&*path);
     }
-    let rate = per_second(
-        spec.rate
-            .expect("validated: every campaign declares a rate"),
-    );
-    let batch_size = spec.batch.as_ref().and_then(|b| b.size);
-    let batch_size = batch_size.expect("validated: every campaign declares a batch size");
-    Campaign {
+    Ok(Campaign {
         name: loaded.doc.metadata.name,
         location,
         revision_at,
@@ -130,25 +220,90 @@ fn resolve_campaign(loaded: Loaded<model::CampaignDoc>) -> Campaign {
         spec,
         rate,
         batch_size,
-    }
+        halt,
+        rollout,
+        transport,
+    })
 }
 
-fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Transport {
+fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, Box<Diagnostic>> {
     let dir = loaded.dir().to_owned();
     let location = loaded.location();
+    let kind = loaded.doc.spec.kind;
+    let rate = loaded
+        .doc
+        .spec
+        .rate
+        .as_ref()
+        .map(|rate| Rate::parse(rate).map_err(|(_, p)| Box::new(loaded.at_key("spec.rate", p))))
+        .transpose()?;
+    let concurrency = loaded
+        .doc
+        .spec
+        .concurrency
+        .unwrap_or_else(|| kind.default_concurrency());
+    let concurrency = NonZeroU32::new(concurrency)
+        .filter(|c| c.get() <= 256)
+        .ok_or_else(|| {
+            Box::new(loaded.at_value(
+                "spec.concurrency",
+                Problem::ConcurrencyOutOfRange { value: concurrency },
+            ))
+        })?;
+    let timeout = Duration::from_secs(u64::from(
+        loaded.doc.spec.timeout_seconds.unwrap_or(30).max(1),
+    ));
+    let spec = &loaded.doc.spec;
+    let required = |key: &str| {
+        Box::new(loaded.at_key(
+            &format!("spec.{key}"),
+            Problem::TransportFieldRequired {
+                kind: kind.as_str(),
+            },
+        ))
+    };
+    let settings = match kind {
+        TransportKind::Outbox => Settings::Outbox {
+            dir: spec
+                .dir
+                .as_ref()
+                .map(|p| dir.join(p))
+                .ok_or_else(|| required("dir"))?,
+        },
+        TransportKind::Sendgrid => Settings::SendGrid {
+            endpoint: spec
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| SENDGRID_ENDPOINT.to_owned()),
+            api_key_env: spec
+                .api_key_env
+                .clone()
+                .ok_or_else(|| required("api_key_env"))?,
+        },
+        TransportKind::Smtp => {
+            let tls = spec.tls.unwrap_or(model::Tls::Starttls);
+            Settings::Smtp {
+                host: spec.host.clone().ok_or_else(|| required("host"))?,
+                port: spec.port.unwrap_or(match tls {
+                    model::Tls::None => 25,
+                    model::Tls::Starttls => 587,
+                    model::Tls::Tls => 465,
+                }),
+                tls,
+                credentials: spec.username_env.clone().zip(spec.password_env.clone()),
+            }
+        }
+    };
     let mut spec = loaded.doc.spec;
     spec.dir = spec.dir.take().map(|p| dir.join(p));
-    Transport {
+    Ok(Transport {
         name: loaded.doc.metadata.name,
         location,
         spec,
-    }
-}
-
-/// A validated rate in messages per second.
-pub fn per_second(rate: Rate) -> f64 {
-    rate.per_second
-        .or(rate.per_minute.map(|m| m / 60.0))
-        .or(rate.per_hour.map(|h| h / 3600.0))
-        .unwrap_or(0.0)
+        kind,
+        rate,
+        concurrency,
+        timeout,
+        settings,
+    })
 }

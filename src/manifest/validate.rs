@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Location, Problem};
-use super::model::{Address, CampaignDoc, Rate, Rollout, Stage, TransportDoc, TransportKind};
+use super::model::{Address, CampaignDoc, RateSpec, Rollout, Stage, TransportDoc, TransportKind};
+use super::rate::Rate;
 use super::source::{Documents, Loaded};
 use crate::address;
 
@@ -44,7 +45,6 @@ pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
 pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
     name(loaded, &loaded.doc.metadata.name, out);
-    let kind = spec.kind.as_str();
 
     // Secrets first: the value is never echoed, only where it should have gone.
     for (field, present, instead) in [
@@ -58,7 +58,48 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         }
     }
 
-    // Which settings each type takes, and which it needs.
+    settings(loaded, out);
+
+    for (field, value) in [
+        ("api_key_env", &spec.api_key_env),
+        ("username_env", &spec.username_env),
+        ("password_env", &spec.password_env),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
+            let problem = Problem::EnvNameInvalid {
+                value: value.to_owned(),
+            };
+            out.push(loaded.at_value(&format!("spec.{field}"), problem));
+        }
+    }
+    if let Some(value) = spec.concurrency.filter(|c| !(1..=256).contains(c)) {
+        out.push(loaded.at_value("spec.concurrency", Problem::ConcurrencyOutOfRange { value }));
+    }
+    if spec.timeout_seconds == Some(0) {
+        out.push(loaded.at_value("spec.timeout_seconds", Problem::TimeoutZero));
+    }
+    if spec.kind == TransportKind::Smtp
+        && spec.username_env.is_some() != spec.password_env.is_some()
+    {
+        out.push(loaded.at_key("spec.username_env", Problem::CredentialsUnpaired));
+    }
+    if let Some(endpoint) = &spec.endpoint {
+        if !is_http_url(endpoint) {
+            let problem = Problem::EndpointInvalid {
+                value: endpoint.clone(),
+            };
+            out.push(loaded.at_value("spec.endpoint", problem));
+        }
+    }
+    if let Some(value) = &spec.rate {
+        rate(loaded, "spec.rate", value, out);
+    }
+}
+
+/// Which settings each type takes, and which it needs.
+fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    let kind = spec.kind.as_str();
     let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 9] = [
         (
             "dir",
@@ -112,38 +153,6 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         } else if !present && required.contains(&spec.kind) {
             out.push(loaded.at_key(&key, Problem::TransportFieldRequired { kind }));
         }
-    }
-
-    for (field, value) in [
-        ("api_key_env", &spec.api_key_env),
-        ("username_env", &spec.username_env),
-        ("password_env", &spec.password_env),
-    ] {
-        if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
-            let problem = Problem::EnvNameInvalid {
-                value: value.to_owned(),
-            };
-            out.push(loaded.at_value(&format!("spec.{field}"), problem));
-        }
-    }
-    if spec.timeout_seconds == Some(0) {
-        out.push(loaded.at_value("spec.timeout_seconds", Problem::TimeoutZero));
-    }
-    if spec.kind == TransportKind::Smtp
-        && spec.username_env.is_some() != spec.password_env.is_some()
-    {
-        out.push(loaded.at_key("spec.username_env", Problem::CredentialsUnpaired));
-    }
-    if let Some(endpoint) = &spec.endpoint {
-        if !is_http_url(endpoint) {
-            let problem = Problem::EndpointInvalid {
-                value: endpoint.clone(),
-            };
-            out.push(loaded.at_value("spec.endpoint", problem));
-        }
-    }
-    if let Some(value) = &spec.rate {
-        rate(loaded, "spec.rate", value, out);
     }
 }
 
@@ -228,33 +237,13 @@ fn line_break(value: &str) -> Problem {
     }
 }
 
-fn rate<T>(loaded: &Loaded<T>, key: &str, value: &Rate, out: &mut Vec<Diagnostic>) {
-    let set: Vec<(&str, f64)> = [
-        ("per_second", value.per_second),
-        ("per_minute", value.per_minute),
-        ("per_hour", value.per_hour),
-    ]
-    .into_iter()
-    .filter_map(|(field, v)| v.map(|v| (field, v)))
-    .collect();
-    match set.as_slice() {
-        [] => out.push(loaded.at_key(key, Problem::RateEmpty)),
-        [(field, v)] => {
-            if !(v.is_finite() && *v > 0.0) {
-                out.push(loaded.at_value(
-                    &format!("{key}.{field}"),
-                    Problem::RateNotPositive { value: *v },
-                ));
-            }
+fn rate<T>(loaded: &Loaded<T>, key: &str, value: &RateSpec, out: &mut Vec<Diagnostic>) {
+    match Rate::parse(value) {
+        Ok(_) => {}
+        Err((Some(field), problem)) => {
+            out.push(loaded.at_value(&format!("{key}.{field}"), problem));
         }
-        many => {
-            let found = many
-                .iter()
-                .map(|(f, _)| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(" and ");
-            out.push(loaded.at_key(key, Problem::RateAmbiguous { found }));
-        }
+        Err((None, problem)) => out.push(loaded.at_key(key, problem)),
     }
 }
 

@@ -1,7 +1,5 @@
 //! How long a campaign takes, said the way a person would say it.
 
-use crate::manifest::model::Rate;
-
 /// `about 10 h 25 m`, `about 3 m 20 s`, `about 2 d 4 h`, `under 1 s`.
 pub fn human_duration(seconds: f64) -> String {
     if seconds < 1.0 {
@@ -27,17 +25,6 @@ pub fn human_duration(seconds: f64) -> String {
     format!("about {text}")
 }
 
-/// The rate as declared: `50/s`, `600/min`, `1000/h`.
-pub fn describe_rate(rate: Rate) -> String {
-    let (value, unit) = match (rate.per_second, rate.per_minute, rate.per_hour) {
-        (Some(v), _, _) => (v, "s"),
-        (_, Some(v), _) => (v, "min"),
-        (_, _, Some(v)) => (v, "h"),
-        _ => (0.0, "s"),
-    };
-    format!("{value}/{unit}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,17 +37,5 @@ mod tests {
         assert_eq!(human_duration(19.74), "about 20 s");
         assert_eq!(human_duration(0.2), "under 1 s");
         assert_eq!(human_duration(187_200.0), "about 2 d 4 h");
-    }
-
-    #[test]
-    fn rates_as_declared() {
-        let rate = |s, m, h| Rate {
-            per_second: s,
-            per_minute: m,
-            per_hour: h,
-        };
-        assert_eq!(describe_rate(rate(Some(50.0), None, None)), "50/s");
-        assert_eq!(describe_rate(rate(None, Some(600.0), None)), "600/min");
-        assert_eq!(describe_rate(rate(None, None, Some(1000.0))), "1000/h");
     }
 }

@@ -8,9 +8,11 @@
 //!   all cores; only the set of addresses seen is kept for the whole run.
 //! - Canary membership is a hash of campaign name and address: the same people on every run.
 
+mod delivery;
 mod duration;
 mod error;
 mod rollout;
+mod select;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -18,16 +20,19 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use duration::{describe_rate, human_duration};
+pub use delivery::{ASSUMED_LATENCY, Binds, Delivery, Estimate};
+pub use duration::human_duration;
 pub use error::{InvalidRow, PlanError};
 pub use rollout::{Due, Rollout, StateView, due, in_canary};
+pub use select::{Selected, Selection, select};
 pub use walk::{CHUNK, Walked, row_label, walk};
 
-use crate::audience::{self, Recipient, Suppressions, Tally};
+use crate::audience::{Recipient, Tally};
 use crate::manifest::Campaign;
 use crate::manifest::model::{OnInvalid, Stage};
 use crate::render::{Rendered, Renderer};
 use crate::store::Status;
+use crate::transport::packing::{self, Packer};
 
 /// The plan of one campaign. Serialized as the `-o json` output; see README.
 #[derive(Debug, Clone, Serialize)]
@@ -54,10 +59,20 @@ pub struct CampaignPlan {
     /// Recipients whose message took at least one string from a fallback catalog.
     pub fallback_recipients: u64,
     pub batch_size: u32,
+    /// The most recipients one call carries: `batch_size`, the provider's limit and one
+    /// second's worth of the rate, whichever is least.
+    pub call_size: usize,
+    /// The calls apply will make now, recipients packed as apply packs them.
     pub provider_calls: u64,
+    pub calls_in_flight: usize,
+    /// One call's time: measured in the last run, or assumed (`latency_measured`).
+    pub latency_seconds: f64,
+    pub latency_measured: bool,
     pub rate_per_second: f64,
     pub duration_seconds: f64,
-    /// For people: "about 10 h 25 m at 50/s".
+    /// What keeps it from going faster: `campaign_rate`, `transport_rate` or `calls`.
+    pub binds: Binds,
+    /// For people: "about 10 h 25 m at 50/s (the campaign's rate binds)".
     pub duration: String,
 }
 
@@ -82,9 +97,13 @@ pub struct LocalePlan {
 }
 
 /// Screens the audience, renders every recipient, and counts what apply would do.
-pub fn plan(campaign: &Campaign, state: Option<StateView<'_>>) -> Result<CampaignPlan, PlanError> {
+pub fn plan(
+    campaign: &Campaign,
+    state: Option<StateView<'_>>,
+    delivery: &Delivery,
+) -> Result<CampaignPlan, PlanError> {
     let renderer = Renderer::new(campaign)?;
-    plan_with(campaign, &renderer, state, |_, _| {})
+    plan_with(campaign, &renderer, state, delivery, |_, _| {})
 }
 
 /// Like `plan`, also handing each rendered message to `sample` (used by preview).
@@ -92,21 +111,36 @@ pub fn plan_with(
     campaign: &Campaign,
     renderer: &Renderer,
     state: Option<StateView<'_>>,
+    delivery: &Delivery,
     mut sample: impl FnMut(&Recipient, &Rendered),
 ) -> Result<CampaignPlan, PlanError> {
     let spec = &campaign.spec;
-    let suppressions = Suppressions::load(&spec.audience.suppress)?;
-    let rollout = Rollout::new(campaign, &suppressions);
     let mut counts = Counts::default();
-    let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
-    let walked = walk(campaign, screen, &rollout, |chunk| {
-        render_chunk(campaign, renderer, &chunk, &mut counts, &mut sample)?;
-        for recipient in &chunk {
-            let key = audience::normalize(&recipient.email);
-            counts.add(due(&rollout, state, &key)?);
+    // The calls apply will make: the same packing over the same recipients in order.
+    let mut packer = Packer::new(delivery.call_size);
+    let mut calls = Vec::new();
+    let selection = select(campaign, state, |chunk| {
+        let messages: Vec<Result<Rendered, _>> = chunk
+            .par_iter()
+            .map(|s| {
+                let r = &s.recipient;
+                renderer.render(&r.email, &r.record, &row_label(campaign, r))
+            })
+            .collect();
+        for (selected, message) in chunk.iter().zip(messages) {
+            let message = message?;
+            counts.locale(&message);
+            counts.add(selected.due);
+            if selected.due == Due::Now {
+                let key = packing::key(delivery.kind, &message);
+                packer.push(key.as_deref(), (), &mut calls);
+            }
+            sample(&selected.recipient, &message);
         }
         Ok::<_, PlanError>(())
     })?;
+    packer.finish(&mut calls);
+    let walked = selection.walked;
 
     let tally = walked.tally;
     if tally.invalid > 0 && spec.audience.on_invalid == OnInvalid::Refuse {
@@ -118,12 +152,8 @@ pub fn plan_with(
     }
 
     let to_send = counts.due;
-    let provider_calls = to_send.div_ceil(u64::from(campaign.batch_size));
-    #[allow(clippy::cast_precision_loss)]
-    let duration_seconds = to_send as f64 / campaign.rate;
-    let rate = spec
-        .rate
-        .expect("validated: every campaign declares a rate");
+    let provider_calls = calls.len() as u64;
+    let estimate = delivery.estimate(to_send, provider_calls);
     Ok(CampaignPlan {
         name: campaign.name.clone(),
         transport: spec.transport.clone(),
@@ -136,22 +166,23 @@ pub fn plan_with(
             .map(|(source, recipients)| SuppressedBy { source, recipients })
             .collect(),
         invalid_rows: walked.invalid_rows,
-        seeds: rollout.seeds().count() as u64,
+        seeds: selection.seeds,
         already_sent: counts.sent,
         failed: counts.failed,
         uncertain: counts.uncertain,
         to_send,
         locales: counts.locales(renderer),
         fallback_recipients: counts.locale.values().map(|l| l.fallbacks).sum(),
-        batch_size: campaign.batch_size,
+        batch_size: campaign.batch_size.get(),
+        call_size: delivery.call_size,
         provider_calls,
-        rate_per_second: campaign.rate,
-        duration_seconds,
-        duration: format!(
-            "{} at {}",
-            human_duration(duration_seconds),
-            describe_rate(rate)
-        ),
+        calls_in_flight: delivery.concurrency,
+        latency_seconds: delivery.latency.as_secs_f64(),
+        latency_measured: delivery.measured,
+        rate_per_second: campaign.rate.per_second(),
+        duration_seconds: estimate.seconds,
+        binds: estimate.binds,
+        duration: delivery.describe(&estimate),
     })
 }
 
@@ -172,6 +203,15 @@ struct LocaleCount {
 }
 
 impl Counts {
+    fn locale(&mut self, message: &Rendered) {
+        let entry = self.locale.entry(message.locale.clone()).or_default();
+        entry.recipients += 1;
+        entry.fallbacks += u64::from(message.fallback);
+        if entry.catalog.is_empty() {
+            entry.catalog.clone_from(&message.catalog);
+        }
+    }
+
     fn add(&mut self, due: Due) {
         match due {
             Due::Later => {}
@@ -200,29 +240,4 @@ impl Counts {
             })
             .collect()
     }
-}
-
-/// Renders a chunk on all cores; the first failing row (in file order) fails the plan.
-fn render_chunk(
-    campaign: &Campaign,
-    renderer: &Renderer,
-    chunk: &[Recipient],
-    counts: &mut Counts,
-    sample: &mut impl FnMut(&Recipient, &Rendered),
-) -> Result<(), PlanError> {
-    let messages: Vec<Result<Rendered, _>> = chunk
-        .par_iter()
-        .map(|r| renderer.render(&r.email, &r.record, &row_label(campaign, r)))
-        .collect();
-    for (recipient, result) in chunk.iter().zip(messages) {
-        let message = result?;
-        let entry = counts.locale.entry(message.locale.clone()).or_default();
-        entry.recipients += 1;
-        entry.fallbacks += u64::from(message.fallback);
-        if entry.catalog.is_empty() {
-            entry.catalog.clone_from(&message.catalog);
-        }
-        sample(recipient, &message);
-    }
-    Ok(())
 }

@@ -21,7 +21,7 @@ pub struct Rollout {
 impl Rollout {
     /// Suppression wins over everything, seeds included.
     pub fn new(campaign: &Campaign, suppressed: &Suppressions) -> Self {
-        let rollout = campaign.spec.rollout.clone().unwrap_or_default();
+        let rollout = &campaign.rollout;
         Self {
             campaign: campaign.name.clone(),
             stage: campaign.spec.stage,

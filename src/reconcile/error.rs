@@ -34,8 +34,6 @@ pub enum ReconcileError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Transport(#[from] TransportError),
-    #[error("no transport named `{0}`")]
-    NoTransport(String),
     #[error(
         "{at}: spec.unsubscribe.url: {} is not set, so every unsubscribe link would be signed with a fixed key anyone can use to unsubscribe anyone; transport `{transport}` delivers mail, so herald refuses: export a random secret there (`openssl rand -hex 32`) and keep it for as long as the links must work",
         crate::render::UNSUBSCRIBE_KEY_ENV
@@ -75,8 +73,7 @@ impl ReconcileError {
             | Self::ContentChanged { .. }
             | Self::RevisionWentBack { .. }
             | Self::Content(_)
-            | Self::Transport(_)
-            | Self::NoTransport(_) => Meaning::NeedsChange,
+            | Self::Transport(_) => Meaning::NeedsChange,
         }
     }
 }

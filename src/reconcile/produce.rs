@@ -1,9 +1,10 @@
-//! The producer side of a send: a thread that walks the audience again, picks the
-//! recipients due now, renders them on all cores and cuts batches of `batch.size`.
+//! The producer side of a send: a thread that walks the audience again (`plan::select`,
+//! the walk plan makes), renders the recipients due now on all cores, and packs them into
+//! calls (`transport::packing`), as plan counted them.
 //!
-//! It runs ahead of the sender by at most two batches (a bounded channel), so memory
-//! stays flat however large the audience is. When the sender stops early it drops the
-//! receiver, and the producer stops at its next send.
+//! It runs ahead of the sender by a bounded channel of calls, so memory stays flat however
+//! large the audience is. When the sender stops early it drops the receiver, and the
+//! producer stops at its next send.
 
 use std::sync::Arc;
 
@@ -11,11 +12,12 @@ use rayon::prelude::*;
 use tokio::sync::mpsc::Sender;
 
 use super::ReconcileError;
-use crate::audience::{self, Recipient};
 use crate::manifest::Campaign;
-use crate::plan::{Due, PlanError, Rollout, StateView, due, row_label, walk};
+use crate::manifest::model::TransportKind;
+use crate::plan::{Due, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
 use crate::store::{CampaignStore, RecipientRecord};
+use crate::transport::packing::{self, Packer};
 use crate::transport::{Envelope, message_id};
 
 /// An envelope ready to send, with what the state store held before this attempt.
@@ -24,7 +26,18 @@ pub struct Pending {
     pub prior: Option<RecipientRecord>,
 }
 
-pub type Batch = Result<Vec<Pending>, ReconcileError>;
+/// One call's recipients, or why producing failed.
+pub type Call = Result<Vec<Pending>, ReconcileError>;
+
+/// What the producer needs.
+pub struct Producer {
+    pub campaign: Arc<Campaign>,
+    pub renderer: Arc<Renderer>,
+    pub store: CampaignStore,
+    pub resend_uncertain: bool,
+    pub kind: TransportKind,
+    pub call_size: usize,
+}
 
 /// Why producing ended early.
 enum Failure {
@@ -39,98 +52,72 @@ impl From<PlanError> for Failure {
     }
 }
 
-pub fn spawn(
-    campaign: Arc<Campaign>,
-    renderer: Arc<Renderer>,
-    store: CampaignStore,
-    resend_uncertain: bool,
-    batches: Sender<Batch>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let state = StateView {
-            store: &store,
-            resend_uncertain,
-        };
-        match produce(&campaign, &renderer, state, &batches) {
+impl Producer {
+    pub fn spawn(self, calls: Sender<Call>) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || match self.produce(&calls) {
             Ok(()) | Err(Failure::Stopped) => {}
             Err(Failure::Error(error)) => {
-                let _ = batches.blocking_send(Err(error));
+                let _ = calls.blocking_send(Err(error));
             }
-        }
-    })
-}
+        })
+    }
 
-fn produce(
-    campaign: &Campaign,
-    renderer: &Renderer,
-    state: StateView<'_>,
-    batches: &Sender<Batch>,
-) -> Result<(), Failure> {
-    let spec = &campaign.spec;
-    let size = campaign.batch_size as usize;
-    let suppressions =
-        audience::Suppressions::load(&spec.audience.suppress).map_err(PlanError::from)?;
-    let rollout = Rollout::new(campaign, &suppressions);
-    let mut batch = Vec::with_capacity(size);
-    let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
-    walk(campaign, screen, &rollout, |chunk| {
-        let mut due_now = Vec::new();
-        for recipient in chunk {
-            let key = audience::normalize(&recipient.email);
-            if due(&rollout, Some(state), &key).map_err(PlanError::from)? == Due::Now {
-                // Only an uncertain recipient being re-sent has a record already.
-                let prior = if state.resend_uncertain {
-                    state.store.get(&key).map_err(PlanError::from)?
-                } else {
-                    None
-                };
-                due_now.push((recipient, key, prior));
-            }
-        }
-        let ready: Vec<Result<Pending, PlanError>> = due_now
-            .into_par_iter()
-            .map(|(recipient, key, prior)| pending(campaign, renderer, &recipient, key, prior))
-            .collect();
-        for pending in ready {
-            batch.push(pending?);
-            if batch.len() == size {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(size));
-                batches
-                    .blocking_send(Ok(full))
+    fn produce(&self, calls: &Sender<Call>) -> Result<(), Failure> {
+        let state = StateView {
+            store: &self.store,
+            resend_uncertain: self.resend_uncertain,
+        };
+        let mut packer = Packer::new(self.call_size);
+        let mut full = Vec::new();
+        let send = |full: &mut Vec<Vec<Pending>>| {
+            for call in full.drain(..) {
+                calls
+                    .blocking_send(Ok(call))
                     .map_err(|_| Failure::Stopped)?;
             }
-        }
-        Ok::<_, Failure>(())
-    })?;
-    if !batch.is_empty() {
-        batches
-            .blocking_send(Ok(batch))
-            .map_err(|_| Failure::Stopped)?;
+            Ok::<_, Failure>(())
+        };
+        select(&self.campaign, Some(state), |chunk| {
+            let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due == Due::Now).collect();
+            let ready: Vec<Result<Pending, PlanError>> = due
+                .into_par_iter()
+                .map(|selected| self.pending(selected))
+                .collect();
+            for pending in ready {
+                let pending = pending?;
+                let key = packing::key(self.kind, &pending.envelope.rendered);
+                packer.push(key.as_deref(), pending, &mut full);
+            }
+            send(&mut full)
+        })?;
+        packer.finish(&mut full);
+        send(&mut full)
     }
-    Ok(())
-}
 
-fn pending(
-    campaign: &Campaign,
-    renderer: &Renderer,
-    recipient: &Recipient,
-    key: String,
-    prior: Option<RecipientRecord>,
-) -> Result<Pending, PlanError> {
-    let message = renderer.render(
-        &recipient.email,
-        &recipient.record,
-        &row_label(campaign, recipient),
-    )?;
-    let spec = &campaign.spec;
-    Ok(Pending {
-        envelope: Envelope {
-            message_id: message_id(&campaign.name, spec.revision, &key, &spec.from.email),
-            to: recipient.email.clone(),
-            attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
-            key,
-            rendered: message,
-        },
-        prior,
-    })
+    fn pending(&self, selected: Selected) -> Result<Pending, PlanError> {
+        let Selected { recipient, key, .. } = selected;
+        // Only an uncertain recipient being re-sent has a record already.
+        let prior = if self.resend_uncertain {
+            self.store.get(&key)?
+        } else {
+            None
+        };
+        let campaign = &self.campaign;
+        let message = self.renderer.render(
+            &recipient.email,
+            &recipient.record,
+            &row_label(campaign, &recipient),
+        )?;
+        let spec = &campaign.spec;
+        Ok(Pending {
+            envelope: Envelope {
+                message_id: message_id(&campaign.name, spec.revision, &key, &spec.from.email),
+                to: recipient.email,
+                attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
+                key,
+                rendered: message,
+            },
+            prior,
+        })
+    }
 }

@@ -38,6 +38,8 @@ pub struct Report {
     pub previously_uncertain: u64,
     /// Due in the current stage when this run started.
     pub due: u64,
+    /// Provider calls this run started.
+    pub calls: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
     pub seconds: f64,
@@ -58,6 +60,7 @@ impl Report {
             previously_failed: plan.failed,
             previously_uncertain: plan.uncertain,
             due: plan.to_send,
+            calls: 0,
             halted: None,
             seconds: 0.0,
         }

@@ -37,15 +37,19 @@ pub fn header(name: &str, value: &str) -> Result<(), String> {
 
 /// Why `value` cannot be a message body, if it cannot.
 pub fn body(value: &str) -> Result<(), String> {
-    // Bytes, not chars: it runs over every body of every recipient, and an ASCII control
-    // character is a byte of its own in UTF-8.
-    match value
-        .bytes()
-        .find(|b| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || *b == 0x7f)
-    {
-        Some(b) => Err(format!("contains {}", describe(char::from(b)))),
-        None => Ok(()),
+    // It runs over every body of every recipient: bytes in chunks without a branch per
+    // byte, which the compiler turns into vector instructions (an ASCII control character
+    // is a byte of its own in UTF-8), then the one chunk that fails is looked at again.
+    const CHUNK: usize = 64;
+    let refused = |b: u8| (b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') || b == 0x7f;
+    for chunk in value.as_bytes().chunks(CHUNK) {
+        let any = chunk.iter().fold(false, |any, &b| any | refused(b));
+        if any {
+            let b = chunk.iter().copied().find(|&b| refused(b)).unwrap_or(0);
+            return Err(format!("contains {}", describe(char::from(b))));
+        }
     }
+    Ok(())
 }
 
 /// Why `url` cannot be the unsubscribe link, if it cannot.

@@ -68,24 +68,6 @@ pub fn inline(source: &str, resolved: &Resolved, html: bool) -> (String, bool) {
     (out, fallback)
 }
 
-/// Whether `source` has nothing to evaluate: only text and `{% raw %}` blocks.
-pub fn is_constant(source: &str) -> bool {
-    let mut rest = source;
-    loop {
-        let outside = rest.find("{% raw %}").map_or(rest, |start| &rest[..start]);
-        if outside.contains("{{") || outside.contains("{%") || outside.contains("{#") {
-            return false;
-        }
-        let Some(start) = rest.find("{% raw %}") else {
-            return true;
-        };
-        let Some(end) = rest[start..].find("{% endraw %}") else {
-            return false;
-        };
-        rest = &rest[start + end + "{% endraw %}".len()..];
-    }
-}
-
 fn inlinable(text: &str) -> bool {
     !text.contains(['\n', '\r']) && !text.contains("{%") && !text.contains("%}")
 }
@@ -252,18 +234,6 @@ mod tests {
         ] {
             assert_eq!(inline(source, &fr, true).0, source);
         }
-    }
-
-    #[test]
-    fn constant_sources_have_nothing_left_to_evaluate() {
-        assert!(is_constant("{% raw %}Hello{% endraw %}"));
-        assert!(is_constant("Re: {% raw %}Hello{% endraw %}!"));
-        assert!(is_constant("plain"));
-        assert!(!is_constant(
-            "{% raw %}Hello{% endraw %} {{ recipient.name }}"
-        ));
-        assert!(!is_constant("{% if x %}{% raw %}a{% endraw %}{% endif %}"));
-        assert!(!is_constant("{# comment #}"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod catalog;
 mod check;
+mod direct;
 mod error;
 mod inline;
 
@@ -25,6 +26,7 @@ use minijinja::{AutoEscape, Environment, HtmlEscape, State, UndefinedBehavior, c
 use sha2::Sha256;
 
 pub use catalog::{Catalogs, Resolved};
+pub use direct::Direct;
 pub use error::RenderError;
 
 use crate::audience::Record;
@@ -51,6 +53,9 @@ pub struct Rendered {
     pub fallback: bool,
     /// This recipient's unsubscribe link, when the campaign declares `unsubscribe`.
     pub unsubscribe_url: Option<String>,
+    /// Where this recipient's own values sit in the message, when its templates are text
+    /// and values (`direct`): what lets a provider call share everything else.
+    pub personal: Option<Personal>,
 }
 
 pub struct Renderer {
@@ -91,11 +96,15 @@ impl Link {
     }
 }
 
-/// A template to run per recipient, or the text of one that has nothing left to evaluate
-/// once its `t()` calls are inlined (a subject of just `{{ t('subject') }}`, say).
+/// One template of one locale: made by concatenation when it is only text and values
+/// (`direct`), else run by minijinja.
 enum Slot {
     Template(String),
-    Constant(String),
+    /// `name` is the same template for minijinja, which reports a value that cannot be found.
+    Direct {
+        direct: Arc<Direct>,
+        name: String,
+    },
 }
 
 /// One locale's versions of the campaign's templates (or, in `written`, the sources as written).
@@ -105,6 +114,31 @@ struct Compiled {
     text: Option<Slot>,
     /// Whether an inlined `t()` text came from a fallback catalog.
     fallback: bool,
+    /// The shape of this locale's messages, when every template is text and values.
+    shape: Option<Arc<Shape>>,
+}
+
+/// What every message of one locale shares: the literal text of each part, between the
+/// recipient's own values.
+#[derive(Debug)]
+pub struct Shape {
+    /// The catalog locale the templates were compiled for; messages of one shape share it.
+    pub catalog: String,
+    pub subject: Arc<Direct>,
+    pub html: Option<Arc<Direct>>,
+    pub text: Option<Arc<Direct>>,
+}
+
+/// Byte ranges of a part where the recipient's own values sit.
+pub type Spans = Vec<(usize, usize)>;
+
+/// Where a recipient's own values sit in their message: byte ranges of each part.
+#[derive(Debug, Clone)]
+pub struct Personal {
+    pub shape: Arc<Shape>,
+    pub subject: Vec<(usize, usize)>,
+    pub html: Vec<(usize, usize)>,
+    pub text: Vec<(usize, usize)>,
 }
 
 impl Renderer {
@@ -145,11 +179,18 @@ impl Renderer {
             html: html.as_ref().map(|(name, _)| Slot::Template(name.clone())),
             text: text.as_ref().map(|(name, _)| Slot::Template(name.clone())),
             fallback: false,
+            shape: None,
         };
         let mut compiled = HashMap::new();
         for locale in catalogs.locales() {
             let resolved = catalogs.resolve(locale);
             let mut fallback = false;
+            let fixed = |path: &str| match path {
+                "locale" => Some(resolved.catalog.clone()),
+                "campaign.name" => Some(campaign.name.clone()),
+                "campaign.revision" => Some(spec.revision.to_string()),
+                _ => None,
+            };
             let mut compile = |(name, source): &(String, String)| -> Result<Slot, RenderError> {
                 let escapes = matches!(
                     minijinja::default_auto_escape_callback(name),
@@ -158,21 +199,26 @@ impl Renderer {
                 let (inlined, fell_back) = inline::inline(source, &resolved, escapes);
                 fallback |= fell_back;
                 let compiled_name = format!("{name}\0{locale}");
-                let constant = inline::is_constant(&inlined);
+                let direct = Direct::compile(&inlined, escapes, fixed);
                 add(&mut env, &compiled_name, inlined)?;
-                if constant {
-                    let template = env.get_template(&compiled_name).expect("just added");
-                    if let Ok(text) = template.render(context! {}) {
-                        return Ok(Slot::Constant(text));
-                    }
-                }
-                Ok(Slot::Template(compiled_name))
+                Ok(match direct {
+                    Some(direct) => Slot::Direct {
+                        direct: Arc::new(direct),
+                        name: compiled_name,
+                    },
+                    None => Slot::Template(compiled_name),
+                })
             };
+            let subject = compile(&subject)?;
+            let html = html.as_ref().map(&mut compile).transpose()?;
+            let text = text.as_ref().map(&mut compile).transpose()?;
+            let shape = shape(locale, &subject, html.as_ref(), text.as_ref());
             let set = Compiled {
-                subject: compile(&subject)?,
-                html: html.as_ref().map(&mut compile).transpose()?,
-                text: text.as_ref().map(&mut compile).transpose()?,
+                subject,
+                html,
+                text,
                 fallback,
+                shape,
             };
             compiled.insert(locale.to_owned(), set);
         }
@@ -247,14 +293,18 @@ impl Renderer {
             resolved: Arc::clone(&resolved),
             fell_back: AtomicBool::new(false),
         });
-        let recipient = Value::from_object(Recipient(record.clone()));
+        // `recipient` for minijinja, made only if a template (or the link) needs it.
+        let recipient = std::cell::OnceCell::new();
         let locale = resolved.catalog.clone();
         let unsubscribe_url = if let Some(link) = &self.unsubscribe {
             let token = self.token(email);
             let url = match link {
                 Link::Around { before, after } => format!("{before}{token}{after}"),
                 Link::Template => {
-                    let ctx = context! { unsubscribe_token => token, recipient => recipient.clone(), campaign => self.campaign.clone() };
+                    let recipient = recipient
+                        .get_or_init(|| Value::from_object(Recipient(record.clone())))
+                        .clone();
+                    let ctx = context! { unsubscribe_token => token, recipient => recipient, campaign => self.campaign.clone() };
                     let url = self.run(UNSUBSCRIBE, ctx, row)?;
                     // It becomes a header: refused here, in the preflight, not at send time.
                     check::link(&url).map_err(|message| RenderError::Template {
@@ -269,29 +319,32 @@ impl Renderer {
         } else {
             None
         };
-        let ctx = context! {
-            recipient => recipient,
-            locale => locale,
-            campaign => self.campaign.clone(),
-            unsubscribe_url => unsubscribe_url.clone().unwrap_or_default(),
-            __herald => Value::from_dyn_object(Arc::clone(&scope)),
-        };
         let templates = if as_written {
             &self.written
         } else {
             &self.compiled[&resolved.catalog]
         };
-        let subject = self.fill(&templates.subject, &ctx, row)?;
-        let html = templates
-            .html
-            .as_ref()
-            .map(|slot| self.fill(slot, &ctx, row))
-            .transpose()?;
-        let text = templates
-            .text
-            .as_ref()
-            .map(|slot| self.fill(slot, &ctx, row))
-            .transpose()?;
+        // minijinja's context is made only if a template needs it.
+        let ctx = std::cell::OnceCell::new();
+        let context = || {
+            ctx.get_or_init(|| {
+                context! {
+                    recipient => recipient.get_or_init(|| Value::from_object(Recipient(record.clone()))).clone(),
+                    locale => locale.clone(),
+                    campaign => self.campaign.clone(),
+                    unsubscribe_url => unsubscribe_url.clone().unwrap_or_default(),
+                    __herald => Value::from_dyn_object(Arc::clone(&scope)),
+                }
+            })
+        };
+        let inputs = direct::Inputs {
+            record,
+            unsubscribe_url: unsubscribe_url.as_deref().unwrap_or_default(),
+        };
+        let fill = |slot: &Slot| self.fill(slot, &inputs, context, row);
+        let (subject, subject_spans) = fill(&templates.subject)?;
+        let (html, html_spans) = templates.html.as_ref().map(fill).transpose()?.unzip();
+        let (text, text_spans) = templates.text.as_ref().map(fill).transpose()?.unzip();
         let refused = |template: &str, part: &str, message: String| RenderError::Template {
             template: template.to_owned(),
             message: format!("the rendered {part} {message}"),
@@ -307,6 +360,25 @@ impl Renderer {
                 check::body(body).map_err(|m| refused(name, part, m))?;
             }
         }
+        let personal = match (
+            &templates.shape,
+            subject_spans,
+            html_spans.flatten(),
+            text_spans.flatten(),
+        ) {
+            (Some(shape), Some(subject), html, text)
+                if html.is_some() == shape.html.is_some()
+                    && text.is_some() == shape.text.is_some() =>
+            {
+                Some(Personal {
+                    shape: Arc::clone(shape),
+                    subject,
+                    html: html.unwrap_or_default(),
+                    text: text.unwrap_or_default(),
+                })
+            }
+            _ => None,
+        };
         Ok(Rendered {
             subject,
             html,
@@ -315,18 +387,26 @@ impl Renderer {
             catalog: resolved.catalog.clone(),
             fallback: templates.fallback || scope.fell_back.load(Ordering::Relaxed),
             unsubscribe_url,
+            personal,
         })
     }
 
-    fn fill(
+    /// One part: by concatenation when it is text and values (with where the values sit),
+    /// else by minijinja.
+    fn fill<'c>(
         &self,
         slot: &Slot,
-        ctx: &Value,
+        inputs: &direct::Inputs<'_>,
+        context: impl FnOnce() -> &'c Value,
         row: &dyn std::fmt::Display,
-    ) -> Result<String, RenderError> {
+    ) -> Result<(String, Option<Spans>), RenderError> {
         match slot {
-            Slot::Constant(text) => Ok(text.clone()),
-            Slot::Template(name) => self.run(name, ctx.clone(), row),
+            Slot::Direct { direct, name } => match direct.render(inputs) {
+                Some((text, spans)) => Ok((text, Some(spans))),
+                // A value that cannot be found: minijinja says which, in its words.
+                None => Ok((self.run(name, context().clone(), row)?, None)),
+            },
+            Slot::Template(name) => Ok((self.run(name, context().clone(), row)?, None)),
         }
     }
 
@@ -409,6 +489,27 @@ fn unsubscribe(
         })?;
     }
     Ok((Some(link), name))
+}
+
+/// The shape of a locale's messages, when every part is made by concatenation.
+fn shape(
+    catalog: &str,
+    subject: &Slot,
+    html: Option<&Slot>,
+    text: Option<&Slot>,
+) -> Option<Arc<Shape>> {
+    let direct = |slot: &Slot| match slot {
+        Slot::Direct { direct, .. } => Some(Arc::clone(direct)),
+        Slot::Template(_) => None,
+    };
+    let part = |slot: Option<&Slot>| slot.map(direct);
+    let (html, text) = (part(html), part(text));
+    Some(Arc::new(Shape {
+        catalog: catalog.to_owned(),
+        subject: direct(subject)?,
+        html: html.map_or(Some(None), |d| d.map(Some))?,
+        text: text.map_or(Some(None), |d| d.map(Some))?,
+    }))
 }
 
 fn add(env: &mut Environment<'static>, name: &str, source: String) -> Result<(), RenderError> {
@@ -562,5 +663,98 @@ mod tests {
             compared += 1;
         }
         assert_eq!(compared, 1000);
+    }
+
+    /// Rebuilds a part from its shape's texts and the values at `spans`.
+    fn reassemble(texts: &[String], rendered: &str, spans: &[(usize, usize)]) -> String {
+        let mut out = texts[0].clone();
+        for ((start, end), text) in spans.iter().zip(&texts[1..]) {
+            out.push_str(&rendered[*start..*end]);
+            out.push_str(text);
+        }
+        out
+    }
+
+    /// Made by concatenation or by minijinja, every message is the same, whatever the
+    /// recipient data holds; and the shape plus the recipient's values is the message.
+    #[test]
+    fn direct_rendering_equals_minijinja_for_hostile_values() {
+        use proptest::prelude::*;
+        let campaigns = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
+        let manifests = crate::manifest::load(&campaigns).unwrap();
+        let renderer = super::Renderer::new(&manifests.campaigns[0]).unwrap();
+        let piece = prop::sample::select(vec![
+            "a",
+            " ",
+            "&",
+            "<",
+            ">",
+            "\"",
+            "'",
+            "/",
+            "=",
+            "`",
+            "{{",
+            "}}",
+            "{%",
+            "%}",
+            "é",
+            "李",
+            "😀",
+            "\\",
+            "\n",
+            "\t",
+            "&amp;",
+            "-h0-",
+            "%recipient.x%",
+        ]);
+        let value = prop::collection::vec(piece, 0..16).prop_map(|p| p.concat());
+        let locale = prop::sample::select(vec!["en", "ja", "zh-TW", "pt-BR", "", "ko"]);
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Default::default()
+        });
+        runner
+            .run(&(value, locale), |(name, locale)| {
+                let headers: std::sync::Arc<[String]> =
+                    ["email", "first_name", "locale"].map(str::to_owned).into();
+                let values =
+                    csv::StringRecord::from(vec!["ann@example.com", name.as_str(), locale]);
+                let record = crate::audience::Record::Csv { headers, values };
+                let fast = renderer.render_with("ann@example.com", &record, &2, false);
+                let slow = renderer.render_with("ann@example.com", &record, &2, true);
+                let (fast, slow) = match (fast, slow) {
+                    (Ok(fast), Ok(slow)) => (fast, slow),
+                    (Err(fast), Err(slow)) => {
+                        prop_assert_eq!(fast.to_string(), slow.to_string());
+                        return Ok(());
+                    }
+                    (fast, slow) => {
+                        return Err(TestCaseError::fail(format!("{fast:?} but {slow:?}")));
+                    }
+                };
+                prop_assert_eq!(&fast.subject, &slow.subject);
+                prop_assert_eq!(&fast.html, &slow.html);
+                prop_assert_eq!(&fast.text, &slow.text);
+                let personal = fast
+                    .personal
+                    .as_ref()
+                    .expect("the shipped templates are direct");
+                let shape = &personal.shape;
+                let html = fast.html.as_deref().unwrap();
+                let text = fast.text.as_deref().unwrap();
+                prop_assert_eq!(
+                    reassemble(shape.html.as_ref().unwrap().texts(), html, &personal.html),
+                    html
+                );
+                prop_assert_eq!(
+                    reassemble(shape.text.as_ref().unwrap().texts(), text, &personal.text),
+                    text
+                );
+                prop_assert_eq!(&shape.catalog, &fast.catalog);
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -38,7 +38,9 @@ use std::sync::Arc;
 
 pub use campaign::CampaignStore;
 pub use error::StoreError;
-pub use record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp};
+pub use record::{
+    CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
+};
 
 use ledger::{CampaignLedger, Keeper, Ledger};
 use open::Found;

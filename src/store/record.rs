@@ -151,6 +151,16 @@ pub struct CampaignRecord {
     /// The git commit of the manifests at the last apply, when they are in a work tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitRevision>,
+    /// How long the last run's provider calls took, for plan's estimate of the next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<CallLatency>,
+}
+
+/// The mean time of one provider call through `transport`, in the last run that made any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallLatency {
+    pub transport: String,
+    pub seconds: f64,
 }
 
 /// Unix seconds now.

@@ -6,6 +6,7 @@
 //!   more than one mailbox, is refused whole and nothing of it is sent.
 
 mod outbox;
+pub mod packing;
 mod sendgrid;
 mod smtp;
 
@@ -88,10 +89,10 @@ pub enum TransportError {
     Unauthorized(String),
 }
 
-/// What every transport does: take a batch of envelopes and answer one outcome per
-/// envelope. Implementations may answer in any order; each outcome travels with its
-/// envelope.
-pub trait Deliver {
+/// What every transport does: make one call for a batch of envelopes and answer one
+/// outcome per envelope. Implementations may answer in any order; each outcome travels
+/// with its envelope.
+pub trait Deliver: Sync {
     fn deliver(
         &self,
         batch: Vec<Envelope>,
@@ -107,16 +108,18 @@ pub enum Transport {
 
 impl Transport {
     pub fn new(manifest: &TransportManifest, campaign: &Campaign) -> Result<Self, TransportError> {
-        match manifest.spec.kind {
+        match manifest.kind {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(manifest, campaign))),
             TransportKind::Sendgrid => SendGrid::new(manifest, campaign).map(Self::SendGrid),
             TransportKind::Smtp => Smtp::new(manifest, campaign).map(Self::Smtp),
         }
     }
+}
 
-    /// Checks the batch again, right before the call, then sends it. A batch that fails
+impl Deliver for Transport {
+    /// Checks the call again, right before it is made, then makes it. A call that fails
     /// the check is refused whole: every envelope comes back `NotSent`.
-    pub async fn send(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+    async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
         if let Err(error) = check(&batch) {
             return not_sent(batch, &error.to_string());
         }
@@ -209,6 +212,7 @@ mod tests {
                 catalog: "en".into(),
                 fallback: false,
                 unsubscribe_url: None,
+                personal: None,
             },
         }
     }

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::{Deliver, Envelope, Outcome};
 use crate::manifest::model::Address;
-use crate::manifest::{Campaign, Transport};
+use crate::manifest::{Campaign, Settings, Transport};
 
 pub struct Outbox {
     dir: PathBuf,
@@ -30,11 +30,11 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(transport: &Transport, campaign: &Campaign) -> Self {
-        let dir = transport
-            .spec
-            .dir
-            .clone()
-            .expect("validated: an outbox transport has a dir");
+        let dir = match &transport.settings {
+            Settings::Outbox { dir } => dir.clone(),
+            // Only an outbox transport makes an `Outbox`.
+            _ => PathBuf::from("outbox"),
+        };
         Self {
             dir: dir.join(&campaign.name),
             from: campaign.spec.from.clone(),

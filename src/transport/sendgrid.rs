@@ -1,10 +1,20 @@
 //! SendGrid's v3 API: `POST {endpoint}/v3/mail/send`, one personalization per recipient.
 //!
-//! Everything recipient-specific (the address, the subject, the `List-Unsubscribe`
-//! headers, `custom_args`) lives only in that recipient's personalization. Recipients
-//! whose bodies are identical share one call (up to the batch, at most 1,000); bodies that
-//! differ go in calls of their own, so every recipient gets exactly their rendered content.
-//! Calls run concurrently, at most `CONCURRENT_CALLS` at a time.
+//! A call's recipients share one request. When their messages have the same shape (see
+//! `render::Shape`), the content is sent once with a tag where each personal value goes,
+//! and each personalization carries that recipient's values as `substitutions`; SendGrid
+//! puts them back. Everything else recipient-specific (the address, the subject, the
+//! `List-Unsubscribe` headers, `custom_args`) lives only in that recipient's
+//! personalization.
+//!
+//! # Guarantees
+//! - Every personalization has exactly one `to` (`[To; 1]`).
+//! - Before the request, for every recipient, the substitutions are applied to the shared
+//!   content and subject exactly as SendGrid documents it (each tag replaced by its value,
+//!   everywhere) and the result must be byte for byte the message herald rendered for
+//!   them. A recipient for whom that fails, whose values hold a tag, or whose
+//!   substitutions pass 10,000 bytes, gets a request of their own with their whole message.
+//! - Tags hold a nonce drawn for each run, so recipient data cannot guess them.
 //!
 //! Answers: 202 is sent (with `X-Message-Id`); 429 is retried after `Retry-After`; 5xx
 //! and refused connections are retried with backoff; 400/403/413 and other 4xx fail with
@@ -16,20 +26,18 @@
 //! the `Authorization` header, and never printed, logged or stored; this type has no
 //! `Debug` on purpose.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use serde::Serialize;
+use serde::ser::SerializeMap as _;
 use serde_json::Value;
 
+use super::packing::MAX_PERSONAL_BYTES;
 use super::{Deliver, Envelope, Outcome, TransportError};
 use crate::manifest::model::Address;
-use crate::manifest::{Campaign, Transport};
+use crate::manifest::{Campaign, Settings, Transport};
+use crate::render::{Personal, Rendered};
 use crate::secret::Secret;
-
-const DEFAULT_ENDPOINT: &str = "https://api.sendgrid.com";
-const CONCURRENT_CALLS: usize = 8;
 
 pub struct SendGrid {
     client: reqwest::Client,
@@ -38,23 +46,29 @@ pub struct SendGrid {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     campaign: String,
+    /// Drawn for each run: part of every substitution tag.
+    nonce: String,
 }
 
 impl SendGrid {
     pub fn new(transport: &Transport, campaign: &Campaign) -> Result<Self, TransportError> {
-        let spec = &transport.spec;
-        let variable = spec
-            .api_key_env
-            .clone()
-            .expect("validated: a sendgrid transport has api_key_env");
-        let key = super::key(&transport.name, &variable)?;
-        let timeout = Duration::from_secs(u64::from(spec.timeout_seconds.unwrap_or(30)));
+        let Settings::SendGrid {
+            endpoint,
+            api_key_env,
+        } = &transport.settings
+        else {
+            return Err(TransportError::Setup {
+                transport: transport.name.clone(),
+                reason: "not a sendgrid transport".to_owned(),
+            });
+        };
+        let key = super::key(&transport.name, api_key_env)?;
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
+            .timeout(transport.timeout)
+            .connect_timeout(transport.timeout)
+            .pool_max_idle_per_host(transport.concurrency.get() as usize)
             .build()
             .expect("an HTTP client with rustls builds");
-        let endpoint = spec.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
         Ok(Self {
             client,
             url: format!("{}/v3/mail/send", endpoint.trim_end_matches('/')),
@@ -62,12 +76,12 @@ impl SendGrid {
             from: mailbox(&campaign.spec.from),
             reply_to: campaign.spec.reply_to.as_ref().map(mailbox),
             campaign: campaign.name.clone(),
+            nonce: nonce(),
         })
     }
 
-    /// One request for recipients whose bodies are identical.
-    async fn call(&self, group: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
-        let body = self.body(&group);
+    /// One request; every envelope gets its outcome.
+    async fn request(&self, envelopes: Vec<Envelope>, body: Vec<u8>) -> Vec<(Envelope, Outcome)> {
         let outcome = match self
             .client
             .post(&self.url)
@@ -80,28 +94,29 @@ impl SendGrid {
             Ok(response) => answer(response).await,
             Err(error) => transport_error(&error),
         };
-        group.into_iter().map(|e| (e, outcome.clone())).collect()
+        envelopes
+            .into_iter()
+            .map(|e| (e, outcome.clone()))
+            .collect()
     }
 
-    /// The request body: shared content at the top, one personalization per recipient.
-    /// Serialized straight from borrowed fields: no copy of any body per recipient.
-    fn body(&self, group: &[Envelope]) -> Vec<u8> {
-        let first = &group[0].rendered;
-        let mut content = Vec::new();
-        if let Some(text) = &first.text {
-            content.push(Content {
-                kind: "text/plain",
-                value: text,
-            });
-        }
-        if let Some(html) = &first.html {
-            content.push(Content {
-                kind: "text/html",
-                value: html,
-            });
-        }
-        let recipients: Vec<String> = group.iter().map(|e| crate::digest::short(&e.key)).collect();
-        let unsubscribe: Vec<Option<String>> = group
+    /// The request body: content (shared, or one recipient's own) and a personalization
+    /// per recipient. Serialized straight from borrowed fields.
+    fn body(&self, envelopes: &[Envelope], shared: Option<&Shared>) -> Vec<u8> {
+        let own = &envelopes[0].rendered;
+        let (text, html) = match shared {
+            Some(shared) => (shared.text.as_deref(), shared.html.as_deref()),
+            None => (own.text.as_deref(), own.html.as_deref()),
+        };
+        let content: Vec<Content<'_>> = [("text/plain", text), ("text/html", html)]
+            .into_iter()
+            .filter_map(|(kind, value)| value.map(|value| Content { kind, value }))
+            .collect();
+        let recipients: Vec<String> = envelopes
+            .iter()
+            .map(|e| crate::digest::short(&e.key))
+            .collect();
+        let unsubscribe: Vec<Option<String>> = envelopes
             .iter()
             .map(|e| {
                 e.rendered
@@ -110,24 +125,32 @@ impl SendGrid {
                     .map(|url| format!("<{url}>"))
             })
             .collect();
-        let personalizations = group
+        let substitutions: Vec<Option<Substitutions<'_>>> = envelopes
+            .iter()
+            .map(|e| shared.map(|shared| shared.substitutions(&e.rendered)))
+            .collect();
+        let personalizations = envelopes
             .iter()
             .zip(&recipients)
             .zip(&unsubscribe)
-            .map(|((envelope, recipient), unsubscribe)| Personalization {
-                to: [To {
-                    email: &envelope.to,
-                }],
-                subject: &envelope.rendered.subject,
-                headers: unsubscribe.as_deref().map(|url| Headers {
-                    list_unsubscribe: url,
-                    list_unsubscribe_post: "List-Unsubscribe=One-Click",
-                }),
-                custom_args: CustomArgs {
-                    campaign: &self.campaign,
-                    recipient,
+            .zip(&substitutions)
+            .map(
+                |(((envelope, recipient), unsubscribe), substitutions)| Personalization {
+                    to: [To {
+                        email: &envelope.to,
+                    }],
+                    subject: &envelope.rendered.subject,
+                    headers: unsubscribe.as_deref().map(|url| Headers {
+                        list_unsubscribe: url,
+                        list_unsubscribe_post: "List-Unsubscribe=One-Click",
+                    }),
+                    substitutions: substitutions.as_ref(),
+                    custom_args: CustomArgs {
+                        campaign: &self.campaign,
+                        recipient,
+                    },
                 },
-            })
+            )
             .collect();
         let body = Body {
             personalizations,
@@ -141,14 +164,143 @@ impl SendGrid {
 
 impl Deliver for SendGrid {
     async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
-        let calls = futures::stream::iter(group_by_content(batch))
-            .map(|group| self.call(group))
-            .buffer_unordered(CONCURRENT_CALLS);
-        calls
-            .flat_map(futures::stream::iter)
-            .collect::<Vec<_>>()
+        // The recipients SendGrid can put back together from shared content, in one
+        // request; everyone else in a request of their own.
+        let shared = (batch.len() > 1)
+            .then(|| Shared::of(&batch, &self.nonce))
+            .flatten();
+        let (together, alone): (Vec<Envelope>, Vec<Envelope>) = match &shared {
+            Some(shared) => batch.into_iter().partition(|e| shared.proves(&e.rendered)),
+            None => (Vec::new(), batch),
+        };
+        let mut requests = Vec::new();
+        if !together.is_empty() {
+            let body = self.body(&together, shared.as_ref());
+            requests.push(self.request(together, body));
+        }
+        for envelope in alone {
+            let body = self.body(std::slice::from_ref(&envelope), None);
+            requests.push(self.request(vec![envelope], body));
+        }
+        futures::future::join_all(requests)
             .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
+}
+
+/// Content shared by the recipients of one shape, with a tag in place of each value.
+struct Shared {
+    text: Option<String>,
+    html: Option<String>,
+    /// The tags of the text's values, then the html's, in order.
+    text_tags: Vec<String>,
+    html_tags: Vec<String>,
+    nonce: String,
+}
+
+impl Shared {
+    /// The shared content of the first envelope's shape, when it has one.
+    fn of(batch: &[Envelope], nonce: &str) -> Option<Self> {
+        let shape = &batch[0].rendered.personal.as_ref()?.shape;
+        let tagged = |texts: &[String], part: char| {
+            let mut content = texts[0].clone();
+            let mut tags = Vec::with_capacity(texts.len() - 1);
+            for (i, text) in texts[1..].iter().enumerate() {
+                let tag = format!("-{part}{nonce}{i}-");
+                content.push_str(&tag);
+                content.push_str(text);
+                tags.push(tag);
+            }
+            (content, tags)
+        };
+        let (text, text_tags) = shape.text.as_ref().map(|d| tagged(d.texts(), 't')).unzip();
+        let (html, html_tags) = shape.html.as_ref().map(|d| tagged(d.texts(), 'h')).unzip();
+        Some(Self {
+            text,
+            html,
+            text_tags: text_tags.unwrap_or_default(),
+            html_tags: html_tags.unwrap_or_default(),
+            nonce: nonce.to_owned(),
+        })
+    }
+
+    /// One recipient's substitutions: each tag and the value it stands for.
+    fn substitutions<'a>(&'a self, rendered: &'a Rendered) -> Substitutions<'a> {
+        let Some(personal) = &rendered.personal else {
+            return Substitutions(Vec::new());
+        };
+        let values = |tags: &'a [String], spans: &'a [(usize, usize)], text: Option<&'a str>| {
+            let text = text.unwrap_or_default();
+            tags.iter()
+                .zip(spans)
+                .map(move |(tag, (start, end))| (tag.as_str(), &text[*start..*end]))
+        };
+        Substitutions(
+            values(&self.text_tags, &personal.text, rendered.text.as_deref())
+                .chain(values(
+                    &self.html_tags,
+                    &personal.html,
+                    rendered.html.as_deref(),
+                ))
+                .collect(),
+        )
+    }
+
+    /// Whether SendGrid, given this content and the recipient's substitutions, assembles
+    /// exactly the message herald rendered for them.
+    fn proves(&self, rendered: &Rendered) -> bool {
+        let Some(personal) = &rendered.personal else {
+            return false;
+        };
+        if !self.same_shape(personal) {
+            return false;
+        }
+        let substitutions = self.substitutions(rendered);
+        let pairs = &substitutions.0;
+        let bytes: usize = pairs
+            .iter()
+            .map(|(tag, value)| tag.len() + value.len())
+            .sum();
+        if bytes > MAX_PERSONAL_BYTES || pairs.iter().any(|(_, v)| v.contains(&self.nonce)) {
+            return false;
+        }
+        // What SendGrid does: every tag replaced by its value, in the subject and content.
+        let apply = |text: &str| {
+            pairs.iter().fold(text.to_owned(), |text, (tag, value)| {
+                text.replace(tag, value)
+            })
+        };
+        apply(&rendered.subject) == rendered.subject
+            && self.text.as_deref().map(apply).as_deref() == rendered.text.as_deref()
+            && self.html.as_deref().map(apply).as_deref() == rendered.html.as_deref()
+    }
+
+    fn same_shape(&self, personal: &Personal) -> bool {
+        personal.text.len() == self.text_tags.len() && personal.html.len() == self.html_tags.len()
+    }
+}
+
+/// A personalization's `substitutions`: tag -> value.
+struct Substitutions<'a>(Vec<(&'a str, &'a str)>);
+
+impl Serialize for Substitutions<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (tag, value) in &self.0 {
+            map.serialize_entry(tag, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Eight random lowercase letters and digits.
+fn nonce() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..8)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 /// `POST /v3/mail/send`, as much of it as herald uses.
@@ -168,6 +320,8 @@ struct Personalization<'a> {
     subject: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<Headers<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    substitutions: Option<&'a Substitutions<'a>>,
     custom_args: CustomArgs<'a>,
 }
 
@@ -215,34 +369,6 @@ fn mailbox(address: &Address) -> Mailbox {
             .clone()
             .filter(|name| !name.contains([';', ','])),
     }
-}
-
-/// Splits a batch into groups whose html and text are identical, keeping batch order.
-/// Groups are found by the bodies' lengths, then compared in full: no hashing or copying
-/// of kilobytes per recipient.
-fn group_by_content(batch: Vec<Envelope>) -> Vec<Vec<Envelope>> {
-    let lengths = |e: &Envelope| {
-        let r = &e.rendered;
-        (
-            r.html.as_ref().map(String::len),
-            r.text.as_ref().map(String::len),
-        )
-    };
-    let same = |a: &Envelope, b: &Envelope| {
-        a.rendered.html == b.rendered.html && a.rendered.text == b.rendered.text
-    };
-    let mut by_length: HashMap<(Option<usize>, Option<usize>), Vec<usize>> = HashMap::new();
-    let mut groups: Vec<Vec<Envelope>> = Vec::new();
-    for envelope in batch {
-        let candidates = by_length.entry(lengths(&envelope)).or_default();
-        if let Some(&i) = candidates.iter().find(|&&i| same(&groups[i][0], &envelope)) {
-            groups[i].push(envelope);
-        } else {
-            candidates.push(groups.len());
-            groups.push(vec![envelope]);
-        }
-    }
-    groups
 }
 
 async fn answer(response: reqwest::Response) -> Outcome {

@@ -9,8 +9,6 @@
 //! User name and password come from the environment variables the manifest names; this
 //! type has no `Debug` on purpose.
 
-use std::time::Duration;
-
 use futures::StreamExt as _;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -18,49 +16,46 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Deliver, Envelope, Outcome, TransportError};
 use crate::manifest::model::{Address, Tls};
-use crate::manifest::{Campaign, Transport};
-
-/// Transactions at once, each on a pooled connection of its own.
-const CONCURRENT: usize = 4;
+use crate::manifest::{Campaign, Settings, Transport};
 
 pub struct Smtp {
     mailer: AsyncSmtpTransport<Tokio1Executor>,
+    /// Transactions at once, each on a pooled connection of its own.
+    concurrency: usize,
     from: Address,
     reply_to: Option<Address>,
 }
 
 impl Smtp {
     pub fn new(transport: &Transport, campaign: &Campaign) -> Result<Self, TransportError> {
-        let spec = &transport.spec;
-        let host = spec
-            .host
-            .clone()
-            .expect("validated: an smtp transport has a host");
-        let tls = spec.tls.unwrap_or(Tls::Starttls);
+        let Settings::Smtp {
+            host,
+            port,
+            tls,
+            credentials,
+        } = &transport.settings
+        else {
+            return Err(TransportError::Setup {
+                transport: transport.name.clone(),
+                reason: "not an smtp transport".to_owned(),
+            });
+        };
         let tls_error = |error: lettre::transport::smtp::Error| TransportError::Setup {
             transport: transport.name.clone(),
             reason: error.to_string(),
         };
-        let (builder, port) = match tls {
-            Tls::None => (
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
-                25,
-            ),
-            Tls::Starttls => (
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(tls_error)?,
-                587,
-            ),
-            Tls::Tls => (
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(tls_error)?,
-                465,
-            ),
+        let builder = match tls {
+            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            Tls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_error)?
+            }
+            Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(tls_error)?,
         };
-        let timeout = Duration::from_secs(u64::from(spec.timeout_seconds.unwrap_or(30)));
         let mut builder = builder
-            .port(spec.port.unwrap_or(port))
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new().max_size(u32::try_from(CONCURRENT).unwrap_or(4)));
-        if let (Some(user), Some(password)) = (&spec.username_env, &spec.password_env) {
+            .port(*port)
+            .timeout(Some(transport.timeout))
+            .pool_config(PoolConfig::new().max_size(transport.concurrency.get()));
+        if let Some((user, password)) = credentials {
             // A user name may be short ("apikey"); the password is a key like any other.
             let user =
                 crate::secret::from_env(user).ok_or_else(|| TransportError::MissingSecret {
@@ -75,6 +70,7 @@ impl Smtp {
         }
         Ok(Self {
             mailer: builder.build(),
+            concurrency: transport.concurrency.get() as usize,
             from: campaign.spec.from.clone(),
             reply_to: campaign.spec.reply_to.clone(),
         })
@@ -111,7 +107,7 @@ impl Deliver for Smtp {
                 let outcome = self.transaction(&envelope).await;
                 (envelope, outcome)
             })
-            .buffer_unordered(CONCURRENT)
+            .buffer_unordered(self.concurrency)
             .collect()
             .await
     }

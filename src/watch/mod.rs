@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use crate::git::GitRevision;
 use crate::live::Live;
 use crate::manifest::model::TransportKind;
-use crate::manifest::{self, Campaign, LoadError, Manifests, Transport};
+use crate::manifest::{self, Campaign, LoadError, Manifests};
 use crate::reconcile::{self, Action, Context, Ending, Report, Stop, TransportLimits};
 use crate::serve::Metrics;
 use crate::store::Store;
@@ -118,7 +118,6 @@ enum Desired {
 /// A campaign as loaded, with what a reconcile of it needs.
 struct Spec {
     campaign: Campaign,
-    transports: Vec<Transport>,
     git: Option<GitRevision>,
     limits: TransportLimits,
 }
@@ -409,7 +408,6 @@ impl Controller {
             for (campaign, digest) in changed {
                 let desired = Desired::Run(Arc::new(Spec {
                     campaign: campaign.clone(),
-                    transports: manifests.transports.clone(),
                     git: git.clone(),
                     limits: self.limits.clone(),
                 }));
@@ -555,7 +553,6 @@ async fn run_campaign(
         let name = spec.campaign.name.clone();
         let ctx = Context {
             store: shared.store.clone(),
-            transports: spec.transports.clone(),
             resend_uncertain: false,
             stop: run_stop,
             progress: false,

@@ -393,8 +393,9 @@ fn a_transport_rate_caps_every_campaign_sharing_it() {
     let started = std::time::Instant::now();
     workspace.run(["apply"]).code(0);
     let elapsed = started.elapsed().as_secs_f64();
-    // 60 messages at 20/s with a burst of one: about 3 s, however fast each campaign may go.
-    assert!(elapsed > 2.5, "60 messages at 20/s took {elapsed:.2} s");
+    // 60 messages at 20/s, a second's worth at once: about 2 s, however fast each
+    // campaign may go.
+    assert!(elapsed > 1.9, "60 messages at 20/s took {elapsed:.2} s");
     let mut times: Vec<std::time::SystemTime> = ["welcome", "second"]
         .iter()
         .flat_map(|c| {
@@ -405,13 +406,13 @@ fn a_transport_rate_caps_every_campaign_sharing_it() {
         .collect();
     assert_eq!(times.len(), 60);
     times.sort();
-    // In any one-second window: at most rate * 1 s + one batch.
+    // In any one-second window: at most rate * 1 s + one second's worth (guarantee 4).
     for (i, start) in times.iter().enumerate() {
         let window = times[i..]
             .iter()
             .take_while(|t| t.duration_since(*start).unwrap() < std::time::Duration::from_secs(1))
             .count();
-        assert!(window <= 21, "{window} messages within a second");
+        assert!(window <= 40, "{window} messages within a second");
     }
 }
 

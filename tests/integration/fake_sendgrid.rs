@@ -40,7 +40,8 @@ pub enum Scenario {
     EchoHeaders,
 }
 
-/// One recipient the fake took, with when and what.
+/// One recipient the fake took, with when and what they would receive: subject and
+/// content with the personalization's substitutions applied, as SendGrid applies them.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub at: SystemTime,
@@ -48,6 +49,8 @@ pub struct Accepted {
     pub subject: String,
     /// The content values, text then html.
     pub content: Vec<String>,
+    /// How many recipients the request carried.
+    pub personalizations: usize,
 }
 
 #[derive(Default)]
@@ -258,6 +261,27 @@ fn check(request: &Value, validator: &jsonschema::Validator, log: &Mutex<Log>) {
         if p.get("cc").is_some() || p.get("bcc").is_some() {
             violations.push("a personalization with cc or bcc".to_owned());
         }
+        // SendGrid: substitution values are strings, at most 10,000 bytes in all per
+        // personalization; a value holding another tag is not safe.
+        if let Some(substitutions) = p.get("substitutions") {
+            let map = substitutions.as_object().cloned().unwrap_or_default();
+            let bytes: usize = map
+                .iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                .sum();
+            if bytes > 10_000 {
+                violations.push(format!("{bytes} bytes of substitutions"));
+            }
+            for (key, value) in &map {
+                let Some(value) = value.as_str() else {
+                    violations.push(format!("substitution {key} is not a string"));
+                    continue;
+                };
+                if map.keys().any(|other| value.contains(other.as_str())) {
+                    violations.push(format!("substitution {key} holds a tag"));
+                }
+            }
+        }
         for address in p["to"].as_array().into_iter().flatten() {
             let email = address["email"].as_str().unwrap_or_default().to_lowercase();
             if !seen.insert(email.clone()) {
@@ -287,13 +311,27 @@ fn take(request: &Value, log: &Mutex<Log>) {
         .flatten()
         .filter_map(|c| c["value"].as_str().map(str::to_owned))
         .collect();
+    let personalizations = request["personalizations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut log = log.lock().unwrap();
-    for p in request["personalizations"].as_array().into_iter().flatten() {
+    for p in &personalizations {
+        // Every tag replaced by its value, in the subject and the content.
+        let substitutions = p["substitutions"].as_object().cloned().unwrap_or_default();
+        let apply = |text: &str| {
+            substitutions
+                .iter()
+                .fold(text.to_owned(), |text, (tag, value)| {
+                    text.replace(tag.as_str(), value.as_str().unwrap_or_default())
+                })
+        };
         log.accepted.push(Accepted {
             at: SystemTime::now(),
             to: p["to"][0]["email"].as_str().unwrap_or_default().to_owned(),
-            subject: p["subject"].as_str().unwrap_or_default().to_owned(),
-            content: content.clone(),
+            subject: apply(p["subject"].as_str().unwrap_or_default()),
+            content: content.iter().map(|c| apply(c)).collect(),
+            personalizations: personalizations.len(),
         });
     }
 }

@@ -75,7 +75,8 @@ fn counts_every_bucket_exactly() {
     );
     assert_eq!(plan["fallback_recipients"], 2);
     assert_eq!(plan["provider_calls"], 1);
-    assert_eq!(plan["duration"], "under 1 s at 50/s");
+    assert_eq!(plan["duration"], "under 1 s");
+    assert_eq!(plan["call_size"], 50, "one second's worth at 50/s");
 }
 
 #[test]
@@ -98,8 +99,8 @@ fn text_output_says_how_long_it_takes() {
     ja-JP            1  via ja
     ko               2  1 key from fallback: bye
   fallbacks 2 recipients got at least one fallback string
-  calls     2 provider calls of up to 4
-  duration  about 3 m 0 s at 2/min
+  calls     6 provider calls of up to 1 recipient, up to 2 in flight
+  duration  about 2 m 30 s at 2/min (the campaign's rate binds)
 ",
         );
 }
@@ -285,7 +286,10 @@ fn the_shipped_example_plans() {
     );
     // 987 customers and the QA seed, at 50/s.
     assert_eq!(plan["to_send"], 988);
-    assert_eq!(plan["duration"], "about 20 s at 50/s");
+    assert_eq!(
+        plan["duration"],
+        "about 19 s at 50/s (the campaign's rate binds)"
+    );
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use serde_yaml::Value;
 
-use crate::manifest::model::{PER_RECIPIENT, TransportDoc};
-use crate::manifest::{Diagnostic, Documents, Loaded, Problem};
+use super::model::{PER_RECIPIENT, TransportDoc};
+use super::{Diagnostic, Documents, Loaded, Problem};
 
 pub fn check(documents: &Documents, out: &mut Vec<Diagnostic>) {
     let transports: HashMap<&str, &Loaded<TransportDoc>> = documents

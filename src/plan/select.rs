@@ -1,0 +1,53 @@
+//! Who a campaign reaches, and who of them is due now: the one walk that plan (which
+//! renders and counts everyone) and apply (which sends to those due) share.
+
+use super::{PlanError, Rollout, StateView, Walked, due, walk};
+use crate::audience::{self, Recipient, Suppressions};
+use crate::manifest::Campaign;
+use crate::plan::Due;
+
+/// One recipient, their key in the state store, and whether they are due now.
+pub struct Selected {
+    pub recipient: Recipient,
+    pub key: String,
+    pub due: Due,
+}
+
+/// What the walk found, besides the recipients it handed over.
+pub struct Selection {
+    pub walked: Walked,
+    /// Distinct `rollout.seed` addresses (suppressed ones left out).
+    pub seeds: u64,
+}
+
+/// Walks the audience (suppression lists and rollout applied, seeds outside the audience
+/// added) and calls `each` with chunks of recipients in file order and their due status.
+pub fn select<E: From<PlanError>>(
+    campaign: &Campaign,
+    state: Option<StateView<'_>>,
+    mut each: impl FnMut(Vec<Selected>) -> Result<(), E>,
+) -> Result<Selection, E> {
+    let spec = &campaign.spec;
+    let suppressions = Suppressions::load(&spec.audience.suppress).map_err(PlanError::from)?;
+    let rollout = Rollout::new(campaign, &suppressions);
+    let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
+    let walked = walk(campaign, screen, &rollout, |chunk| {
+        let selected = chunk
+            .into_iter()
+            .map(|recipient| {
+                let key = audience::normalize(&recipient.email);
+                let due = due(&rollout, state, &key)?;
+                Ok(Selected {
+                    recipient,
+                    key,
+                    due,
+                })
+            })
+            .collect::<Result<Vec<_>, PlanError>>()?;
+        each(selected)
+    })?;
+    Ok(Selection {
+        walked,
+        seeds: rollout.seeds().count() as u64,
+    })
+}

@@ -1,0 +1,294 @@
+//! Sending: calls from the producer, up to the transport's `concurrency` in flight, each
+//! paced, recorded and counted, until everyone due has an outcome, the safety gate halts
+//! the campaign, a stop is asked for, or the transport cannot go on.
+//!
+//! # Guarantees
+//! - Up to `concurrency` calls are in flight, each with its own durable intent, so a
+//!   crash leaves at most that many calls `uncertain`. A new call starts as soon as one
+//!   finishes: sending never waits for a group of calls to end.
+//! - A stop request starts no new call; the calls in flight finish and are recorded.
+//! - The gate is judged after every call; once it trips, no new call starts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+
+use super::call::{self, Probe, Settled};
+use super::pace::{Bucket, Pacer};
+use super::produce::Producer;
+use super::{
+    Action, Context, Ending, Prepared, ReconcileError, Reconciled, Report, gate, progress,
+};
+use crate::live::{CampaignLive, Live};
+use crate::manifest::Campaign;
+use crate::plan::CampaignPlan;
+use crate::store::{CallLatency, CampaignRecord, CampaignStore, StatusCounts};
+
+/// Sends to everyone due, up to `concurrency` calls at once.
+pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, ReconcileError> {
+    let started = Instant::now();
+    let Prepared {
+        campaign,
+        renderer,
+        plan,
+        store,
+        mut record,
+        counts,
+        transport,
+        delivery,
+        warnings: _,
+    } = prepared;
+    let spec = &campaign.spec;
+    let recovered = ctx.recovered.get(&campaign.name).copied().unwrap_or(0);
+    let mut report = Report::new(&plan, recovered);
+    let Some(gate) = start(
+        &campaign,
+        &plan,
+        &store,
+        &counts,
+        &mut record,
+        &mut report,
+        &ctx.live,
+    )?
+    else {
+        return Ok(Reconciled {
+            report,
+            action: Action::AwaitChange,
+        });
+    };
+
+    let pacer = Pacer::new(
+        Bucket::new(campaign.rate.per_second()),
+        ctx.limits.get(&campaign.transport.name),
+        ctx.stop.clone(),
+    );
+    let bar = progress::Bar::new(ctx.progress, &campaign.name, plan.to_send);
+    let (calls, mut received) = tokio::sync::mpsc::channel(delivery.concurrency * 2);
+    let producer = Producer {
+        campaign: Arc::clone(&campaign),
+        renderer,
+        store: store.clone(),
+        resend_uncertain: ctx.resend_uncertain,
+        kind: delivery.kind,
+        call_size: delivery.call_size,
+    }
+    .spawn(calls);
+    ctx.live.update(&campaign.name, |live| {
+        live.sending_since = Some(Instant::now());
+    });
+    let probe = Probe {
+        transport: &spec.transport,
+        metrics: &ctx.metrics,
+    };
+    let mut stop = ctx.stop.clone();
+    let mut in_flight = FuturesUnordered::new();
+    let mut producing = true;
+    let mut run = Run {
+        report,
+        gate,
+        record,
+        store: &store,
+        live: &ctx.live,
+        bar,
+        closed: false,
+        failure: None,
+        action: Action::AwaitChange,
+        timing: Timing::default(),
+    };
+    loop {
+        let may_start = producing && !run.closed && in_flight.len() < delivery.concurrency;
+        if !may_start && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => run.settle(done)?,
+            call = received.recv(), if may_start => match call {
+                None => producing = false,
+                Some(Err(error)) => run.fail(error),
+                // The call waits for the rate in its own future, so that the calls in
+                // flight go on being driven meanwhile.
+                Some(Ok(call)) => in_flight.push(async {
+                    if !pacer.ready(call.len()).await {
+                        return None;
+                    }
+                    Some(call::send(&transport, &store, spec.revision, call, &pacer, probe).await)
+                }),
+            },
+            () = stop.wait(), if !run.closed => run.interrupt(),
+        }
+    }
+    drop(received);
+    ctx.live.update(&campaign.name, CampaignLive::finish);
+    run.bar.finish();
+    producer.join().expect("the producer does not panic");
+    run.end(&store, &spec.transport, started)
+}
+
+/// What a run keeps track of while calls settle.
+struct Run<'a> {
+    report: Report,
+    gate: gate::Gate,
+    record: CampaignRecord,
+    store: &'a CampaignStore,
+    live: &'a Live,
+    bar: progress::Bar,
+    /// No new call starts, once something says so.
+    closed: bool,
+    failure: Option<ReconcileError>,
+    action: Action,
+    timing: Timing,
+}
+
+impl Run<'_> {
+    /// A call is over: `None` when it was stopped before it started.
+    fn settle(
+        &mut self,
+        done: Option<Result<Settled, ReconcileError>>,
+    ) -> Result<(), ReconcileError> {
+        let settled = match done {
+            None => {
+                self.interrupt();
+                return Ok(());
+            }
+            Some(Err(error)) => {
+                self.report.calls += 1;
+                self.fail(error);
+                return Ok(());
+            }
+            Some(Ok(settled)) => settled,
+        };
+        self.report.calls += 1;
+        count(&settled, &mut self.report, self.live);
+        self.bar
+            .add(settled.sent + settled.failed + settled.uncertain + settled.not_sent);
+        self.timing.add(&settled);
+        self.gate.record(settled.sent, settled.failed);
+        if let (Some(reason), None) = (self.gate.tripped(), &self.report.halted) {
+            self.record.halted = Some(reason.clone());
+            self.store.save(&self.record)?;
+            self.live
+                .update(&self.report.name, |live| live.halted = Some(reason.clone()));
+            self.report.halted = Some(reason);
+            self.report.ending = Ending::Halted;
+            self.closed = true;
+        }
+        if settled.not_sent > 0 {
+            // The transport cannot take messages now; the rest stays due for later.
+            self.action = Action::Requeue(Duration::from_secs(30));
+            self.closed = true;
+        }
+        Ok(())
+    }
+
+    /// What the run did, once every call is over; the calls' mean time is kept for
+    /// plan's next estimate.
+    fn end(
+        self,
+        store: &CampaignStore,
+        transport: &str,
+        started: Instant,
+    ) -> Result<Reconciled, ReconcileError> {
+        let Self {
+            mut report,
+            mut record,
+            failure,
+            action,
+            timing,
+            ..
+        } = self;
+        if let Some(seconds) = timing.mean() {
+            record.latency = Some(CallLatency {
+                transport: transport.to_owned(),
+                seconds,
+            });
+            store.save(&record)?;
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(Reconciled { report, action })
+    }
+
+    fn fail(&mut self, error: ReconcileError) {
+        self.failure.get_or_insert(error);
+        self.closed = true;
+    }
+
+    fn interrupt(&mut self) {
+        self.report.ending = Ending::Interrupted;
+        self.closed = true;
+    }
+}
+
+/// How long the run's requests took, for plan's next estimate.
+#[derive(Default)]
+struct Timing {
+    requests: u32,
+    seconds: f64,
+}
+
+impl Timing {
+    fn add(&mut self, settled: &Settled) {
+        self.requests += settled.requests;
+        self.seconds += settled.seconds;
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.seconds / f64::from(self.requests))
+    }
+}
+
+/// Adds a call's outcomes to the run's report and to the campaign's live view.
+fn count(settled: &Settled, report: &mut Report, live: &Live) {
+    report.sent += settled.sent;
+    report.failed += settled.failed;
+    report.uncertain += settled.uncertain;
+    report.not_sent += settled.not_sent;
+    live.update(&report.name, |live| {
+        live.sent += settled.sent;
+        live.failed += settled.failed;
+        live.uncertain += settled.uncertain;
+    });
+}
+
+/// Judges the safety gate and records the run's start; `None` when the run ends before
+/// sending anything (paused, halted, nobody due), with `report` saying why.
+fn start(
+    campaign: &Campaign,
+    plan: &CampaignPlan,
+    store: &CampaignStore,
+    counts: &StatusCounts,
+    record: &mut CampaignRecord,
+    report: &mut Report,
+    live: &Live,
+) -> Result<Option<gate::Gate>, ReconcileError> {
+    let gate = gate::Gate::new(&campaign.halt, counts);
+    record.halted = gate.tripped();
+    store.save(record)?;
+    live.update(&campaign.name, |live| {
+        live.halted.clone_from(&record.halted);
+    });
+    report.halted.clone_from(&record.halted);
+    let spec = &campaign.spec;
+    if let Some(ending) = early_ending(spec.paused, record.halted.is_some(), plan.to_send) {
+        report.ending = ending;
+        return Ok(None);
+    }
+    Ok(Some(gate))
+}
+
+/// Why a run ends before sending anything, if it does.
+fn early_ending(paused: bool, halted: bool, due: u64) -> Option<Ending> {
+    if paused {
+        Some(Ending::Paused)
+    } else if halted {
+        Some(Ending::Halted)
+    } else if due == 0 {
+        Some(Ending::NothingToSend)
+    } else {
+        None
+    }
+}
