@@ -7,6 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// The shipped campaign's templates and catalogs, with a generated audience.
+#[allow(dead_code)] // not every benchmark writes a campaign
 pub fn write_campaign(dir: &Path, rows: usize, per_second: u64) {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
     let campaigns = dir.join("campaigns");
@@ -70,4 +71,26 @@ pub fn size(variable: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Runs the release `herald` with `args` and `env` to the end, output discarded; its peak
+/// resident memory in MB, as `/usr/bin/time` measures it. Panics unless it exits 0.
+#[allow(dead_code)] // not every benchmark runs the binary
+pub fn herald_timed(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> u64 {
+    let output = std::process::Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("/usr/bin/time runs herald");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "herald failed: {stderr}");
+    stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
 }

@@ -12,13 +12,14 @@
 //!   call: certainly not sent, due again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ReconcileError;
 use super::pace::Pacer;
 use super::produce::Pending;
 use crate::serve::Metrics;
-use crate::store::{CampaignStore, Intent, RecipientRecord, Status, now};
+use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, StoreError, now};
 use crate::transport::{self, Deliver, Envelope, Outcome, TransportError};
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
@@ -41,16 +42,16 @@ pub struct Settled {
 }
 
 /// Where calls are timed and counted.
-#[derive(Clone, Copy)]
-pub struct Probe<'a> {
-    pub transport: &'a str,
-    pub metrics: &'a Metrics,
+#[derive(Clone)]
+pub struct Probe {
+    pub transport: Arc<str>,
+    pub metrics: Arc<Metrics>,
 }
 
-impl Probe<'_> {
+impl Probe {
     /// Hands `batch` to `deliver`, timing the request and counting its outcome.
     async fn deliver<D: Deliver>(
-        self,
+        &self,
         deliver: &D,
         batch: Vec<Envelope>,
     ) -> (Vec<(Envelope, Outcome)>, f64) {
@@ -64,7 +65,7 @@ impl Probe<'_> {
         } else {
             "mixed"
         };
-        self.metrics.call(self.transport, outcome, seconds);
+        self.metrics.call(&self.transport, outcome, seconds);
         (outcomes, seconds)
     }
 }
@@ -76,103 +77,177 @@ pub async fn send<D: Deliver>(
     revision: u32,
     call: Vec<Pending>,
     pacer: &Pacer,
-    probe: Probe<'_>,
+    probe: &Probe,
 ) -> Result<Settled, ReconcileError> {
-    let (mut priors, envelopes): (HashMap<_, _>, Vec<_>) = call
+    let (priors, envelopes): (HashMap<_, _>, Vec<_>) = call
         .into_iter()
         .map(|p| ((p.envelope.key.clone(), p.prior), p.envelope))
         .unzip();
     transport::check(&envelopes)?;
-    let record = |status, attempts, provider_id, reason| RecipientRecord {
-        status,
-        attempts,
-        revision,
-        provider_id,
-        reason,
-        updated: now(),
-    };
-    let intent = store.begin(&Intent {
+    let intent = Intent {
         revision,
         started: now(),
         recipients: envelopes
             .iter()
             .map(|e| (e.key.clone(), e.attempt))
             .collect(),
-    })?;
+    };
+    let intent = durably(store, move |store| store.begin(&intent)).await?;
 
-    let mut settled = Settled::default();
-    let mut records = Vec::with_capacity(envelopes.len());
-    let mut unauthorized = None;
+    let mut tally = Tally::new(revision, priors);
     let mut pending = envelopes;
     let mut tries = 1;
     loop {
         let (outcomes, seconds) = probe.deliver(deliver, std::mem::take(&mut pending)).await;
-        settled.requests += 1;
-        settled.seconds += seconds;
+        tally.settled.requests += 1;
+        tally.settled.seconds += seconds;
         let mut retry = Vec::new();
         let mut wait: Option<Duration> = None;
-        for (mut envelope, outcome) in outcomes {
-            let attempts = envelope.attempt;
-            let next = match outcome {
-                Outcome::Sent { id } => {
-                    settled.sent += 1;
-                    Some(record(Status::Sent, attempts, Some(id), None))
-                }
-                Outcome::Failed { reason } => {
-                    tracing::debug!(recipient = %envelope.key, %reason, "failed");
-                    settled.failed += 1;
-                    Some(record(Status::Failed, attempts, None, Some(reason)))
-                }
-                Outcome::Retry { reason, .. } if tries >= MAX_TRIES => {
-                    settled.failed += 1;
-                    let reason = format!("{reason} (gave up after {tries} tries)");
-                    Some(record(Status::Failed, attempts, None, Some(reason)))
-                }
-                Outcome::Retry { after, reason } => {
-                    tracing::debug!(recipient = %envelope.key, %reason, "will retry");
-                    wait = wait.max(after);
-                    envelope.attempt += 1;
-                    retry.push(envelope);
-                    continue;
-                }
-                Outcome::Uncertain { reason } => {
-                    settled.uncertain += 1;
-                    Some(record(Status::Uncertain, attempts, None, Some(reason)))
-                }
-                Outcome::NotSent { reason } => {
-                    settled.not_sent += 1;
-                    tracing::warn!(recipient = %envelope.key, %reason, "not sent; due again next run");
-                    priors.remove(&envelope.key).flatten()
-                }
-                Outcome::Unauthorized { reason } => {
-                    settled.not_sent += 1;
-                    unauthorized.get_or_insert(reason);
-                    priors.remove(&envelope.key).flatten()
-                }
-            };
-            records.push((envelope.key, next));
+        for (envelope, outcome) in outcomes {
+            if let Some((envelope, after)) = tally.judge(envelope, outcome, tries) {
+                wait = wait.max(after);
+                retry.push(envelope);
+            }
         }
         if retry.is_empty() {
             break;
         }
         // Retries wait (as told, or backing off) and draw tokens like any send.
         let delay = wait.unwrap_or_else(|| backoff(tries));
-        if unauthorized.is_some() || !pacer.sleep(delay).await || !pacer.ready(retry.len()).await {
+        if tally.unauthorized.is_some()
+            || !pacer.sleep(delay).await
+            || !pacer.ready(retry.len()).await
+        {
             // Retryable answers mean not accepted: these are due again next run.
             for envelope in retry {
-                settled.not_sent += 1;
-                let prior = priors.remove(&envelope.key).flatten();
-                records.push((envelope.key, prior));
+                tally.unchanged(envelope.key);
             }
             break;
         }
         tries += 1;
         pending = retry;
     }
-    store.finish(Some(&intent), &records)?;
+    let Tally {
+        settled,
+        changes,
+        unauthorized,
+        ..
+    } = tally;
+    durably(store, move |store| store.finish(Some(&intent), &changes)).await?;
     match unauthorized {
         Some(reason) => Err(TransportError::Unauthorized(reason).into()),
         None => Ok(settled),
+    }
+}
+
+/// A call's outcomes as they come in: counted, and turned into the store's changes.
+struct Tally {
+    revision: u32,
+    /// Each recipient's record before the call, as the walk that found them due saw it.
+    priors: HashMap<String, Option<RecipientRecord>>,
+    settled: Settled,
+    changes: Vec<Change>,
+    unauthorized: Option<String>,
+}
+
+impl Tally {
+    fn new(revision: u32, priors: HashMap<String, Option<RecipientRecord>>) -> Self {
+        Self {
+            revision,
+            changes: Vec::with_capacity(priors.len()),
+            priors,
+            settled: Settled::default(),
+            unauthorized: None,
+        }
+    }
+
+    /// Records one recipient's outcome; a retryable one (before `MAX_TRIES`) comes back
+    /// with the wait the provider asked for, to be sent again.
+    fn judge(
+        &mut self,
+        mut envelope: Envelope,
+        outcome: Outcome,
+        tries: u32,
+    ) -> Option<(Envelope, Option<Duration>)> {
+        let attempts = envelope.attempt;
+        let (status, provider_id, reason) = match outcome {
+            Outcome::Sent { id } => {
+                self.settled.sent += 1;
+                (Status::Sent, Some(id), None)
+            }
+            Outcome::Failed { reason } => {
+                tracing::debug!(recipient = %envelope.key, %reason, "failed");
+                self.settled.failed += 1;
+                (Status::Failed, None, Some(reason))
+            }
+            Outcome::Retry { reason, .. } if tries >= MAX_TRIES => {
+                self.settled.failed += 1;
+                let reason = format!("{reason} (gave up after {tries} tries)");
+                (Status::Failed, None, Some(reason))
+            }
+            Outcome::Retry { after, reason } => {
+                tracing::debug!(recipient = %envelope.key, %reason, "will retry");
+                envelope.attempt += 1;
+                return Some((envelope, after));
+            }
+            Outcome::Uncertain { reason } => {
+                self.settled.uncertain += 1;
+                (Status::Uncertain, None, Some(reason))
+            }
+            Outcome::NotSent { reason } => {
+                tracing::warn!(recipient = %envelope.key, %reason, "not sent; due again next run");
+                self.unchanged(envelope.key);
+                return None;
+            }
+            Outcome::Unauthorized { reason } => {
+                self.unauthorized.get_or_insert(reason);
+                self.unchanged(envelope.key);
+                return None;
+            }
+        };
+        let after = RecipientRecord {
+            status,
+            attempts,
+            revision: self.revision,
+            provider_id,
+            reason,
+            updated: now(),
+        };
+        let before = self.prior(&envelope.key).map(|p| p.status);
+        self.changes.push(Change {
+            key: envelope.key,
+            before,
+            after: Some(after),
+        });
+        None
+    }
+
+    /// Certainly not sent: the recipient's record stays what it was, due again.
+    fn unchanged(&mut self, key: String) {
+        self.settled.not_sent += 1;
+        let prior = self.priors.remove(&key).flatten();
+        self.changes.push(Change {
+            key,
+            before: prior.as_ref().map(|p| p.status),
+            after: prior,
+        });
+    }
+
+    fn prior(&self, key: &str) -> Option<&RecipientRecord> {
+        self.priors.get(key).and_then(Option::as_ref)
+    }
+}
+
+/// Runs a store write, which blocks until it is flushed, off the async workers, so the
+/// calls in flight go on meanwhile.
+async fn durably<T: Send + 'static>(
+    store: &CampaignStore,
+    write: impl FnOnce(&CampaignStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || write(&store)).await {
+        Ok(result) => result,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }
 

@@ -17,6 +17,7 @@ use futures::stream::FuturesUnordered;
 
 use super::call::{self, Probe, Settled};
 use super::pace::{Bucket, Pacer};
+use super::produce::Pending;
 use super::produce::Producer;
 use super::{
     Action, Context, Ending, Prepared, ReconcileError, Reconciled, Report, gate, progress,
@@ -25,6 +26,7 @@ use crate::live::{CampaignLive, Live};
 use crate::manifest::Campaign;
 use crate::plan::CampaignPlan;
 use crate::store::{CallLatency, CampaignRecord, CampaignStore, StatusCounts};
+use crate::transport::Transport;
 
 /// Sends to everyone due, up to `concurrency` calls at once.
 pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, ReconcileError> {
@@ -73,48 +75,46 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         resend_uncertain: ctx.resend_uncertain,
         kind: delivery.kind,
         call_size: delivery.call_size,
+        tags: transport.tags(),
     }
     .spawn(calls);
     ctx.live.update(&campaign.name, |live| {
         live.sending_since = Some(Instant::now());
     });
     let probe = Probe {
-        transport: &spec.transport,
-        metrics: &ctx.metrics,
+        transport: spec.transport.as_str().into(),
+        metrics: Arc::clone(&ctx.metrics),
     };
     let mut stop = ctx.stop.clone();
-    let mut in_flight = FuturesUnordered::new();
+    let transport = Arc::new(transport);
+    let mut in_flight: FuturesUnordered<
+        tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>>,
+    > = FuturesUnordered::new();
     let mut producing = true;
-    let mut run = Run {
-        report,
-        gate,
-        record,
-        store: &store,
-        live: &ctx.live,
-        bar,
-        closed: false,
-        failure: None,
-        action: Action::AwaitChange,
-        timing: Timing::default(),
-    };
+    let mut run = Run::new(report, gate, record, &store, &ctx.live, bar);
     loop {
         let may_start = producing && !run.closed && in_flight.len() < delivery.concurrency;
         if !may_start && in_flight.is_empty() {
             break;
         }
         tokio::select! {
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => run.settle(done)?,
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                run.settle(done)?;
+            }
             call = received.recv(), if may_start => match call {
                 None => producing = false,
                 Some(Err(error)) => run.fail(error),
-                // The call waits for the rate in its own future, so that the calls in
-                // flight go on being driven meanwhile.
-                Some(Ok(call)) => in_flight.push(async {
-                    if !pacer.ready(call.len()).await {
-                        return None;
-                    }
-                    Some(call::send(&transport, &store, spec.revision, call, &pacer, probe).await)
-                }),
+                // Each call is a task of its own, so calls run on every worker thread,
+                // and it waits for the rate itself, so the others go on meanwhile.
+                Some(Ok(call)) => in_flight.push(launch(
+                    call,
+                    Arc::clone(&transport),
+                    store.clone(),
+                    spec.revision,
+                    pacer.clone(),
+                    probe.clone(),
+                )),
             },
             () = stop.wait(), if !run.closed => run.interrupt(),
         }
@@ -124,6 +124,24 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     run.bar.finish();
     producer.join().expect("the producer does not panic");
     run.end(&store, &spec.transport, started)
+}
+
+/// Starts one call as a task of its own: it waits for the rate, then sends; `None` when
+/// a stop came first.
+fn launch(
+    call: Vec<Pending>,
+    transport: Arc<Transport>,
+    store: CampaignStore,
+    revision: u32,
+    pacer: Pacer,
+    probe: Probe,
+) -> tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>> {
+    tokio::spawn(async move {
+        if !pacer.ready(call.len()).await {
+            return None;
+        }
+        Some(call::send(&*transport, &store, revision, call, &pacer, &probe).await)
+    })
 }
 
 /// What a run keeps track of while calls settle.
@@ -141,7 +159,29 @@ struct Run<'a> {
     timing: Timing,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(
+        report: Report,
+        gate: gate::Gate,
+        record: CampaignRecord,
+        store: &'a CampaignStore,
+        live: &'a Live,
+        bar: progress::Bar,
+    ) -> Self {
+        Self {
+            report,
+            gate,
+            record,
+            store,
+            live,
+            bar,
+            closed: false,
+            failure: None,
+            action: Action::AwaitChange,
+            timing: Timing::default(),
+        }
+    }
+
     /// A call is over: `None` when it was stopped before it started.
     fn settle(
         &mut self,

@@ -18,7 +18,7 @@ use crate::plan::{Due, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
 use crate::store::{CampaignStore, RecipientRecord};
 use crate::transport::packing::{self, Packer};
-use crate::transport::{Envelope, message_id};
+use crate::transport::{Envelope, Message, Tags, message_id};
 
 /// An envelope ready to send, with what the state store held before this attempt.
 pub struct Pending {
@@ -37,6 +37,9 @@ pub struct Producer {
     pub resend_uncertain: bool,
     pub kind: TransportKind,
     pub call_size: usize,
+    /// For a transport that shares content across a call: proves each message and keeps
+    /// only its values.
+    pub tags: Option<Tags>,
 }
 
 /// Why producing ended early.
@@ -79,13 +82,12 @@ impl Producer {
         };
         select(&self.campaign, Some(state), |chunk| {
             let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due == Due::Now).collect();
-            let ready: Vec<Result<Pending, PlanError>> = due
+            let ready: Vec<Result<(Pending, Option<String>), PlanError>> = due
                 .into_par_iter()
                 .map(|selected| self.pending(selected))
                 .collect();
             for pending in ready {
-                let pending = pending?;
-                let key = packing::key(self.kind, &pending.envelope.rendered);
+                let (pending, key) = pending?;
                 packer.push(key.as_deref(), pending, &mut full);
             }
             send(&mut full)
@@ -94,7 +96,8 @@ impl Producer {
         send(&mut full)
     }
 
-    fn pending(&self, selected: Selected) -> Result<Pending, PlanError> {
+    /// The recipient's envelope and the key it packs under.
+    fn pending(&self, selected: Selected) -> Result<(Pending, Option<String>), PlanError> {
         let Selected { recipient, key, .. } = selected;
         // Only an uncertain recipient being re-sent has a record already.
         let prior = if self.resend_uncertain {
@@ -109,15 +112,27 @@ impl Producer {
             &row_label(campaign, &recipient),
         )?;
         let spec = &campaign.spec;
-        Ok(Pending {
-            envelope: Envelope {
-                message_id: message_id(&campaign.name, spec.revision, &key, &spec.from.email),
-                to: recipient.email,
-                attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
-                key,
-                rendered: message,
-            },
-            prior,
-        })
+        let mut pack = packing::key(self.kind, &message);
+        // Where calls share content, a message goes in one only once proved, and then
+        // only its values are kept; one that cannot be proved goes alone, whole.
+        let message = match (&self.tags, &pack) {
+            (Some(tags), Some(_)) => {
+                if let Some(shaped) = tags.prove(&message) {
+                    Message::Shaped(shaped)
+                } else {
+                    pack = None;
+                    Message::Whole(message)
+                }
+            }
+            _ => Message::Whole(message),
+        };
+        let envelope = Envelope {
+            message_id: message_id(&campaign.name, spec.revision, &key, &spec.from.email),
+            to: recipient.email,
+            attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
+            key,
+            message,
+        };
+        Ok((Pending { envelope, prior }, pack))
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::ledger::Ledger;
 use super::record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts};
-use super::{IN_FLIGHT, Store, StoreError, in_flight, io_error};
+use super::{IN_FLIGHT, Store, StoreError, encoding, in_flight, io_error};
 
 pub const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
 
@@ -49,6 +49,45 @@ pub struct CampaignStore {
 
 /// Which call an intent belongs to, for `finish`.
 pub type IntentKey = Vec<u8>;
+
+/// One recipient's record after a call (`None` removes it), and their status before.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub key: String,
+    pub before: Option<Status>,
+    pub after: Option<RecipientRecord>,
+}
+
+/// How the counts by status move with a batch of changes.
+#[derive(Default)]
+struct Delta {
+    added: StatusCounts,
+    removed: StatusCounts,
+}
+
+impl Delta {
+    fn add(&mut self, status: Status) {
+        self.added.add(status);
+    }
+
+    fn remove(&mut self, status: Status) {
+        self.removed.add(status);
+    }
+
+    fn apply(&self, counts: &mut StatusCounts) {
+        for (count, added, removed) in [
+            (&mut counts.sent, self.added.sent, self.removed.sent),
+            (&mut counts.failed, self.added.failed, self.removed.failed),
+            (
+                &mut counts.uncertain,
+                self.added.uncertain,
+                self.removed.uncertain,
+            ),
+        ] {
+            *count = (*count + added).saturating_sub(removed);
+        }
+    }
+}
 
 impl CampaignStore {
     pub(super) fn new(name: &str, tree: sled::Tree, store: Store) -> Result<Self, StoreError> {
@@ -152,38 +191,60 @@ impl CampaignStore {
 
     /// Records a call's outcomes (`None` removes a record) and removes its intent, in one
     /// atomic batch, and flushes: when this returns, the change is durable.
-    pub fn finish(
-        &self,
-        intent: Option<&IntentKey>,
-        records: &[(String, Option<RecipientRecord>)],
-    ) -> Result<(), StoreError> {
+    ///
+    /// Each change says what the recipient's status was before (`before`), as the caller
+    /// knows it from the walk that found them due, so the counts follow without a read
+    /// per recipient; `changes_from_store` looks them up where the caller does not know.
+    pub fn finish(&self, intent: Option<&IntentKey>, changes: &[Change]) -> Result<(), StoreError> {
+        // Encoded before the ledger's lock is taken: only the batch is applied under it.
+        let mut batch = sled::Batch::default();
+        if let Some(key) = intent {
+            batch.remove(key.as_slice());
+        }
+        let mut delta = Delta::default();
+        for change in changes {
+            if let Some(before) = change.before {
+                delta.remove(before);
+            }
+            match &change.after {
+                None => batch.remove(change.key.as_bytes()),
+                Some(record) => {
+                    delta.add(record.status);
+                    let mut value = Vec::with_capacity(48);
+                    encoding::encode(&scrubbed(record), &mut value);
+                    batch.insert(change.key.as_bytes(), value);
+                }
+            }
+        }
         self.store.commit(
             &self.tree,
             |ledger| &mut self.entry(ledger).seq,
-            |batch, ledger| {
-                if let Some(key) = intent {
-                    batch.remove(key.as_slice());
-                }
-                let mut counts = self.entry(ledger).counts();
-                for (key, record) in records {
-                    if let Some(old) = self.stored_status(key)? {
-                        counts.remove(old);
-                    }
-                    let Some(record) = record else {
-                        batch.remove(key.as_bytes());
-                        continue;
-                    };
-                    counts.add(record.status);
-                    let mut value = Vec::with_capacity(96);
-                    value.push(record.status.code());
-                    serde_json::to_writer(&mut value, &scrubbed(record))
-                        .expect("a recipient record serializes");
-                    batch.insert(key.as_bytes(), value);
-                }
-                self.entry(ledger).set_counts(&counts);
+            |target, ledger| {
+                *target = batch;
+                let entry = self.entry(ledger);
+                let mut counts = entry.counts();
+                delta.apply(&mut counts);
+                entry.set_counts(&counts);
                 Ok(())
             },
         )
+    }
+
+    /// `records` as changes, with what each recipient's status is in the store now.
+    pub fn changes_from_store(
+        &self,
+        records: Vec<(String, Option<RecipientRecord>)>,
+    ) -> Result<Vec<Change>, StoreError> {
+        records
+            .into_iter()
+            .map(|(key, after)| {
+                Ok(Change {
+                    before: self.stored_status(&key)?,
+                    key,
+                    after,
+                })
+            })
+            .collect()
     }
 
     fn entry<'a>(&self, ledger: &'a mut Ledger) -> &'a mut super::ledger::CampaignLedger {
@@ -231,12 +292,10 @@ impl CampaignStore {
     }
 
     fn decode(&self, key: &str, value: &[u8]) -> Result<RecipientRecord, StoreError> {
-        serde_json::from_slice(value.get(1..).unwrap_or_default()).map_err(|error| {
-            StoreError::Corrupt {
-                path: self.store.0.path.clone(),
-                key: format!("{}/{key}", self.name),
-                reason: error.to_string(),
-            }
+        encoding::decode(value).map_err(|reason| StoreError::Corrupt {
+            path: self.store.0.path.clone(),
+            key: format!("{}/{key}", self.name),
+            reason,
         })
     }
 }

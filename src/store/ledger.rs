@@ -177,6 +177,15 @@ impl Keeper {
         Ok(())
     }
 
+    /// The ledger as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state.lock().expect("ledger lock");
+        Snapshot {
+            ledger: state.ledger.clone(),
+            version: state.version,
+        }
+    }
+
     /// A campaign's counts as the ledger has them.
     pub fn counts(&self, campaign: &str) -> StatusCounts {
         let state = self.state.lock().expect("ledger lock");
@@ -193,4 +202,10 @@ impl Keeper {
 pub struct Snapshot {
     ledger: Ledger,
     version: u64,
+}
+
+impl Snapshot {
+    pub fn version(&self) -> u64 {
+        self.version
+    }
 }

@@ -27,6 +27,7 @@
 //!   recipients sent after the backup was taken would be sent again.
 
 mod campaign;
+mod encoding;
 mod error;
 mod ledger;
 mod open;
@@ -36,7 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use campaign::CampaignStore;
+pub use campaign::{CampaignStore, Change};
 pub use error::StoreError;
 pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
@@ -73,6 +74,8 @@ struct Inner {
     campaigns: sled::Tree,
     path: PathBuf,
     keeper: Keeper,
+    /// The ledger version last made durable (see `Store::durable`).
+    flushed: std::sync::Mutex<u64>,
 }
 
 impl Store {
@@ -294,6 +297,7 @@ impl Store {
             campaigns,
             path: path.to_owned(),
             keeper: Keeper::new(path, ledger),
+            flushed: std::sync::Mutex::new(0),
         })))
     }
 
@@ -314,7 +318,8 @@ impl Store {
                     .map(|(key, record)| (key, Some(record)))
                     .collect();
                 *recovered.entry(name.clone()).or_insert(0) += records.len() as u64;
-                campaign.finish(Some(&key), &records)?;
+                let changes = campaign.changes_from_store(records)?;
+                campaign.finish(Some(&key), &changes)?;
             }
         }
         Ok(recovered)
@@ -364,9 +369,25 @@ impl Store {
             *ledger = next;
             Ok(result)
         })?;
-        self.0.db.flush().map_err(&io)?;
-        self.0.keeper.persist(snapshot)?;
+        self.durable(&snapshot)?;
         Ok(result)
+    }
+
+    /// Makes every change up to `snapshot` durable: flushed, then vouched for by the
+    /// ledger. Commits group: one flush and one ledger write cover every change applied
+    /// before them, so a commit whose change another thread's flush covered is done.
+    fn durable(&self, snapshot: &ledger::Snapshot) -> Result<(), StoreError> {
+        let mut flushed = self.0.flushed.lock().expect("flush lock");
+        if *flushed >= snapshot.version() {
+            return Ok(());
+        }
+        // Everything applied until now, mine included, goes with this flush.
+        let latest = self.0.keeper.snapshot();
+        self.0.db.flush().map_err(io_error(&self.0.path))?;
+        let version = latest.version();
+        self.0.keeper.persist(latest)?;
+        *flushed = version;
+        Ok(())
     }
 }
 

@@ -114,11 +114,6 @@ impl StatusCounts {
         *self.slot(status) += 1;
     }
 
-    pub(super) fn remove(&mut self, status: Status) {
-        let slot = self.slot(status);
-        *slot = slot.saturating_sub(1);
-    }
-
     fn slot(&mut self, status: Status) -> &mut u64 {
         match status {
             Status::InFlight => &mut self.in_flight,

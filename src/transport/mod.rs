@@ -8,18 +8,19 @@
 mod outbox;
 pub mod packing;
 mod sendgrid;
+mod shaped;
 mod smtp;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 pub use outbox::Outbox;
-pub use sendgrid::SendGrid;
+pub use sendgrid::{SendGrid, Tags};
+pub use shaped::{Message, Shaped};
 pub use smtp::Smtp;
 
 use crate::manifest::model::TransportKind;
 use crate::manifest::{Campaign, Transport as TransportManifest};
-use crate::render::Rendered;
 
 /// One message to one recipient.
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub struct Envelope {
     pub message_id: String,
     /// Which attempt for this recipient this is, from 1.
     pub attempt: u32,
-    pub rendered: Rendered,
+    pub message: Message,
 }
 
 /// What became of one envelope.
@@ -112,6 +113,17 @@ impl Transport {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(manifest, campaign))),
             TransportKind::Sendgrid => SendGrid::new(manifest, campaign).map(Self::SendGrid),
             TransportKind::Smtp => Smtp::new(manifest, campaign).map(Self::Smtp),
+        }
+    }
+}
+
+impl Transport {
+    /// The tags that prove and compact messages for a transport that shares content
+    /// across a call; `None` for transports that take whole messages.
+    pub fn tags(&self) -> Option<Tags> {
+        match self {
+            Self::SendGrid(sendgrid) => Some(sendgrid.tags().clone()),
+            Self::Outbox(_) | Self::Smtp(_) => None,
         }
     }
 }
@@ -197,6 +209,7 @@ pub fn message_id(campaign: &str, revision: u32, key: &str, from: &str) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Rendered;
 
     fn envelope(to: &str) -> Envelope {
         Envelope {
@@ -204,7 +217,7 @@ mod tests {
             to: to.to_owned(),
             message_id: message_id("launch", 1, to, "news@example.com"),
             attempt: 1,
-            rendered: Rendered {
+            message: Message::Whole(Rendered {
                 subject: String::new(),
                 html: None,
                 text: None,
@@ -213,7 +226,7 @@ mod tests {
                 fallback: false,
                 unsubscribe_url: None,
                 personal: None,
-            },
+            }),
         }
     }
 

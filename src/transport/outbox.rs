@@ -81,7 +81,7 @@ fn build(
         from,
         reply_to,
         &envelope.to,
-        &envelope.rendered,
+        &envelope.message.whole(),
         Some(envelope.message_id.clone()),
     )
     .map(|message| message.formatted())

@@ -32,11 +32,15 @@ use serde::Serialize;
 use serde::ser::SerializeMap as _;
 use serde_json::Value;
 
-use super::packing::MAX_PERSONAL_BYTES;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::packing::{MAX_PERSONAL_BYTES, TAG_BYTES};
+use super::shaped::{Message, Shaped};
 use super::{Deliver, Envelope, Outcome, TransportError};
 use crate::manifest::model::Address;
 use crate::manifest::{Campaign, Settings, Transport};
-use crate::render::{Personal, Rendered};
+use crate::render::{Rendered, Shape};
 use crate::secret::Secret;
 
 pub struct SendGrid {
@@ -46,8 +50,8 @@ pub struct SendGrid {
     from: Mailbox,
     reply_to: Option<Mailbox>,
     campaign: String,
-    /// Drawn for each run: part of every substitution tag.
-    nonce: String,
+    /// This run's substitution tags.
+    tags: Tags,
 }
 
 impl SendGrid {
@@ -76,8 +80,13 @@ impl SendGrid {
             from: mailbox(&campaign.spec.from),
             reply_to: campaign.spec.reply_to.as_ref().map(mailbox),
             campaign: campaign.name.clone(),
-            nonce: nonce(),
+            tags: Tags::new(),
         })
+    }
+
+    /// This run's tags, which prove and compact messages before they are queued.
+    pub fn tags(&self) -> &Tags {
+        &self.tags
     }
 
     /// One request; every envelope gets its outcome.
@@ -102,10 +111,10 @@ impl SendGrid {
 
     /// The request body: content (shared, or one recipient's own) and a personalization
     /// per recipient. Serialized straight from borrowed fields.
-    fn body(&self, envelopes: &[Envelope], shared: Option<&Shared>) -> Vec<u8> {
-        let own = &envelopes[0].rendered;
-        let (text, html) = match shared {
-            Some(shared) => (shared.text.as_deref(), shared.html.as_deref()),
+    fn body(&self, envelopes: &[Envelope], tagged: Option<&Tagged>) -> Vec<u8> {
+        let own = envelopes[0].message.whole();
+        let (text, html) = match tagged {
+            Some(tagged) => (tagged.text.as_deref(), tagged.html.as_deref()),
             None => (own.text.as_deref(), own.html.as_deref()),
         };
         let content: Vec<Content<'_>> = [("text/plain", text), ("text/html", html)]
@@ -118,16 +127,14 @@ impl SendGrid {
             .collect();
         let unsubscribe: Vec<Option<String>> = envelopes
             .iter()
-            .map(|e| {
-                e.rendered
-                    .unsubscribe_url
-                    .as_ref()
-                    .map(|url| format!("<{url}>"))
-            })
+            .map(|e| e.message.unsubscribe_url().map(|url| format!("<{url}>")))
             .collect();
         let substitutions: Vec<Option<Substitutions<'_>>> = envelopes
             .iter()
-            .map(|e| shared.map(|shared| shared.substitutions(&e.rendered)))
+            .map(|e| match (&e.message, tagged) {
+                (Message::Shaped(shaped), Some(tagged)) => Some(tagged.substitutions(shaped)),
+                _ => None,
+            })
             .collect();
         let personalizations = envelopes
             .iter()
@@ -139,7 +146,7 @@ impl SendGrid {
                     to: [To {
                         email: &envelope.to,
                     }],
-                    subject: &envelope.rendered.subject,
+                    subject: envelope.message.subject(),
                     headers: unsubscribe.as_deref().map(|url| Headers {
                         list_unsubscribe: url,
                         list_unsubscribe_post: "List-Unsubscribe=One-Click",
@@ -164,18 +171,23 @@ impl SendGrid {
 
 impl Deliver for SendGrid {
     async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
-        // The recipients SendGrid can put back together from shared content, in one
-        // request; everyone else in a request of their own.
-        let shared = (batch.len() > 1)
-            .then(|| Shared::of(&batch, &self.nonce))
-            .flatten();
-        let (together, alone): (Vec<Envelope>, Vec<Envelope>) = match &shared {
-            Some(shared) => batch.into_iter().partition(|e| shared.proves(&e.rendered)),
-            None => (Vec::new(), batch),
-        };
+        // Shaped messages of one shape go in one request, checked once more right before
+        // it; any other message in a request of its own, whole.
+        let shape = batch.iter().find_map(|e| match &e.message {
+            Message::Shaped(shaped) => Some(Arc::clone(&shaped.shape)),
+            Message::Whole(_) => None,
+        });
+        let tagged = shape.as_ref().map(|shape| self.tags.tagged(shape));
+        let (together, alone): (Vec<Envelope>, Vec<Envelope>) =
+            batch.into_iter().partition(|e| match (&e.message, &shape) {
+                (Message::Shaped(shaped), Some(shape)) => {
+                    Arc::ptr_eq(&shaped.shape, shape) && self.tags.fits(shaped)
+                }
+                _ => false,
+            });
         let mut requests = Vec::new();
-        if !together.is_empty() {
-            let body = self.body(&together, shared.as_ref());
+        if let (false, Some(tagged)) = (together.is_empty(), &tagged) {
+            let body = self.body(&together, Some(tagged));
             requests.push(self.request(together, body));
         }
         for envelope in alone {
@@ -190,95 +202,125 @@ impl Deliver for SendGrid {
     }
 }
 
-/// Content shared by the recipients of one shape, with a tag in place of each value.
-struct Shared {
-    text: Option<String>,
-    html: Option<String>,
-    /// The tags of the text's values, then the html's, in order.
-    text_tags: Vec<String>,
-    html_tags: Vec<String>,
-    nonce: String,
+/// This run's substitution tags: `-t<nonce><n>-` for the text's values, `-h<nonce><n>-`
+/// for the html's. The nonce is drawn for each run, so recipient data cannot hold a tag
+/// but by a chance of one in 36^8. Cheap to clone; clones share the tagged contents.
+#[derive(Clone)]
+pub struct Tags {
+    nonce: Arc<str>,
+    /// Each shape's content with its tags, made once per run.
+    tagged: Arc<Mutex<HashMap<usize, Arc<Tagged>>>>,
 }
 
-impl Shared {
-    /// The shared content of the first envelope's shape, when it has one.
-    fn of(batch: &[Envelope], nonce: &str) -> Option<Self> {
-        let shape = &batch[0].rendered.personal.as_ref()?.shape;
-        let tagged = |texts: &[String], part: char| {
-            let mut content = texts[0].clone();
-            let mut tags = Vec::with_capacity(texts.len() - 1);
-            for (i, text) in texts[1..].iter().enumerate() {
-                let tag = format!("-{part}{nonce}{i}-");
-                content.push_str(&tag);
-                content.push_str(text);
-                tags.push(tag);
-            }
-            (content, tags)
-        };
-        let (text, text_tags) = shape.text.as_ref().map(|d| tagged(d.texts(), 't')).unzip();
-        let (html, html_tags) = shape.html.as_ref().map(|d| tagged(d.texts(), 'h')).unzip();
-        Some(Self {
-            text,
-            html,
-            text_tags: text_tags.unwrap_or_default(),
-            html_tags: html_tags.unwrap_or_default(),
-            nonce: nonce.to_owned(),
-        })
+/// One shape's content with a tag in place of each value.
+pub struct Tagged {
+    text: Option<String>,
+    html: Option<String>,
+    text_tags: Vec<String>,
+    html_tags: Vec<String>,
+    /// Keeps the shape alive while its address is the key.
+    _shape: Arc<Shape>,
+}
+
+impl Tags {
+    fn new() -> Self {
+        Self {
+            nonce: nonce().into(),
+            tagged: Arc::default(),
+        }
     }
 
+    fn tagged(&self, shape: &Arc<Shape>) -> Arc<Tagged> {
+        let key = Arc::as_ptr(shape) as usize;
+        let mut tagged = self.tagged.lock().expect("tags lock");
+        let found = tagged.entry(key).or_insert_with(|| {
+            let tag = |texts: &[String], part: char| {
+                let mut content = texts[0].clone();
+                let mut tags = Vec::with_capacity(texts.len() - 1);
+                for (i, text) in texts[1..].iter().enumerate() {
+                    let tag = format!("-{part}{}{i}-", self.nonce);
+                    content.push_str(&tag);
+                    content.push_str(text);
+                    tags.push(tag);
+                }
+                (content, tags)
+            };
+            let (text, text_tags) = shape.text.as_ref().map(|d| tag(d.texts(), 't')).unzip();
+            let (html, html_tags) = shape.html.as_ref().map(|d| tag(d.texts(), 'h')).unzip();
+            Arc::new(Tagged {
+                text,
+                html,
+                text_tags: text_tags.unwrap_or_default(),
+                html_tags: html_tags.unwrap_or_default(),
+                _shape: Arc::clone(shape),
+            })
+        });
+        Arc::clone(found)
+    }
+
+    /// Whether a shaped message may share a call: SendGrid's limit on substitutions, and
+    /// no value holding a tag.
+    fn fits(&self, shaped: &Shaped) -> bool {
+        let values = shaped.text.iter().chain(&shaped.html);
+        let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
+        bytes <= MAX_PERSONAL_BYTES && !values.clone().any(|v| v.contains(&*self.nonce))
+    }
+
+    /// `rendered`, kept as its values, when SendGrid given its shape's tagged content and
+    /// these values as substitutions gives back exactly `rendered`: subject, text, html.
+    pub fn prove(&self, rendered: &Rendered) -> Option<Shaped> {
+        let shaped = Shaped::of(rendered)?;
+        if !self.fits(&shaped) {
+            return None;
+        }
+        let tagged = self.tagged(&shaped.shape);
+        let substitutions = tagged.substitutions(&shaped);
+        let assemble = |text: &str| self.assemble(text, &substitutions.0);
+        let proved = assemble(&rendered.subject) == rendered.subject
+            && tagged.text.as_deref().map(assemble).as_deref() == rendered.text.as_deref()
+            && tagged.html.as_deref().map(assemble).as_deref() == rendered.html.as_deref();
+        proved.then_some(shaped)
+    }
+
+    /// What SendGrid does with `substitutions`: every occurrence of each tag replaced by
+    /// its value. Every tag holds the nonce and no value does, so one pass from nonce to
+    /// nonce gives what replacing tag after tag gives, in any order.
+    fn assemble(&self, content: &str, substitutions: &[(&str, &str)]) -> String {
+        let mut out = String::with_capacity(content.len() + 64 * substitutions.len());
+        let mut rest = content;
+        while let Some(at) = rest.find(&*self.nonce) {
+            // A tag starts two bytes before its nonce: `-` and the part's letter.
+            let start = at.saturating_sub(2);
+            let found = substitutions
+                .iter()
+                .find(|(tag, _)| rest[start..].starts_with(tag));
+            if let Some((tag, value)) = found {
+                out.push_str(&rest[..start]);
+                out.push_str(value);
+                rest = &rest[start + tag.len()..];
+            } else {
+                out.push_str(&rest[..at + self.nonce.len()]);
+                rest = &rest[at + self.nonce.len()..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+impl Tagged {
     /// One recipient's substitutions: each tag and the value it stands for.
-    fn substitutions<'a>(&'a self, rendered: &'a Rendered) -> Substitutions<'a> {
-        let Some(personal) = &rendered.personal else {
-            return Substitutions(Vec::new());
-        };
-        let values = |tags: &'a [String], spans: &'a [(usize, usize)], text: Option<&'a str>| {
-            let text = text.unwrap_or_default();
+    fn substitutions<'a>(&'a self, shaped: &'a Shaped) -> Substitutions<'a> {
+        let pairs = |tags: &'a [String], values: &'a [String]| {
             tags.iter()
-                .zip(spans)
-                .map(move |(tag, (start, end))| (tag.as_str(), &text[*start..*end]))
+                .zip(values)
+                .map(|(t, v)| (t.as_str(), v.as_str()))
         };
         Substitutions(
-            values(&self.text_tags, &personal.text, rendered.text.as_deref())
-                .chain(values(
-                    &self.html_tags,
-                    &personal.html,
-                    rendered.html.as_deref(),
-                ))
+            pairs(&self.text_tags, &shaped.text)
+                .chain(pairs(&self.html_tags, &shaped.html))
                 .collect(),
         )
-    }
-
-    /// Whether SendGrid, given this content and the recipient's substitutions, assembles
-    /// exactly the message herald rendered for them.
-    fn proves(&self, rendered: &Rendered) -> bool {
-        let Some(personal) = &rendered.personal else {
-            return false;
-        };
-        if !self.same_shape(personal) {
-            return false;
-        }
-        let substitutions = self.substitutions(rendered);
-        let pairs = &substitutions.0;
-        let bytes: usize = pairs
-            .iter()
-            .map(|(tag, value)| tag.len() + value.len())
-            .sum();
-        if bytes > MAX_PERSONAL_BYTES || pairs.iter().any(|(_, v)| v.contains(&self.nonce)) {
-            return false;
-        }
-        // What SendGrid does: every tag replaced by its value, in the subject and content.
-        let apply = |text: &str| {
-            pairs.iter().fold(text.to_owned(), |text, (tag, value)| {
-                text.replace(tag, value)
-            })
-        };
-        apply(&rendered.subject) == rendered.subject
-            && self.text.as_deref().map(apply).as_deref() == rendered.text.as_deref()
-            && self.html.as_deref().map(apply).as_deref() == rendered.html.as_deref()
-    }
-
-    fn same_shape(&self, personal: &Personal) -> bool {
-        personal.text.len() == self.text_tags.len() && personal.html.len() == self.html_tags.len()
     }
 }
 

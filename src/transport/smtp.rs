@@ -81,7 +81,7 @@ impl Smtp {
             &self.from,
             self.reply_to.as_ref(),
             &envelope.to,
-            &envelope.rendered,
+            &envelope.message.whole(),
             Some(envelope.message_id.clone()),
         ) {
             Ok(message) => message,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::fake_sendgrid::{FakeSendGrid, Scenario};
-use crate::harness::{Run, Test, Workspace};
+use crate::harness::{self, Run, Test, Workspace};
 
 const KEY_ENV: &str = "HERALD_TEST_SENDGRID_KEY";
 const KEY: &str = "SG.test-key-5b1f0c2e-never-print-me";
@@ -351,4 +351,123 @@ fn the_declared_rate_is_a_ceiling_on_accepted_messages() {
             "{rate}/s: calls of {largest:?}"
         );
     }
+}
+
+/// Values a recipient's data may hold that a careless packer would get wrong: markup,
+/// entities, quotes, non-ASCII, text that looks like a substitution tag, and values long
+/// enough to pass SendGrid's 10,000 bytes per personalization.
+fn hostile_names() -> Vec<String> {
+    let mut names: Vec<String> = [
+        "Ann & Bob",
+        "<b>Ann</b>",
+        "\"quoted\" 'single'",
+        "Zoë Ångström",
+        "淑芬",
+        "Ивана",
+        "-t0-",
+        "-h",
+        "%name%",
+        "{{ recipient.name }}",
+        ":name",
+        "-nhello-",
+        "a\\b",
+        "&amp;",
+        "Plain",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // 6,000 bytes appear in text and html alike: 12,000 bytes of substitutions.
+    names.push("x".repeat(6_000));
+    names.push("<&>".repeat(1_800));
+    names
+}
+
+/// Guarantee 9: what SendGrid makes of a packed call (its substitutions applied to the
+/// shared content, as it documents) is, for every recipient, byte for byte the subject,
+/// text and html the outbox writes for the same campaign (line ends aside).
+#[test]
+fn a_packed_call_reconstructs_exactly_what_the_outbox_writes() {
+    let names = hostile_names();
+    let mut audience = String::from("email,name,code,locale\n");
+    for (i, name) in names.iter().chain(names.iter()).enumerate() {
+        let locale = if i % 2 == 0 { "en" } else { "de" };
+        let name = name.replace('"', "\"\"");
+        let _ = writeln!(audience, "user{i:04}@example.com,\"{name}\",C-{i},{locale}");
+    }
+    let recipients = names.len() * 2;
+    let build = |transport: &str| {
+        Test::campaign()
+            .env("HERALD_UNSUBSCRIBE_KEY", "reconstruct-test-unsubscribe-key")
+            .file("campaigns/audiences/customers.csv", &audience)
+            .file(
+                "campaigns/locales/de.yaml",
+                "subject: Willkommen\nhello: \"Hallo {name}\"\n",
+            )
+            .file("campaigns/transports.yaml", transport)
+            .edit(
+                CAMPAIGN,
+                "subject: \"{{ t('subject') }}\"",
+                "subject: \"{{ t('subject') }} {{ recipient.code }}\"",
+            )
+            .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 100000}")
+            .edit(
+                CAMPAIGN,
+                "    isolation: per-recipient\n",
+                "    isolation: per-recipient\n  unsubscribe: {url: \"https://example.com/u/{{ unsubscribe_token }}?n={{ recipient.code }}\"}\n",
+            )
+            .edit(
+                "campaigns/templates/welcome.html.j2",
+                "</p>",
+                "</p>\n<a href=\"{{ unsubscribe_url }}\">{{ recipient.name }}</a>",
+            )
+            .edit(
+                "campaigns/templates/welcome.txt.j2",
+                "}}\n",
+                "}}\n{{ recipient.name }} / {{ unsubscribe_url }}\n",
+            )
+            .workspace()
+    };
+    let outbox = build(harness::TRANSPORTS);
+    outbox.run(["apply"]).code(0);
+    let written = outbox.outbox("welcome");
+    assert_eq!(written.len(), recipients);
+
+    let fake = FakeSendGrid::start(Scenario::Accept);
+    let sendgrid = build(&format!(
+        "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\n\
+         spec: {{type: sendgrid, endpoint: \"{}\", api_key_env: {KEY_ENV}}}\n",
+        fake.endpoint()
+    ));
+    let run = apply(&sendgrid).code(0);
+    assert_eq!(run.json()["campaigns"][0]["sent"], recipients);
+    let log = fake.log();
+    assert_eq!(log.violations, Vec::<String>::new());
+    assert_eq!(log.accepted.len(), recipients);
+    let accepted: BTreeMap<&str, &crate::fake_sendgrid::Accepted> =
+        log.accepted.iter().map(|a| (a.to.as_str(), a)).collect();
+    for mail in &written {
+        let to = mail.recipient();
+        let got = accepted[to];
+        assert_eq!(got.subject, mail.subject, "{to}: subject");
+        // A message file ends its lines in CRLF, as RFC 5322 says; the API takes LF.
+        assert_eq!(
+            got.content[0],
+            mail.text.replace("\r\n", "\n"),
+            "{to}: text"
+        );
+        assert_eq!(
+            got.content[1],
+            mail.html.replace("\r\n", "\n"),
+            "{to}: html"
+        );
+    }
+    // Everyone whose values fit went packed: per locale, one call of all but the
+    // four long names; those four (two per locale) went alone.
+    let packed = log
+        .accepted
+        .iter()
+        .filter(|a| a.personalizations > 1)
+        .count();
+    assert_eq!(packed, recipients - 4, "recipients in packed calls");
+    assert_eq!(log.requests, 2 + 4);
 }
