@@ -57,7 +57,7 @@ fn run(case: &str, rows: usize, personal: bool, latency: Duration) {
     )
     .unwrap();
     let started = Instant::now();
-    let peak = herald_timed(
+    let timed = herald_timed(
         &[
             "apply".as_ref(),
             campaigns.as_os_str(),
@@ -78,8 +78,10 @@ fn run(case: &str, rows: usize, personal: bool, latency: Duration) {
     let bytes = fake.bytes.load(Ordering::SeqCst);
     println!(
         "{case}: {taken} messages in {calls} calls ({per_call:.0} per call, {} MB sent), \
-         {seconds:.2} s, {rate:.0} messages/second, peak memory {peak} MB",
-        bytes / 1_000_000
+         {seconds:.2} s, {rate:.0} messages/second, {:.1} s of CPU, peak memory {} MB",
+        bytes / 1_000_000,
+        timed.cpu_seconds,
+        timed.peak_mb
     );
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use common::size;
+
 use herald::store::{Change, IfMissing, Intent, RecipientRecord, Status, Store, now};
 
 // The same allocator as the herald binary.
@@ -72,7 +73,8 @@ fn main() {
     #[allow(clippy::cast_precision_loss)]
     let per_second = (calls * 1000) as f64 / seconds;
     println!(
-        "{calls} calls of 1,000 from {threads} threads: {seconds:.2} s, {per_second:.0} recipients recorded per second"
+        "{calls} calls of 1,000 from {threads} threads: {seconds:.2} s, {per_second:.0} recipients recorded per second, peak memory {} MB",
+        common::peak_memory_mb()
     );
     assert_eq!(campaign.counts().sent, calls as u64 * 1000);
 }

@@ -73,13 +73,22 @@ pub fn size(variable: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Runs the release `herald` with `args` and `env` to the end, output discarded; its peak
-/// resident memory in MB, as `/usr/bin/time` measures it. Panics unless it exits 0.
+/// What `/usr/bin/time` saw of one herald run.
 #[allow(dead_code)] // not every benchmark runs the binary
-pub fn herald_timed(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> u64 {
+pub struct Timed {
+    /// Peak resident memory, MB.
+    pub peak_mb: u64,
+    /// CPU time, user and system, in seconds.
+    pub cpu_seconds: f64,
+}
+
+/// Runs the release `herald` with `args` and `env` to the end, output discarded, under
+/// `/usr/bin/time`. Panics unless it exits 0.
+#[allow(dead_code)] // not every benchmark runs the binary
+pub fn herald_timed(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Timed {
     let output = std::process::Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg(env!("CARGO_BIN_EXE_herald"))
         .args(args)
         .envs(env.iter().copied())
@@ -88,9 +97,19 @@ pub fn herald_timed(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> u64 {
         .expect("/usr/bin/time runs herald");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "herald failed: {stderr}");
-    stderr
+    let fields: Vec<f64> = stderr
         .lines()
         .last()
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [kb, user, system] = fields[..] else {
+        panic!("/usr/bin/time printed {stderr}");
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Timed {
+        peak_mb: kb as u64 / 1024,
+        cpu_seconds: user + system,
+    }
 }

@@ -258,3 +258,272 @@ fn backoff(tries: u32) -> Duration {
         .min(MAX_BACKOFF);
     ceiling.mul_f64(rand::random_range(0.5..=1.0))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sending step against a scripted `Deliver`: each request answers from the next
+    //! entry of a script, per recipient. Real store on disk, no network, milliseconds.
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::reconcile::pace::Bucket;
+    use crate::reconcile::stop::{Stop, StopHandle};
+    use crate::render::Rendered;
+    use crate::store::{IfMissing, Store};
+    use crate::transport::Message;
+
+    /// How one request answers one recipient.
+    type Answer = fn(&Envelope) -> Outcome;
+
+    /// Answers request `i` with `script[i]` (the last entry again once it runs out), and
+    /// keeps who each request carried.
+    struct Scripted {
+        script: Vec<Answer>,
+        requests: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl Scripted {
+        fn new(script: Vec<Answer>) -> Self {
+            Self {
+                script,
+                requests: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn requests(&self) -> Vec<Vec<String>> {
+            self.requests.lock().unwrap().clone()
+        }
+    }
+
+    impl Deliver for Scripted {
+        async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
+            let mut requests = self.requests.lock().unwrap();
+            let answer = self.script[requests.len().min(self.script.len() - 1)];
+            requests.push(batch.iter().map(|e| e.key.clone()).collect());
+            batch
+                .into_iter()
+                .map(|e| {
+                    let outcome = answer(&e);
+                    (e, outcome)
+                })
+                .collect()
+        }
+    }
+
+    fn sent(_: &Envelope) -> Outcome {
+        Outcome::Sent { id: "id-1".into() }
+    }
+
+    fn retry_soon(_: &Envelope) -> Outcome {
+        Outcome::Retry {
+            after: Some(Duration::from_millis(1)),
+            reason: "429 Too Many Requests".into(),
+        }
+    }
+
+    /// Everything a call needs: a fresh store on disk, an unlimited pace.
+    struct Bench {
+        _dir: tempfile::TempDir,
+        store: CampaignStore,
+        pacer: Pacer,
+        probe: Probe,
+        _stop: StopHandle,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("state"), IfMissing::Create)
+                .unwrap()
+                .campaign("welcome")
+                .unwrap();
+            let (handle, stop) = Stop::new();
+            Self {
+                _dir: dir,
+                store,
+                pacer: Pacer::new(Bucket::new(1e6), None, stop),
+                probe: Probe {
+                    transport: "scripted".into(),
+                    metrics: Arc::default(),
+                },
+                _stop: handle,
+            }
+        }
+
+        /// Sends one call to `addresses` through `deliver`.
+        fn send(&self, deliver: &Scripted, addresses: &[&str]) -> Result<Settled, ReconcileError> {
+            let call = addresses
+                .iter()
+                .map(|address| Pending {
+                    envelope: envelope(address),
+                    prior: None,
+                })
+                .collect();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(send(
+                deliver,
+                &self.store,
+                1,
+                call,
+                &self.pacer,
+                &self.probe,
+            ))
+        }
+
+        fn record(&self, address: &str) -> Option<RecipientRecord> {
+            self.store.get(address).unwrap()
+        }
+    }
+
+    fn envelope(address: &str) -> Envelope {
+        Envelope {
+            key: address.to_owned(),
+            to: address.to_owned(),
+            message_id: format!("<{address}.test>"),
+            attempt: 1,
+            message: Message::Whole(Rendered {
+                subject: "Hello".into(),
+                html: None,
+                text: Some("Hello\n".into()),
+                locale: "en".into(),
+                catalog: "en".into(),
+                fallback: false,
+                unsubscribe_url: None,
+                personal: None,
+            }),
+        }
+    }
+
+    const THREE: [&str; 3] = ["a@example.com", "b@example.com", "c@example.com"];
+
+    #[test]
+    fn accepted_recipients_are_recorded_sent_with_the_providers_id() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![sent]);
+        let settled = bench.send(&deliver, &THREE).unwrap();
+        assert_eq!((settled.sent, settled.requests), (3, 1));
+        assert_eq!(deliver.requests(), vec![THREE.map(str::to_owned).to_vec()]);
+        for address in THREE {
+            let record = bench.record(address).unwrap();
+            assert_eq!(record.status, Status::Sent);
+            assert_eq!(record.provider_id.as_deref(), Some("id-1"));
+        }
+        assert_eq!(bench.store.counts().sent, 3);
+    }
+
+    #[test]
+    fn a_retryable_answer_is_tried_again_and_counts_the_attempt() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![retry_soon, sent]);
+        let settled = bench.send(&deliver, &THREE).unwrap();
+        assert_eq!((settled.sent, settled.requests), (3, 2));
+        assert_eq!(bench.record("b@example.com").unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn retrying_gives_up_after_max_tries_as_failed_with_the_reason() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![retry_soon]);
+        let settled = bench.send(&deliver, &THREE[..1]).unwrap();
+        assert_eq!(
+            (settled.failed, settled.requests),
+            (1, MAX_TRIES),
+            "{settled:?}"
+        );
+        let record = bench.record("a@example.com").unwrap();
+        assert_eq!(record.status, Status::Failed);
+        assert_eq!(
+            record.reason.as_deref(),
+            Some("429 Too Many Requests (gave up after 5 tries)")
+        );
+    }
+
+    #[test]
+    fn an_uncertain_answer_is_recorded_uncertain_and_not_retried() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![|_| Outcome::Uncertain {
+            reason: "no answer in time".into(),
+        }]);
+        let settled = bench.send(&deliver, &THREE).unwrap();
+        assert_eq!((settled.uncertain, settled.requests), (3, 1));
+        assert_eq!(
+            bench.record("c@example.com").unwrap().status,
+            Status::Uncertain
+        );
+        assert_eq!(bench.store.counts().uncertain, 3);
+    }
+
+    #[test]
+    fn not_sent_leaves_no_record_so_the_recipient_stays_due() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![|_| Outcome::NotSent {
+            reason: "disk full".into(),
+        }]);
+        let settled = bench.send(&deliver, &THREE).unwrap();
+        assert_eq!(settled.not_sent, 3);
+        assert!(THREE.iter().all(|a| bench.record(a).is_none()));
+        assert_eq!(bench.store.counts(), crate::store::StatusCounts::default());
+    }
+
+    #[test]
+    fn refused_credentials_stop_the_campaign_and_record_nothing() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![|_| Outcome::Unauthorized {
+            reason: "401: bad key".into(),
+        }]);
+        let error = bench.send(&deliver, &THREE).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the provider refused the credentials, so the campaign stopped: 401: bad key"
+        );
+        assert_eq!(deliver.requests().len(), 1);
+        assert!(THREE.iter().all(|a| bench.record(a).is_none()));
+    }
+
+    #[test]
+    fn mixed_answers_are_each_recorded_for_their_own_recipient() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![
+            |e| match e.key.as_str() {
+                "a@example.com" => sent(e),
+                "b@example.com" => Outcome::Failed {
+                    reason: "550 no such user".into(),
+                },
+                _ => retry_soon(e),
+            },
+            sent,
+        ]);
+        let settled = bench.send(&deliver, &THREE).unwrap();
+        assert_eq!((settled.sent, settled.failed, settled.requests), (2, 1, 2));
+        assert_eq!(
+            deliver.requests()[1],
+            vec!["c@example.com".to_owned()],
+            "only the retryable one is sent again"
+        );
+        let b = bench.record("b@example.com").unwrap();
+        assert_eq!(
+            (b.status, b.reason.as_deref()),
+            (Status::Failed, Some("550 no such user"))
+        );
+        assert_eq!(bench.record("c@example.com").unwrap().attempts, 2);
+    }
+
+    #[test]
+    fn a_call_naming_a_recipient_twice_is_refused_before_anything_is_sent() {
+        let bench = Bench::new();
+        let deliver = Scripted::new(vec![sent]);
+        let error = bench
+            .send(&deliver, &["a@example.com", "a@example.com"])
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with("isolation check failed"),
+            "{error}"
+        );
+        assert!(deliver.requests().is_empty());
+        assert!(bench.record("a@example.com").is_none());
+    }
+}

@@ -27,6 +27,8 @@ pub enum Scenario {
     ServerErrors { times: usize },
     /// Takes the first `times` requests, then answers only after `delay`.
     Slow { times: usize, delay: Duration },
+    /// Answers every request after `Duration`, as a provider far away does.
+    Latency(Duration),
     /// Closes the connection after the request head, before reading the body.
     CutBeforeBody { times: usize },
     /// Reads (and takes) the whole request, then closes without answering.
@@ -195,13 +197,13 @@ async fn serve(
             Scenario::EchoHeaders => ("400 Bad Request", String::new()),
             _ => ("202 Accepted", format!("X-Message-Id: fake-{number}\r\n")),
         };
-        let accepted = status.starts_with("202");
-        if accepted {
+        if status.starts_with("202") {
             take(&request, &log);
         }
         match scenario {
             Scenario::CutAfterBody { times } if number <= times => return,
             Scenario::Slow { times, delay } if number <= times => tokio::time::sleep(delay).await,
+            Scenario::Latency(delay) => tokio::time::sleep(delay).await,
             _ => {}
         }
         let echoed;

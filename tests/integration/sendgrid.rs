@@ -471,3 +471,64 @@ fn a_packed_call_reconstructs_exactly_what_the_outbox_writes() {
     assert_eq!(packed, recipients - 4, "recipients in packed calls");
     assert_eq!(log.requests, 2 + 4);
 }
+
+/// Plan's estimate (`duration_seconds`, and what binds) against the wall-clock time of the
+/// apply that follows it.
+fn estimate_then_measure(workspace: &Workspace) -> (f64, String, f64) {
+    let plan = workspace
+        .run_env(["plan", "-o", "json"], &[(KEY_ENV, KEY)])
+        .code(0)
+        .json();
+    let campaign = &plan["campaigns"][0];
+    let estimate = campaign["duration_seconds"].as_f64().expect("an estimate");
+    let binds = campaign["binds"].as_str().expect("what binds").to_owned();
+    let started = Instant::now();
+    apply(workspace).code(0);
+    (estimate, binds, started.elapsed().as_secs_f64())
+}
+
+fn assert_within_a_fifth(estimate: f64, measured: f64) {
+    assert!(
+        (measured - estimate).abs() <= 0.2 * measured,
+        "plan estimated {estimate:.2} s, apply took {measured:.2} s"
+    );
+}
+
+#[test]
+fn plan_estimates_a_rate_bound_send_within_a_fifth() {
+    let fake = FakeSendGrid::start(Scenario::Accept);
+    let workspace = workspace(&fake, 250, 1000, true);
+    workspace.edit(
+        CAMPAIGN,
+        "rate: {per_second: 100000}",
+        "rate: {per_second: 50}",
+    );
+    let (estimate, binds, measured) = estimate_then_measure(&workspace);
+    assert_eq!(binds, "campaign_rate");
+    assert!(
+        (estimate - 4.0).abs() < 1e-9,
+        "(250 - 50) / 50 s: {estimate}"
+    );
+    assert_within_a_fifth(estimate, measured);
+}
+
+/// 300 personal messages in calls of 10, 2 in flight, each answered after 200 ms (the
+/// latency plan assumes for a transport never used): 15 rounds of 200 ms.
+#[test]
+fn plan_estimates_a_latency_bound_send_within_a_fifth() {
+    let fake = FakeSendGrid::start(Scenario::Latency(Duration::from_millis(200)));
+    let workspace = workspace(&fake, 300, 10, true);
+    workspace.edit(
+        "campaigns/transports.yaml",
+        "timeout_seconds: 1}",
+        "timeout_seconds: 1, concurrency: 2}",
+    );
+    let (estimate, binds, measured) = estimate_then_measure(&workspace);
+    assert_eq!(binds, "calls");
+    assert!(
+        (estimate - 3.0).abs() < 1e-9,
+        "15 rounds of 200 ms: {estimate}"
+    );
+    assert_within_a_fifth(estimate, measured);
+    assert_eq!(fake.log().requests, 30);
+}
