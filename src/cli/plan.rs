@@ -6,6 +6,7 @@ use std::path::Path;
 use super::args::PlanArgs;
 use super::{Exit, Output, report, session};
 use crate::plan::{self, CampaignPlan, Delivery, StateView};
+use crate::reconcile::check_content;
 use crate::text::Count;
 
 pub fn run(args: &PlanArgs) -> Exit {
@@ -35,10 +36,22 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
             store,
             resend_uncertain: false,
         });
-        let latency = view
-            .as_ref()
-            .and_then(|v| v.record().ok().flatten())
-            .and_then(|r| r.latency);
+        let record = match &view {
+            Some(view) => view.record().map_err(|error| {
+                report::error(error);
+                Exit::Refused
+            })?,
+            None => None,
+        };
+        // Content changed after sending began is refused here as apply refuses it, so
+        // the check on a pull request fails before the merge does.
+        if let (Some(view), Some(record)) = (&view, &record) {
+            if let Err(error) = check_content(campaign, record, &view.counts()) {
+                report::refused(&campaign.name, error);
+                return Err(Exit::Refused);
+            }
+        }
+        let latency = record.and_then(|r| r.latency);
         let delivery = Delivery::of(campaign, latency.as_ref());
         match plan::plan(campaign, state, &delivery) {
             Ok(plan) => plans.push(plan),

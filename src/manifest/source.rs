@@ -121,8 +121,8 @@ fn read_text(file: &Path, text: &str, out: &mut Documents, diagnostics: &mut Vec
     // Both parsers agree on document boundaries for text that parsed; `take` also guards
     // against serde_yaml's iterator repeating an error forever.
     let count = indexes.len();
-    let typed = serde_yaml::Deserializer::from_str(text).take(count);
-    for (index, deserializer) in indexes.into_iter().zip(typed) {
+    let parsed = serde_yaml::Deserializer::from_str(text).take(count);
+    for (index, deserializer) in indexes.into_iter().zip(parsed) {
         let header = Loaded {
             doc: (),
             file: file.to_owned(),
@@ -140,15 +140,26 @@ fn read_text(file: &Path, text: &str, out: &mut Documents, diagnostics: &mut Vec
             continue;
         };
         let Loaded { file, index, .. } = header;
+        // Read as YAML first, then typed: a document that does not fit its type is read
+        // again, problem by problem, so one wrong key does not hide the others.
+        let value = match serde_yaml::Value::deserialize(deserializer) {
+            Ok(value) => value,
+            Err(error) => {
+                diagnostics.push(structure(&file, &index, &error.to_string()));
+                continue;
+            }
+        };
         match kind {
-            Kind::Campaign => match CampaignDoc::deserialize(deserializer) {
-                Ok(doc) => out.campaigns.push(Loaded { doc, file, index }),
-                Err(error) => diagnostics.push(structure(&file, &index, &error)),
-            },
-            Kind::Transport => match TransportDoc::deserialize(deserializer) {
-                Ok(doc) => out.transports.push(Loaded { doc, file, index }),
-                Err(error) => diagnostics.push(structure(&file, &index, &error)),
-            },
+            Kind::Campaign => {
+                if let Some(doc) = typed::<CampaignDoc>(&file, &index, value, diagnostics) {
+                    out.campaigns.push(Loaded { doc, file, index });
+                }
+            }
+            Kind::Transport => {
+                if let Some(doc) = typed::<TransportDoc>(&file, &index, value, diagnostics) {
+                    out.transports.push(Loaded { doc, file, index });
+                }
+            }
         }
     }
 }
@@ -195,20 +206,98 @@ fn check_header(header: &Loaded<()>, diagnostics: &mut Vec<Diagnostic>) -> Optio
     }
 }
 
-/// Turns serde's error into a diagnostic: the path becomes the key, and an unknown field
-/// is reported under its own name (`spec.batch.isolaton: unknown key, ...`).
-fn structure(file: &Path, index: &DocumentIndex, error: &serde_yaml::Error) -> Diagnostic {
-    let mut message = error.to_string();
-    let mut position = None;
-    if let Some(location) = error.location() {
-        let suffix = format!(" at line {} column {}", location.line(), location.column());
-        if let Some(end) = message.strip_suffix(&suffix).map(str::len) {
-            message.truncate(end);
+/// The most structural problems reported for one document.
+const MOST_PROBLEMS: usize = 20;
+
+/// `value` as a `T`, or `None` with a diagnostic for every part that does not fit: each
+/// problem is reported, the part removed, and the rest read again.
+fn typed<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    index: &DocumentIndex,
+    mut value: serde_yaml::Value,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let mut removed: Vec<String> = Vec::new();
+    for _ in 0..MOST_PROBLEMS {
+        let error = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(doc) if removed.is_empty() => return Some(doc),
+            Ok(_) => return None,
+            Err(error) => error,
+        };
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        // A key removed for a bad value is then missing: that is not a second problem.
+        let missing = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(field, _)| join(&path, field));
+        if !missing.as_ref().is_some_and(|key| removed.contains(key)) {
+            let message = if path == "." || path.is_empty() {
+                inner.clone()
+            } else {
+                format!("{path}: {inner}")
+            };
+            diagnostics.push(structure(file, index, &message));
         }
-        position = Some(locate::Position {
-            line: location.line(),
-            column: location.column(),
-        });
+        let unknown = inner.strip_prefix("unknown field `").map(str::to_owned);
+        let culprit = match unknown.as_deref() {
+            Some(rest) if !path.ends_with(rest.split('`').next().unwrap_or_default()) => {
+                join(&path, rest.split('`').next().unwrap_or_default())
+            }
+            _ => missing.unwrap_or(path),
+        };
+        if !remove(&mut value, &culprit) {
+            return None;
+        }
+        removed.push(culprit);
+    }
+    None
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() || path == "." {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// Removes the key at the dotted `path` from `value`; `false` when there is none.
+fn remove(value: &mut serde_yaml::Value, path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut node = value;
+    for part in parts {
+        let next = match part.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+            Some(i) => i.parse().ok().and_then(|i: usize| node.get_mut(i)),
+            None => node.get_mut(part),
+        };
+        let Some(next) = next else { return false };
+        node = next;
+    }
+    match last.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+        Some(i) => match (node.as_sequence_mut(), i.parse::<usize>()) {
+            (Some(sequence), Ok(i)) if i < sequence.len() => {
+                sequence.remove(i);
+                true
+            }
+            _ => false,
+        },
+        None => node.as_mapping_mut().and_then(|m| m.remove(last)).is_some(),
+    }
+}
+
+/// Turns serde's message into a diagnostic: the path becomes the key, and an unknown field
+/// is reported under its own name (`spec.batch.isolaton: unknown key, ...`), with the
+/// known key it most likely meant.
+fn structure(file: &Path, index: &DocumentIndex, message: &str) -> Diagnostic {
+    let mut message = message.to_owned();
+    let mut position = None;
+    if let Some((rest, line, column)) = trailing_location(&message) {
+        position = Some(locate::Position { line, column });
+        message = rest;
     }
     let (mut key, mut message) = match message.split_once(": ") {
         Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest.to_owned()),
@@ -216,12 +305,13 @@ fn structure(file: &Path, index: &DocumentIndex, error: &serde_yaml::Error) -> D
     };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once("`, ") {
-            key = if key.is_empty() {
-                field.to_owned()
-            } else {
-                format!("{key}.{field}")
+            if !key.ends_with(field) {
+                key = join(&key, field);
+            }
+            message = match closest(field, expected) {
+                Some(known) => format!("unknown key; did you mean `{known}`? ({expected})"),
+                None => format!("unknown key, {expected}"),
             };
-            message = format!("unknown key, {expected}");
         }
     }
     let position = position.unwrap_or_else(|| index.key(&key));
@@ -230,4 +320,24 @@ fn structure(file: &Path, index: &DocumentIndex, error: &serde_yaml::Error) -> D
         key,
         problem: Problem::Structure { message },
     }
+}
+
+/// The ` at line L column C` ending of a `serde_yaml` message, split off.
+fn trailing_location(message: &str) -> Option<(String, usize, usize)> {
+    let (rest, at) = message.rsplit_once(" at line ")?;
+    let (line, column) = at.split_once(" column ")?;
+    Some((rest.to_owned(), line.parse().ok()?, column.parse().ok()?))
+}
+
+/// The known key in `expected` (serde's "expected one of `a`, `b`") closest to `field`,
+/// when one is close enough to be a typo of it.
+fn closest(field: &str, expected: &str) -> Option<String> {
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (strsim::jaro_winkler(field, known), known))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, known)| known.to_owned())
 }

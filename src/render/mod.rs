@@ -305,7 +305,7 @@ impl Renderer {
                         .get_or_init(|| Value::from_object(Recipient(record.clone())))
                         .clone();
                     let ctx = context! { unsubscribe_token => token, recipient => recipient, campaign => self.campaign.clone() };
-                    let url = self.run(UNSUBSCRIBE, ctx, row)?;
+                    let url = self.run(UNSUBSCRIBE, ctx, record, row)?;
                     // It becomes a header: refused here, in the preflight, not at send time.
                     check::link(&url).map_err(|message| RenderError::Template {
                         template: self.link_name.clone(),
@@ -404,26 +404,41 @@ impl Renderer {
             Slot::Direct { direct, name } => match direct.render(inputs) {
                 Some((text, spans)) => Ok((text, Some(spans))),
                 // A value that cannot be found: minijinja says which, in its words.
-                None => Ok((self.run(name, context().clone(), row)?, None)),
+                None => Ok((self.run(name, context().clone(), inputs.record, row)?, None)),
             },
-            Slot::Template(name) => Ok((self.run(name, context().clone(), row)?, None)),
+            Slot::Template(name) => {
+                Ok((self.run(name, context().clone(), inputs.record, row)?, None))
+            }
         }
     }
 
+    /// Renders template `name`; an undefined value is named with the columns the
+    /// recipient's row does have.
     fn run(
         &self,
         name: &str,
         ctx: Value,
+        record: &Record,
         row: &dyn std::fmt::Display,
     ) -> Result<String, RenderError> {
         let template = self
             .env
             .get_template(name)
             .expect("every template was added in new");
-        template.render(ctx).map_err(|error| RenderError::Template {
-            template: located(name, &error),
-            message: describe(&error),
-            row: row.to_string(),
+        template.render(ctx).map_err(|error| {
+            let mut message = describe(&error);
+            if error.kind() == minijinja::ErrorKind::UndefinedError {
+                let columns = record.columns();
+                message = format!(
+                    "{message}; the audience columns are {}",
+                    crate::text::List::and_ticked(&columns)
+                );
+            }
+            RenderError::Template {
+                template: located(name, &error),
+                message,
+                row: row.to_string(),
+            }
         })
     }
 
@@ -597,6 +612,13 @@ fn translate(
                     .ok()
                     .filter(|v| !v.is_undefined());
                 let Some(value) = value else {
+                    // Passed, but what was passed is undefined: a column the row lacks.
+                    if kwargs.has(name) {
+                        return Err(minijinja::Error::new(
+                            minijinja::ErrorKind::UndefinedError,
+                            format!("t(`{key}`): the value passed as `{name}` is undefined"),
+                        ));
+                    }
                     return Err(invalid(format!(
                         "t(`{key}`) needs `{name}`: pass t('{key}', {name}=...)"
                     )));

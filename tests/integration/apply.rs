@@ -199,11 +199,12 @@ fn changed_content_is_refused_until_the_revision_is_bumped() {
         AUDIENCE,
         &(workspace.read(AUDIENCE) + "eve@example.com,Eve,en\n"),
     );
-    workspace.run(["apply"]).code(2).stdout("").stderr(
-        "error: campaign `welcome`: campaigns/welcome.yaml:5:1: spec.revision: content changed after sending began \
-         (catalog en.yaml, from); 3 recipients already got revision 1. Bump spec.revision to 2 to send the new \
-         content to those not sent yet, or undo the change; nothing was sent\n",
-    );
+    let refusal = "error: campaign `welcome`: campaigns/welcome.yaml:5:1: spec.revision: content changed after \
+         sending began (catalog en.yaml, from); 3 recipients already got revision 1. Bump spec.revision to 2 to \
+         send the new content to those not sent yet, or undo the change; nothing was sent\n";
+    // plan refuses as apply does, so the check on a pull request fails before the merge.
+    workspace.run(["plan"]).code(2).stdout("").stderr(refusal);
+    workspace.run(["apply"]).code(2).stdout("").stderr(refusal);
     assert_eq!(recipients(&workspace).len(), 3, "nothing was sent");
 
     workspace.write(CAMPAIGN, &(workspace.read(CAMPAIGN) + "  revision: 2\n"));

@@ -154,7 +154,39 @@ fn an_undefined_variable_names_template_line_and_audience_row() {
         .code(2)
         .stderr(
             "error: campaign `welcome`: campaigns/templates/welcome.html.j2:2: undefined value: \
-             `recipient.nickname` is undefined (audience row campaigns/audiences/customers.csv:2); nothing was sent\n",
+             `recipient.nickname` is undefined; the audience columns are `email`, `name` and `locale` (audience \
+             row campaigns/audiences/customers.csv:2); nothing was sent\n",
+        );
+}
+
+/// A value passed to `t()` that the row does not have is blamed as such, not as an
+/// argument missing from the call.
+#[test]
+fn an_undefined_value_passed_to_t_is_named_with_the_columns() {
+    Test::campaign()
+        .file(HTML, "<p>{{ t('hello', name=recipient.nickname) }}</p>\n")
+        .args(["plan"])
+        .run()
+        .code(2)
+        .stderr(
+            "error: campaign `welcome`: campaigns/templates/welcome.html.j2:1: undefined value: \
+             t(`hello`): the value passed as `name` is undefined; the audience columns are `email`, `name` and \
+             `locale` (audience row campaigns/audiences/customers.csv:2); nothing was sent\n",
+        );
+}
+
+/// An argument left out of `t()` is blamed as missing, with how to pass it.
+#[test]
+fn an_argument_missing_from_t_says_how_to_pass_it() {
+    Test::campaign()
+        .file(HTML, "<p>{{ t('hello') }}</p>\n")
+        .args(["plan"])
+        .run()
+        .code(2)
+        .stderr(
+            "error: campaign `welcome`: campaigns/templates/welcome.html.j2:1: invalid operation: \
+             t(`hello`) needs `name`: pass t('hello', name=...) (audience row campaigns/audiences/customers.csv:2); \
+             nothing was sent\n",
         );
 }
 

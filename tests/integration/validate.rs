@@ -107,7 +107,34 @@ fn batch_missing_refuses_isolation_and_size() {
 // The rest of the format.
 
 refused!(unknown_key, ["    isolation: per-recipient" => "    isolaton: per-recipient"],
-    "campaigns/welcome.yaml:19:5: spec.batch.isolaton: unknown key, expected `size` or `isolation`");
+    "campaigns/welcome.yaml:19:5: spec.batch.isolaton: unknown key; did you mean `isolation`? (expected `size` or `isolation`)");
+
+refused!(unknown_key_far_from_any, ["    isolation: per-recipient" => "    isolation: per-recipient\n    xyzzy: 1"],
+    "campaigns/welcome.yaml:20:5: spec.batch.xyzzy: unknown key, expected `size` or `isolation`");
+
+/// Structural problems (unknown keys, values of the wrong kind) do not hide each other:
+/// every one in the file is reported in one run.
+#[test]
+fn every_structural_problem_of_a_file_is_reported() {
+    const FILE: &str = "campaigns/welcome.yaml";
+    Test::campaign()
+        .edit(FILE, "    suppress:", "    supress:")
+        .edit(FILE, "  rate: {per_second: 50}", "  rate: {per_second: 50}\n  stage: fast\n  pausd: false")
+        .edit(FILE, "    size: 100", "    size: many")
+        .args(["validate"])
+        .run()
+        .code(2)
+        .stderr(
+            "campaigns/welcome.yaml:15:5: spec.audience.supress: unknown key; did you mean `suppress`? \
+             (expected one of `file`, `email_field`, `suppress`, `on_invalid`)\n\
+             campaigns/welcome.yaml:17:3: spec.stage: unknown variant `fast`, expected one of `seed`, `canary`, `full`\n\
+             campaigns/welcome.yaml:18:3: spec.pausd: unknown key; did you mean `paused`? (expected one of \
+             `transport`, `from`, `reply_to`, `template`, `locales`, `audience`, `rate`, `batch`, `unsubscribe`, \
+             `stage`, `rollout`, `paused`, `halt`, `revision`, `allow_outside`)\n\
+             campaigns/welcome.yaml:20:5: spec.batch.size: invalid type: string \"many\", expected u32\n\
+             error: 4 problems found in the manifests; nothing was sent\n",
+        );
+}
 
 refused!(wrong_api_version, ["apiVersion: herald/v1" => "apiVersion: herald/v2"],
     "campaigns/welcome.yaml:1:13: apiVersion: expected `herald/v1`, found `herald/v2`");
@@ -328,6 +355,7 @@ fn templates_and_audiences_are_checked_too() {
         .stdout("")
         .stderr(
             "error: campaign `welcome`: campaigns/templates/welcome.txt.j2:1: undefined value: `recipient.nickname` \
-             is undefined (audience row campaigns/audiences/customers.csv:2); nothing was sent\n",
+             is undefined; the audience columns are `email`, `name` and `locale` (audience row \
+             campaigns/audiences/customers.csv:2); nothing was sent\n",
         );
 }
