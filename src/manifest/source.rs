@@ -262,9 +262,11 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-/// Removes the key at the dotted `path` from `value`; `false` when there is none.
+/// Removes the key at `path` (`spec.rollout.seed[0]`) from `value`; `false` when there is
+/// none.
 fn remove(value: &mut serde_yaml::Value, path: &str) -> bool {
-    let mut parts: Vec<&str> = path.split('.').collect();
+    let path = path.replace('[', ".[");
+    let mut parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
     let Some(last) = parts.pop() else {
         return false;
     };

@@ -1,10 +1,9 @@
 //! `herald apply` and `herald status` against the outbox and a real sled store on disk.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::harness::{Test, Workspace, another_campaign};
+use crate::harness::{self, Test, Workspace, another_campaign};
 
 const CAMPAIGN: &str = "campaigns/welcome.yaml";
 const AUDIENCE: &str = "campaigns/audiences/customers.csv";
@@ -240,11 +239,7 @@ fn changed_content_is_refused_until_the_revision_is_bumped() {
 
 /// An audience of `n` synthetic recipients.
 fn audience(n: usize) -> String {
-    let mut csv = String::from("email,name,locale\n");
-    for i in 0..n {
-        let _ = writeln!(csv, "user{i:05}@example.com,User {i},en");
-    }
-    csv
+    harness::audience(n, 5)
 }
 
 #[test]

@@ -53,6 +53,17 @@ spec:
     )
 }
 
+/// An audience (`email,name,locale`) of `n` synthetic recipients `user<i>@example.com`,
+/// `i` zero-padded to `digits`, named `User <i>`, in English.
+pub fn audience(n: usize, digits: usize) -> String {
+    use std::fmt::Write as _;
+    let mut csv = String::from("email,name,locale\n");
+    for i in 0..n {
+        let _ = writeln!(csv, "user{i:0digits$}@example.com,User {i},en");
+    }
+    csv
+}
+
 pub struct Test {
     dir: tempfile::TempDir,
     files: BTreeMap<String, String>,

@@ -15,10 +15,7 @@ const CAMPAIGN: &str = "campaigns/welcome.yaml";
 /// `n` recipients on a SendGrid transport pointed at `fake`. `personal` makes every body
 /// differ (a greeting with the name); otherwise all bodies are the same.
 fn workspace(fake: &FakeSendGrid, n: usize, batch: u32, personal: bool) -> Workspace {
-    let mut audience = String::from("email,name,locale\n");
-    for i in 0..n {
-        let _ = writeln!(audience, "user{i:04}@example.com,User {i},en");
-    }
+    let audience = harness::audience(n, 4);
     let body = if personal {
         "{{ t('hello', name=recipient.name) }}\n"
     } else {

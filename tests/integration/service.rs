@@ -2,22 +2,18 @@
 //! as fast as apply, quiet when idle, readable while it runs, and its endpoints and
 //! status page checked from the outside (the page in a real browser).
 
-use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::browser::Browser;
-use crate::harness::{Test, Workspace};
+use crate::harness::{self, Test, Workspace};
 use crate::http;
 
 const CAMPAIGN: &str = "campaigns/welcome.yaml";
 const RECIPIENTS: u64 = 40_000;
 
 fn campaign(n: u64, per_second: u64) -> Workspace {
-    let mut audience = String::from("email,name,locale\n");
-    for i in 0..n {
-        let _ = writeln!(audience, "user{i:05}@example.com,User {i},en");
-    }
+    let audience = harness::audience(usize::try_from(n).unwrap(), 5);
     Test::campaign()
         .file("campaigns/audiences/customers.csv", &audience)
         .file("campaigns/audiences/unsubscribed.csv", "email\n")

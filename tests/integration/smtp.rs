@@ -2,16 +2,12 @@
 //! faults.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
-use crate::harness::{Mail, Test, Workspace};
+use crate::harness::{self, Mail, Test, Workspace};
 use crate::servers::{aiosmtpd, smtp_sink};
 
 fn workspace(port: u16, n: usize) -> Workspace {
-    let mut audience = String::from("email,name,locale\n");
-    for i in 0..n {
-        let _ = writeln!(audience, "user{i:03}@example.com,User {i},en");
-    }
+    let audience = harness::audience(n, 3);
     Test::campaign()
         .file("campaigns/audiences/customers.csv", &audience)
         .file(
@@ -106,7 +102,9 @@ fn a_4xx_is_retried_with_backoff_then_counted_as_failed() {
         started.elapsed().as_secs_f64() > 3.0,
         "backed off between tries"
     );
-    for recipient in failed(&workspace) {
+    let failed = failed(&workspace);
+    assert_eq!(failed.len(), 2, "both recipients failed: {failed:?}");
+    for recipient in failed {
         assert_eq!(recipient["attempts"], 5);
         assert_eq!(
             recipient["reason"],
