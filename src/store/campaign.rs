@@ -1,10 +1,13 @@
 //! One campaign's part of the store: its record, its recipients and its calls under way.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
 
+use super::index::{Entry, Index, Place};
 use super::ledger::Ledger;
 use super::record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts};
-use super::{IN_FLIGHT, Store, StoreError, encoding, in_flight, io_error};
+use super::{IN_FLIGHT, OUTCOMES, SEQ, Store, StoreError, encoding, in_flight, io_error};
 
 pub const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
 
@@ -14,6 +17,77 @@ pub fn intent_key(id: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&id.to_be_bytes());
     key
+}
+
+/// The key of the outcomes of the call recorded with sequence number `seq`:
+/// `\0outcomes\0` and the number, so they sort in the order they were written.
+fn outcomes_key(seq: u64) -> Vec<u8> {
+    let mut key = OUTCOMES.to_vec();
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Reads a campaign's tree whole: where every recipient stands (records under their own
+/// address first, then each call's outcomes in the order written, a later one replacing
+/// an earlier), and the tree's sequence number. Anything unreadable is damage.
+pub(super) fn load(tree: &sled::Tree, path: &Path, name: &str) -> Result<(Index, u64), StoreError> {
+    let io = io_error(path);
+    let corrupt = |key: String, reason: String| StoreError::Damaged {
+        path: path.to_owned(),
+        reason: format!("the record `{name}/{key}` cannot be read: {reason}"),
+    };
+    let mut index = Index::default();
+    for entry in tree.range(&[1u8][..]..) {
+        let (key, value) = entry.map_err(&io)?;
+        let key = String::from_utf8_lossy(&key).into_owned();
+        let status = value
+            .first()
+            .copied()
+            .and_then(Status::from_code)
+            .ok_or_else(|| corrupt(key.clone(), "no status".to_owned()))?;
+        index.set(
+            &key,
+            Entry {
+                status,
+                place: Place::Own,
+            },
+        );
+    }
+    for entry in tree.scan_prefix(OUTCOMES) {
+        let (key, value) = entry.map_err(&io)?;
+        let seq = outcomes_seq(&key).ok_or_else(|| {
+            corrupt(
+                String::from_utf8_lossy(&key).into_owned(),
+                "a bad key".to_owned(),
+            )
+        })?;
+        let outcomes = encoding::decode_outcomes(&value)
+            .map_err(|reason| corrupt(format!("outcomes {seq}"), reason))?;
+        for (key, record) in outcomes {
+            match record {
+                Some(record) => index.set(
+                    &key,
+                    Entry {
+                        status: record.status,
+                        place: Place::Call(seq),
+                    },
+                ),
+                None => index.remove(&key),
+            }
+        }
+    }
+    let seq = tree
+        .get(SEQ)
+        .map_err(&io)?
+        .and_then(|v| v.as_ref().try_into().ok())
+        .map_or(0, u64::from_be_bytes);
+    Ok((index, seq))
+}
+
+fn outcomes_seq(key: &[u8]) -> Option<u64> {
+    let number = key.strip_prefix(OUTCOMES)?.strip_prefix(&[0])?;
+    Some(u64::from_be_bytes(number.try_into().ok()?))
 }
 
 /// `record` as it may be stored: a provider's reason can echo a secret herald sent it.
@@ -44,6 +118,8 @@ pub struct CampaignStore {
     in_flight: HashMap<String, u32>,
     /// Records those recipients already had (re-sends of the uncertain), not counted twice.
     shadowed: StatusCounts,
+    /// Where every recipient stands; shared by every view of this campaign.
+    index: Arc<RwLock<Index>>,
     store: Store,
 }
 
@@ -90,17 +166,23 @@ impl Delta {
 }
 
 impl CampaignStore {
-    pub(super) fn new(name: &str, tree: sled::Tree, store: Store) -> Result<Self, StoreError> {
+    pub(super) fn new(
+        name: &str,
+        tree: sled::Tree,
+        index: Arc<RwLock<Index>>,
+        store: Store,
+    ) -> Result<Self, StoreError> {
         let mut campaign = Self {
             name: name.to_owned(),
             tree,
             in_flight: HashMap::new(),
             shadowed: StatusCounts::default(),
+            index,
             store,
         };
         campaign.in_flight = in_flight(&campaign.intents()?);
         for key in campaign.in_flight.keys() {
-            if let Some(status) = campaign.stored_status(key)? {
+            if let Some(status) = campaign.stored_status(key) {
                 campaign.shadowed.add(status);
             }
         }
@@ -146,17 +228,47 @@ impl CampaignStore {
         if self.in_flight.contains_key(key) {
             return Ok(Some(Status::InFlight));
         }
-        self.stored_status(key)
+        Ok(self.stored_status(key))
     }
 
-    fn stored_status(&self, key: &str) -> Result<Option<Status>, StoreError> {
-        let value = self.tree.get(key).map_err(self.io())?;
-        Ok(value.and_then(|v| v.first().copied().and_then(Status::from_code)))
+    fn stored_status(&self, key: &str) -> Option<Status> {
+        self.index().get(key).map(|e| e.status)
+    }
+
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().expect("the index lock")
     }
 
     pub fn get(&self, key: &str) -> Result<Option<RecipientRecord>, StoreError> {
-        let value = self.tree.get(key).map_err(self.io())?;
-        value.map(|v| self.decode(key, &v)).transpose()
+        let Some(entry) = self.index().get(key) else {
+            return Ok(None);
+        };
+        match entry.place {
+            Place::Own => {
+                let value = self.tree.get(key).map_err(self.io())?;
+                value.map(|v| self.decode(key, &v)).transpose()
+            }
+            Place::Call(seq) => {
+                let value = self.tree.get(outcomes_key(seq)).map_err(self.io())?;
+                let outcomes = self.outcomes(seq, value.as_deref().unwrap_or_default())?;
+                Ok(outcomes
+                    .into_iter()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, record)| record))
+            }
+        }
+    }
+
+    fn outcomes(
+        &self,
+        seq: u64,
+        value: &[u8],
+    ) -> Result<Vec<(String, Option<RecipientRecord>)>, StoreError> {
+        encoding::decode_outcomes(value).map_err(|reason| StoreError::Corrupt {
+            path: self.store.0.path.clone(),
+            key: format!("{}/outcomes {seq}", self.name),
+            reason,
+        })
     }
 
     /// Every intent in the tree: calls under way, or a killed run's.
@@ -197,37 +309,60 @@ impl CampaignStore {
     /// per recipient; `changes_from_store` looks them up where the caller does not know.
     pub fn finish(&self, intent: Option<&IntentKey>, changes: &[Change]) -> Result<(), StoreError> {
         // Encoded before the ledger's lock is taken: only the batch is applied under it.
-        let mut batch = sled::Batch::default();
-        if let Some(key) = intent {
-            batch.remove(key.as_slice());
-        }
         let mut delta = Delta::default();
         for change in changes {
             if let Some(before) = change.before {
                 delta.remove(before);
             }
-            match &change.after {
-                None => batch.remove(change.key.as_bytes()),
-                Some(record) => {
-                    delta.add(record.status);
-                    let mut value = Vec::with_capacity(48);
-                    encoding::encode(&scrubbed(record), &mut value);
-                    batch.insert(change.key.as_bytes(), value);
-                }
+            if let Some(record) = &change.after {
+                delta.add(record.status);
             }
         }
-        self.store.commit(
+        let scrubbed: Vec<_> = changes
+            .iter()
+            .map(|c| c.after.as_ref().map(scrubbed))
+            .collect();
+        let mut value = Vec::with_capacity(64 * changes.len());
+        encoding::encode_outcomes(
+            changes
+                .iter()
+                .zip(&scrubbed)
+                .map(|(c, record)| (c.key.as_str(), record.as_deref())),
+            &mut value,
+        );
+        let seq = self.store.commit(
             &self.tree,
             |ledger| &mut self.entry(ledger).seq,
-            |target, ledger| {
-                *target = batch;
+            |batch, ledger| {
+                if let Some(key) = intent {
+                    batch.remove(key.as_slice());
+                }
                 let entry = self.entry(ledger);
+                // The tree's next sequence number is unique: it names the outcomes.
+                let seq = entry.seq + 1;
+                if !changes.is_empty() {
+                    batch.insert(outcomes_key(seq), value);
+                }
                 let mut counts = entry.counts();
                 delta.apply(&mut counts);
                 entry.set_counts(&counts);
-                Ok(())
+                Ok(seq)
             },
-        )
+        )?;
+        let mut index = self.index.write().expect("the index lock");
+        for change in changes {
+            match &change.after {
+                Some(record) => index.set(
+                    &change.key,
+                    Entry {
+                        status: record.status,
+                        place: Place::Call(seq),
+                    },
+                ),
+                None => index.remove(&change.key),
+            }
+        }
+        Ok(())
     }
 
     /// `records` as changes, with what each recipient's status is in the store now.
@@ -239,7 +374,7 @@ impl CampaignStore {
             .into_iter()
             .map(|(key, after)| {
                 Ok(Change {
-                    before: self.stored_status(&key)?,
+                    before: self.stored_status(&key),
                     key,
                     after,
                 })
@@ -275,19 +410,31 @@ impl CampaignStore {
             listed.sort_by(|a, b| a.0.cmp(&b.0));
             return Ok(listed);
         }
+        let index = self.index();
+        let wanted = |key: &str, place: Place| {
+            !self.in_flight.contains_key(key) && index.get(key) == Some(Entry { status, place })
+        };
         let mut listed = Vec::new();
-        for entry in &self.tree {
+        for entry in self.tree.range(&[1u8][..]..) {
             let (key, value) = entry.map_err(self.io())?;
-            if key.starts_with(b"\0") || value.first() != Some(&status.code()) {
-                continue;
-            }
             let key = String::from_utf8_lossy(&key).into_owned();
-            if self.in_flight.contains_key(&key) {
-                continue;
+            if wanted(&key, Place::Own) {
+                let record = self.decode(&key, &value)?;
+                listed.push((key, record));
             }
-            let record = self.decode(&key, &value)?;
-            listed.push((key, record));
         }
+        for entry in self.tree.scan_prefix(OUTCOMES) {
+            let (key, value) = entry.map_err(self.io())?;
+            let Some(seq) = outcomes_seq(&key) else {
+                continue;
+            };
+            for (key, record) in self.outcomes(seq, &value)? {
+                if let Some(record) = record.filter(|_| wanted(&key, Place::Call(seq))) {
+                    listed.push((key, record));
+                }
+            }
+        }
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(listed)
     }
 

@@ -6,6 +6,10 @@
 //! time of the last change as LEB128 varints, then the provider's id and the reason,
 //! each a varint length (0 for none, else length + 1) and UTF-8 bytes. Records herald
 //! wrote before (status byte, then JSON) are still read.
+//!
+//! A call's outcomes are one value: a version byte (`1`), the number of entries, then per
+//! entry the address (varint length, bytes) and its record (varint length, bytes; a
+//! length of 0 removes the recipient's record).
 
 use super::record::{RecipientRecord, Status};
 
@@ -64,6 +68,57 @@ pub fn decode(value: &[u8]) -> Result<RecipientRecord, String> {
         }
         _ => Err("a record in no format herald knows".to_owned()),
     }
+}
+
+/// One call's outcomes as one value.
+pub fn encode_outcomes<'a>(
+    outcomes: impl ExactSizeIterator<Item = (&'a str, Option<&'a RecipientRecord>)>,
+    out: &mut Vec<u8>,
+) {
+    out.push(VERSION);
+    varint(outcomes.len() as u64, out);
+    let mut record = Vec::with_capacity(48);
+    for (key, outcome) in outcomes {
+        varint(key.len() as u64, out);
+        out.extend_from_slice(key.as_bytes());
+        record.clear();
+        if let Some(outcome) = outcome {
+            encode(outcome, &mut record);
+        }
+        varint(record.len() as u64, out);
+        out.extend_from_slice(&record);
+    }
+}
+
+/// The outcomes in `value`, in the order written, or why they cannot be read.
+pub fn decode_outcomes(value: &[u8]) -> Result<Vec<(String, Option<RecipientRecord>)>, String> {
+    let short = || "outcomes cut short".to_owned();
+    let (&version, mut rest) = value.split_first().ok_or_else(short)?;
+    if version != VERSION {
+        return Err(format!("outcomes in no format herald knows ({version})"));
+    }
+    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, String> {
+        let length = usize::try_from(read(rest).ok_or_else(short)?).map_err(|e| e.to_string())?;
+        let bytes = rest.get(..length).ok_or_else(short)?.to_vec();
+        *rest = &rest[length..];
+        Ok(bytes)
+    };
+    let count = read(&mut rest).ok_or_else(short)?;
+    let mut outcomes = Vec::with_capacity(usize::try_from(count.min(10_000)).unwrap_or(0));
+    for _ in 0..count {
+        let key = String::from_utf8(take(&mut rest)?).map_err(|e| e.to_string())?;
+        let record = take(&mut rest)?;
+        let record = if record.is_empty() {
+            None
+        } else {
+            Some(decode(&record)?)
+        };
+        outcomes.push((key, record));
+    }
+    if !rest.is_empty() {
+        return Err("outcomes followed by stray bytes".to_owned());
+    }
+    Ok(outcomes)
 }
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {
@@ -127,5 +182,23 @@ mod tests {
         let mut sent = Vec::new();
         encode(&records[0], &mut sent);
         assert!(sent.len() < 48, "{} bytes", sent.len());
+
+        let outcomes = [
+            ("a@example.com", Some(&records[0])),
+            ("b@example.com", None),
+            ("ü@example.com", Some(&records[1])),
+        ];
+        let mut value = Vec::new();
+        encode_outcomes(outcomes.iter().copied(), &mut value);
+        let read = decode_outcomes(&value).unwrap();
+        assert_eq!(read.len(), 3);
+        for ((key, record), (want_key, want)) in read.iter().zip(outcomes) {
+            assert_eq!((key.as_str(), record.as_ref()), (want_key, want));
+        }
+        for cut in [1, 2, value.len() / 2, value.len() - 1] {
+            assert!(decode_outcomes(&value[..cut]).is_err(), "cut at {cut}");
+        }
+        value.push(0);
+        assert!(decode_outcomes(&value).is_err(), "stray bytes");
     }
 }

@@ -1,12 +1,16 @@
 //! The state store: a typed wrapper over sled. sled types never leave this module.
 //!
 //! Layout: the default tree holds the format version and the store's id; tree `campaigns`
-//! maps a campaign name to its `CampaignRecord`; tree `recipients/<campaign>` maps a
-//! normalised address to its `RecipientRecord`, encoded as one status byte followed by
-//! JSON. Keys that start with NUL, which no address does, are herald's own: `\0seq` (the
-//! tree's sequence number, see `ledger`) and one `\0in-flight\0<id>` `Intent` per call
-//! under way. Beside sled's files, `herald-state.json` is the ledger of what the store
-//! must hold.
+//! maps a campaign name to its `CampaignRecord`; tree `recipients/<campaign>` holds the
+//! recipients' records: one `\0outcomes\0<seq>` value per call, listing each of its
+//! recipients with their `RecipientRecord` (see `encoding`), so a campaign of a million
+//! is a thousand sled values, not a million. Stores written before hold records under the
+//! normalised address itself; those are still read, and a later call's outcome replaces
+//! them. Keys that start with NUL, which no address does, are herald's own: `\0seq` (the
+//! tree's sequence number, see `ledger`), the outcomes, and one `\0in-flight\0<id>`
+//! `Intent` per call under way. Where each recipient stands is kept in memory (`index`),
+//! built when the store is opened. Beside sled's files, `herald-state.json` is the ledger
+//! of what the store must hold.
 //!
 //! # Guarantees
 //! - Every write that records a state change is flushed before the call returns, so a
@@ -29,13 +33,14 @@
 mod campaign;
 mod encoding;
 mod error;
+mod index;
 mod ledger;
 mod open;
 mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 pub use campaign::{CampaignStore, Change};
 pub use error::StoreError;
@@ -43,6 +48,7 @@ pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
 };
 
+use index::Index;
 use ledger::{CampaignLedger, Keeper, Ledger};
 use open::Found;
 
@@ -56,6 +62,8 @@ const RECIPIENTS: &str = "recipients/";
 const SEQ: &[u8] = b"\0seq";
 /// The prefix of intent keys; the first format had just this one key.
 const IN_FLIGHT: &[u8] = b"\0in-flight";
+/// The prefix of the keys of calls' outcomes.
+const OUTCOMES: &[u8] = b"\0outcomes";
 
 /// What `Store::open` does when there is no store at the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +83,9 @@ struct Inner {
     path: PathBuf,
     keeper: Keeper,
     /// The ledger version last made durable (see `Store::durable`).
-    flushed: std::sync::Mutex<u64>,
+    flushed: Mutex<u64>,
+    /// Where each campaign's recipients stand, by campaign.
+    indexes: Mutex<HashMap<String, Arc<RwLock<Index>>>>,
 }
 
 impl Store {
@@ -136,7 +146,7 @@ impl Store {
             store: id,
             ..Ledger::default()
         };
-        let store = Self::assemble(path, db, ledger)?;
+        let store = Self::assemble(path, db, ledger, HashMap::new())?;
         store.persist_ledger()?;
         Ok(store)
     }
@@ -184,15 +194,17 @@ impl Store {
             campaigns: BTreeMap::new(),
             ..ledger.clone()
         };
+        let mut indexes = HashMap::new();
         for name in tree_names(&db) {
             let tree = db.open_tree(format!("{RECIPIENTS}{name}")).map_err(&io)?;
-            let (counts, seq) = scan(&tree).map_err(&io)?;
+            let (index, seq) = campaign::load(&tree, path, &name)?;
             let mut entry = CampaignLedger {
                 seq,
                 ..CampaignLedger::default()
             };
-            entry.set_counts(&counts);
-            checked.campaigns.insert(name, entry);
+            entry.set_counts(&index.counts());
+            checked.campaigns.insert(name.clone(), entry);
+            indexes.insert(name, Arc::new(RwLock::new(index)));
         }
         for (name, expected) in &ledger.campaigns {
             let found = checked.campaigns.get(name).copied().unwrap_or_default();
@@ -214,7 +226,7 @@ impl Store {
                 )));
             }
         }
-        let store = Self::assemble(path, db, checked.clone())?;
+        let store = Self::assemble(path, db, checked.clone(), indexes)?;
         if checked != *ledger {
             store.persist_ledger()?;
         }
@@ -257,6 +269,7 @@ impl Store {
             store: id.clone(),
             ..Ledger::default()
         };
+        let mut indexes = HashMap::new();
         for name in tree_names(&db) {
             let tree = db.open_tree(format!("{RECIPIENTS}{name}")).map_err(&io)?;
             // The first format's one intent key becomes an intent of the new kind.
@@ -267,13 +280,14 @@ impl Store {
                 tree.apply_batch(batch).map_err(&io)?;
             }
             tree.insert(SEQ, &1u64.to_be_bytes()).map_err(&io)?;
-            let (counts, seq) = scan(&tree).map_err(&io)?;
+            let (index, seq) = campaign::load(&tree, path, &name)?;
             let mut entry = CampaignLedger {
                 seq,
                 ..CampaignLedger::default()
             };
-            entry.set_counts(&counts);
-            ledger.campaigns.insert(name, entry);
+            entry.set_counts(&index.counts());
+            ledger.campaigns.insert(name.clone(), entry);
+            indexes.insert(name, Arc::new(RwLock::new(index)));
         }
         let campaigns = db.open_tree("campaigns").map_err(&io)?;
         campaigns.insert(SEQ, &1u64.to_be_bytes()).map_err(&io)?;
@@ -282,12 +296,17 @@ impl Store {
         db.insert(FORMAT_KEY, FORMAT).map_err(&io)?;
         db.flush().map_err(&io)?;
         tracing::info!(path = %path.display(), "upgraded the state store to format 2");
-        let store = Self::assemble(path, db, ledger)?;
+        let store = Self::assemble(path, db, ledger, indexes)?;
         store.persist_ledger()?;
         Ok(store)
     }
 
-    fn assemble(path: &Path, db: sled::Db, ledger: Ledger) -> Result<Self, StoreError> {
+    fn assemble(
+        path: &Path,
+        db: sled::Db,
+        ledger: Ledger,
+        indexes: HashMap<String, Arc<RwLock<Index>>>,
+    ) -> Result<Self, StoreError> {
         let io = io_error(path);
         let campaigns = db.open_tree("campaigns").map_err(&io)?;
         std::fs::write(path.join(open::PID_FILE), std::process::id().to_string())
@@ -297,7 +316,8 @@ impl Store {
             campaigns,
             path: path.to_owned(),
             keeper: Keeper::new(path, ledger),
-            flushed: std::sync::Mutex::new(0),
+            flushed: Mutex::new(0),
+            indexes: Mutex::new(indexes),
         })))
     }
 
@@ -345,7 +365,15 @@ impl Store {
             .db
             .open_tree(format!("{RECIPIENTS}{name}"))
             .map_err(io_error(&self.0.path))?;
-        CampaignStore::new(name, tree, self.clone())
+        let index = Arc::clone(
+            self.0
+                .indexes
+                .lock()
+                .expect("the indexes lock")
+                .entry(name.to_owned())
+                .or_default(),
+        );
+        CampaignStore::new(name, tree, index, self.clone())
     }
 
     /// Applies `batch` to `tree` with its next sequence number, changing the ledger as
@@ -406,21 +434,6 @@ fn sequence(tree: &sled::Tree) -> Result<u64, sled::Error> {
         .get(SEQ)?
         .and_then(|v| v.as_ref().try_into().ok())
         .map_or(0, u64::from_be_bytes))
-}
-
-/// Counts a recipients tree by status, from the status bytes alone, and its sequence number.
-fn scan(tree: &sled::Tree) -> Result<(StatusCounts, u64), sled::Error> {
-    let mut counts = StatusCounts::default();
-    for entry in tree {
-        let (key, value) = entry?;
-        if key.starts_with(b"\0") {
-            continue;
-        }
-        if let Some(status) = value.first().copied().and_then(Status::from_code) {
-            counts.add(status);
-        }
-    }
-    Ok((counts, sequence(tree)?))
 }
 
 fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {

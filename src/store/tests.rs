@@ -291,3 +291,88 @@ fn folders_that_are_not_stores_are_refused_and_missing_ones_only_when_allowed() 
         StoreError::Exists { .. } | StoreError::Locked { .. }
     ));
 }
+
+/// A store as herald's first format wrote it: records under each address (status byte,
+/// then JSON), one intent under `\0in-flight`, no ledger.
+fn first_format(path: &Path) {
+    let db = sled::open(path).unwrap();
+    db.insert(FORMAT_KEY, FIRST_FORMAT).unwrap();
+    let tree = db.open_tree(format!("{RECIPIENTS}launch")).unwrap();
+    for (address, status) in [
+        ("a@example.com", Status::Sent),
+        ("b@example.com", Status::Uncertain),
+        ("c@example.com", Status::Failed),
+    ] {
+        let mut value = vec![status.code()];
+        serde_json::to_writer(&mut value, &record(status)).unwrap();
+        tree.insert(address, value).unwrap();
+    }
+    let intent = Intent {
+        revision: 1,
+        started: now(),
+        recipients: vec![("d@example.com".to_owned(), 1)],
+    };
+    tree.insert(IN_FLIGHT, serde_json::to_vec(&intent).unwrap())
+        .unwrap();
+    db.flush().unwrap();
+}
+
+/// A first-format store is upgraded in place: its records under each address read as
+/// before, its intent recovers as uncertain, and a later call's outcome for someone
+/// replaces their old record, also after reopening.
+#[test]
+fn records_of_the_first_format_are_read_and_later_outcomes_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    first_format(&path);
+    let store = reopen(&path).unwrap();
+    assert_eq!(store.recover().unwrap().get("launch"), Some(&1));
+    let campaign = store.campaign("launch").unwrap();
+    let counts = campaign.counts();
+    assert_eq!((counts.sent, counts.failed, counts.uncertain), (1, 1, 2));
+    assert_eq!(
+        campaign.get("c@example.com").unwrap().map(|r| r.status),
+        Some(Status::Failed)
+    );
+    // b, uncertain, is sent again and accepted.
+    finish(
+        &campaign,
+        vec![("b@example.com".to_owned(), Some(record(Status::Sent)))],
+    );
+    let listed = |campaign: &CampaignStore, status| -> Vec<String> {
+        campaign
+            .list(status)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert_eq!(
+        listed(&campaign, Status::Sent),
+        ["a@example.com", "b@example.com"]
+    );
+    assert_eq!(listed(&campaign, Status::Uncertain), ["d@example.com"]);
+    drop((campaign, store));
+
+    let store = reopen(&path).unwrap();
+    let campaign = store.campaign("launch").unwrap();
+    let counts = campaign.counts();
+    assert_eq!((counts.sent, counts.failed, counts.uncertain), (2, 1, 1));
+    assert_eq!(
+        campaign.status("b@example.com").unwrap(),
+        Some(Status::Sent)
+    );
+    assert_eq!(
+        listed(&campaign, Status::Sent),
+        ["a@example.com", "b@example.com"]
+    );
+    assert_eq!(
+        campaign
+            .get("d@example.com")
+            .unwrap()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some(campaign::RECOVERED)
+    );
+}
