@@ -23,8 +23,43 @@ pub struct CampaignStatus {
     pub git: Option<GitRevision>,
     #[serde(flatten)]
     pub counts: StatusCounts,
+    #[serde(flatten)]
+    pub feedback: Feedback,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipients: Option<Vec<RecipientStatus>>,
+}
+
+/// What recipients of a campaign told herald after it sent: the store's suppressions that
+/// came from this campaign, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    #[serde(default)]
+    pub bounced: u64,
+    #[serde(default)]
+    pub complained: u64,
+    #[serde(default)]
+    pub unsubscribed: u64,
+}
+
+impl Feedback {
+    /// Every campaign's feedback from the store's suppression list.
+    pub fn of(store: &Store) -> std::collections::BTreeMap<String, Self> {
+        let mut feedback: std::collections::BTreeMap<String, Self> =
+            std::collections::BTreeMap::new();
+        for suppression in store.suppressions().into_values() {
+            let Some(campaign) = suppression.campaign else {
+                continue;
+            };
+            let entry = feedback.entry(campaign).or_default();
+            match suppression.reason.as_str() {
+                "bounced" => entry.bounced += 1,
+                "complained" => entry.complained += 1,
+                "unsubscribed" => entry.unsubscribed += 1,
+                _ => {}
+            }
+        }
+        feedback
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +117,7 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
             });
         }
     }
+    let feedback = Feedback::of(store);
     let mut statuses = Vec::new();
     for name in names {
         if query.campaign.as_ref().is_some_and(|only| *only != name) {
@@ -116,6 +152,7 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
                 )
             }
         };
+        let told = feedback.get(&name).copied().unwrap_or_default();
         statuses.push(CampaignStatus {
             name,
             revision: record.revision,
@@ -126,8 +163,26 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
             last_apply: record.last_apply.map(timestamp),
             git: record.git,
             counts: campaign.counts(),
+            feedback: told,
             recipients,
         });
     }
     Ok(statuses)
+}
+
+/// The store's suppression list as `herald suppressions list -o json` prints it.
+pub fn suppressions(store: &Store) -> serde_json::Value {
+    let list: Vec<_> = store
+        .suppressions()
+        .into_iter()
+        .map(|(address, s)| {
+            serde_json::json!({
+                "address": address,
+                "reason": s.reason,
+                "campaign": s.campaign,
+                "at": crate::store::timestamp(s.at),
+            })
+        })
+        .collect();
+    serde_json::json!({ "suppressions": list })
 }

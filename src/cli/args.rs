@@ -42,6 +42,8 @@ pub enum Command {
     Status(StatusArgs),
     Preview(PreviewArgs),
     Init(InitArgs),
+    #[command(subcommand)]
+    Suppressions(SuppressionsCommand),
     /// Print the JSON Schema of the manifest format
     ///
     /// Point your editor at it (the yaml-language-server reads a
@@ -217,6 +219,44 @@ pub struct StatusArgs {
     pub state: StateArg,
     #[command(flatten)]
     pub output: OutputArg,
+}
+
+/// The store's own suppression list: who unsubscribed, bounced or complained
+///
+/// Every campaign sharing the state store skips these addresses, counted as suppressed
+/// in plan and apply. The unsubscribe endpoint and provider events of `herald watch
+/// --listen` add to it; so can you. While a watch or an apply holds the store, these go
+/// through that process.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionsCommand {
+    /// List every suppressed address, with reason, campaign and when
+    List {
+        #[command(flatten)]
+        state: StateArg,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Suppress ADDRESS for every campaign of the store
+    Add {
+        address: String,
+        /// Why, e.g. `requested by phone`
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Take ADDRESS off the list: campaigns may mail it again
+    Remove {
+        address: String,
+        #[command(flatten)]
+        state: StateArg,
+    },
+    /// Print the list as CSV (`email,reason,campaign,at`), e.g. to commit to git and use as
+    /// a campaign's `audience.suppress` list
+    Export {
+        #[command(flatten)]
+        state: StateArg,
+    },
 }
 
 /// Render one sample message per locale for review: .eml, .html and an index.html

@@ -9,6 +9,7 @@ mod preview;
 mod report;
 mod session;
 mod status;
+mod suppressions;
 mod validate;
 mod watch;
 
@@ -56,6 +57,7 @@ where
         Command::Status(args) => status::run(&args),
         Command::Preview(args) => preview::run(&args),
         Command::Init(args) => init::run(&args),
+        Command::Suppressions(command) => suppressions::run(&command),
         Command::Schema => {
             print!("{}", crate::schema::json());
             Exit::Success

@@ -104,6 +104,14 @@ fn text(status: &CampaignStatus) -> String {
     let _ = writeln!(out, "  sent       {}", c.sent);
     let _ = writeln!(out, "  failed     {}", c.failed);
     let _ = writeln!(out, "  uncertain  {}", c.uncertain + c.in_flight);
+    let f = &status.feedback;
+    if f.bounced + f.complained + f.unsubscribed > 0 {
+        let _ = writeln!(
+            out,
+            "  feedback   {} bounced, {} complained, {} unsubscribed (suppressed from now on)",
+            f.bounced, f.complained, f.unsubscribed
+        );
+    }
     if let Some(last) = &status.last_apply {
         let _ = writeln!(out, "  last apply {last}");
     }

@@ -56,10 +56,13 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         live.update(name, |campaign| campaign.prepared = false);
     }
     let metrics = Arc::new(Metrics::default());
+    let directory = Arc::new(crate::serve::directory::Directory::default());
+    directory.update(&manifests);
     let service = Service {
         store: sending.store.clone(),
         live: live.clone(),
         metrics: Arc::clone(&metrics),
+        directory: Arc::clone(&directory),
     };
     let options = Options {
         path: path.to_owned(),
@@ -71,6 +74,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         stop: stop.clone(),
         live,
         metrics,
+        directory,
     };
     report::note(format_args!("watching {} (Ctrl-C to stop)", path.display()));
     let result = runtime.block_on(async {

@@ -86,6 +86,8 @@ pub enum Settings {
         endpoint: String,
         /// The environment variable holding the key.
         api_key_env: String,
+        /// The environment variable holding the Event Webhook's verification key.
+        events_key_env: Option<String>,
     },
     Smtp {
         host: String,
@@ -279,6 +281,7 @@ fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, B
                 .api_key_env
                 .clone()
                 .ok_or_else(|| required("api_key_env"))?,
+            events_key_env: spec.events.as_ref().map(|e| e.public_key_env.clone()),
         },
         TransportKind::Smtp => {
             let tls = spec.tls.unwrap_or(model::Tls::Starttls);

@@ -262,6 +262,15 @@ fn default_min_attempts() -> u32 {
     100
 }
 
+/// How provider events are verified.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSpec {
+    /// sendgrid: the environment variable holding the Event Webhook's verification key
+    /// (the public key SendGrid shows, base64 DER).
+    pub public_key_env: String,
+}
+
 /// One flat spec for every transport type; `validate` checks which fields each type takes,
 /// so a misplaced field gets a message that names the type.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -302,6 +311,10 @@ pub struct TransportSpec {
     #[serde(default)]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: Option<u32>,
+    /// sendgrid: verify the Event Webhook that `herald watch --listen` receives on
+    /// `/events/sendgrid`.
+    #[serde(default)]
+    pub events: Option<EventsSpec>,
     /// sendgrid, smtp: seconds to wait for one provider call before its outcome is
     /// `uncertain` (never retried automatically); 30 unless set.
     #[serde(default)]

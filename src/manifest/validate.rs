@@ -60,10 +60,12 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
 
     settings(loaded, out);
 
+    let events_key = spec.events.as_ref().map(|e| e.public_key_env.clone());
     for (field, value) in [
         ("api_key_env", &spec.api_key_env),
         ("username_env", &spec.username_env),
         ("password_env", &spec.password_env),
+        ("events.public_key_env", &events_key),
     ] {
         if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
             let problem = Problem::EnvNameInvalid {
@@ -100,7 +102,13 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
 fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
     let kind = spec.kind.as_str();
-    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 9] = [
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 10] = [
+        (
+            "events",
+            spec.events.is_some(),
+            &[TransportKind::Sendgrid],
+            &[],
+        ),
         (
             "dir",
             spec.dir.is_some(),

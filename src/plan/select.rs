@@ -1,6 +1,8 @@
 //! Who a campaign reaches, and who of them is due now: the one walk that plan (which
 //! renders and counts everyone) and apply (which sends to those due) share.
 
+use std::collections::BTreeMap;
+
 use super::{PlanError, Rollout, StateView, Walked, due, walk};
 use crate::audience::{self, Recipient, Suppressions};
 use crate::manifest::Campaign;
@@ -31,21 +33,37 @@ pub fn select<E: From<PlanError>>(
     let suppressions = Suppressions::load(&spec.audience.suppress).map_err(PlanError::from)?;
     let rollout = Rollout::new(campaign, &suppressions);
     let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
-    let walked = walk(campaign, screen, &rollout, |chunk| {
+    // The store's own list (unsubscribes, bounces, complaints) holds for every campaign.
+    let stored = state.map(|s| s.store.suppressions()).unwrap_or_default();
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut walked = walk(campaign, screen, &rollout, |chunk| {
         let selected = chunk
             .into_iter()
-            .map(|recipient| {
+            .filter_map(|recipient| {
                 let key = audience::normalize(&recipient.email);
-                let due = due(&rollout, state, &key)?;
-                Ok(Selected {
-                    recipient,
-                    key,
-                    due,
-                })
+                if let Some(suppression) = stored.get(&key) {
+                    *by_reason.entry(suppression.reason.clone()).or_default() += 1;
+                    return None;
+                }
+                Some(
+                    due(&rollout, state, &key)
+                        .map_err(PlanError::from)
+                        .map(|due| Selected {
+                            recipient,
+                            key,
+                            due,
+                        }),
+                )
             })
             .collect::<Result<Vec<_>, PlanError>>()?;
         each(selected)
     })?;
+    for (reason, recipients) in by_reason {
+        walked.tally.suppressed += recipients;
+        walked
+            .suppressed_by
+            .push((format!("state store ({reason})"), recipients));
+    }
     Ok(Selection {
         walked,
         seeds: rollout.seeds().count() as u64,

@@ -1,10 +1,11 @@
 //! The HTTP endpoints of `herald watch --listen` (axum).
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::Service;
 use crate::status::Query;
@@ -16,6 +17,12 @@ pub fn router(service: Service) -> Router {
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route(
+            "/unsubscribe/{token}",
+            get(super::feedback::unsubscribe_page).post(super::feedback::unsubscribe),
+        )
+        .route("/events/sendgrid", post(super::feedback::sendgrid))
+        .layer(DefaultBodyLimit::max(super::feedback::MAX_BODY))
         .with_state(service)
 }
 

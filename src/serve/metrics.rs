@@ -62,7 +62,7 @@ impl Default for Metrics {
         let halted = Family::<CampaignLabels, Gauge>::default();
         registry.register(
             "recipients",
-            "Recipients of each campaign by state (sent, failed, uncertain, due, suppressed)",
+            "Recipients of each campaign by state (sent, failed, uncertain, due, suppressed, bounced, complained, unsubscribed)",
             recipients.clone(),
         );
         registry.register(
@@ -118,7 +118,9 @@ impl Metrics {
         self.recipients.clear();
         self.paused.clear();
         self.halted.clear();
+        let feedback = crate::status::Feedback::of(store);
         for (name, campaign) in live.snapshot() {
+            let told = feedback.get(&name).copied().unwrap_or_default();
             let counts = store
                 .campaign(&name)
                 .map(|c| c.counts())
@@ -132,6 +134,9 @@ impl Metrics {
                 ("uncertain", counts.uncertain + counts.in_flight),
                 ("due", left),
                 ("suppressed", campaign.suppressed),
+                ("bounced", told.bounced),
+                ("complained", told.complained),
+                ("unsubscribed", told.unsubscribed),
             ] {
                 self.recipients
                     .get_or_create(&RecipientLabels {

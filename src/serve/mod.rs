@@ -1,5 +1,5 @@
 //! herald as a service: the HTTP side of `herald watch --listen` (health, readiness,
-//! metrics, status JSON and a status page), and the state store's socket, through which
+//! metrics, status JSON, a status page, one-click unsubscribe and provider events), and the state store's socket, through which
 //! other herald processes read a store this one holds.
 //!
 //! # Guarantees
@@ -8,6 +8,8 @@
 //! - `/status` and the socket answer from the store through `crate::status`, the same
 //!   code `herald status` runs, so the three never disagree.
 
+pub mod directory;
+mod feedback;
 mod http;
 mod metrics;
 mod page;
@@ -27,6 +29,8 @@ pub struct Service {
     pub store: Store,
     pub live: Live,
     pub metrics: Arc<Metrics>,
+    /// The manifests as the feedback endpoints need them; watch keeps it current.
+    pub directory: Arc<directory::Directory>,
 }
 
 /// Serves HTTP on `listener` until `stop`.

@@ -31,6 +31,17 @@ const MAX_REQUEST: usize = 64 * 1024;
 #[serde(rename_all = "snake_case")]
 pub enum Request {
     Status(Query),
+    /// The store's suppression list.
+    Suppressions,
+    /// Suppress an address (a normalised one) for every campaign.
+    Suppress {
+        address: String,
+        reason: String,
+    },
+    /// Take an address off the list.
+    Unsuppress {
+        address: String,
+    },
 }
 
 /// The answer: the JSON the command would print, or why there is none.
@@ -52,6 +63,18 @@ pub fn answer(store: &Store, request: &Request) -> Answer {
             Err(error @ crate::status::StatusError::Unknown { .. }) => {
                 Answer::Refused(error.to_string())
             }
+            Err(error) => Answer::Failed(error.to_string()),
+        },
+        Request::Suppressions => Answer::Ok(crate::status::suppressions(store)),
+        Request::Suppress { address, reason } => {
+            let suppression = crate::store::Suppression::new(reason, None);
+            match store.suppress(address, &suppression) {
+                Ok(added) => Answer::Ok(serde_json::json!({ "added": added })),
+                Err(error) => Answer::Failed(error.to_string()),
+            }
+        }
+        Request::Unsuppress { address } => match store.unsuppress(address) {
+            Ok(removed) => Answer::Ok(serde_json::json!({ "removed": removed })),
             Err(error) => Answer::Failed(error.to_string()),
         },
     }

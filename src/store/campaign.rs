@@ -193,6 +193,11 @@ impl CampaignStore {
         &self.name
     }
 
+    /// The store's suppression list (shared by every campaign), by address.
+    pub fn suppressions(&self) -> std::collections::BTreeMap<String, super::Suppression> {
+        self.store.suppressions()
+    }
+
     fn io(&self) -> impl Fn(sled::Error) -> StoreError + '_ {
         io_error(&self.store.0.path)
     }

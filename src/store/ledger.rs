@@ -43,7 +43,17 @@ pub struct Ledger {
     pub db_bytes: u64,
     /// The sequence number of the tree of campaign records.
     pub records: u64,
+    /// The sequence number and size of the store's suppression list.
+    #[serde(default)]
+    pub suppressions: SuppressionsLedger,
     pub campaigns: BTreeMap<String, CampaignLedger>,
+}
+
+/// The suppression list's tree: its sequence number and how many addresses it holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppressionsLedger {
+    pub seq: u64,
+    pub addresses: u64,
 }
 
 /// One campaign's recipients tree: its sequence number and counts by status.

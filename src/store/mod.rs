@@ -37,6 +37,7 @@ mod index;
 mod ledger;
 mod open;
 mod record;
+mod suppressions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ pub use error::StoreError;
 pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
 };
+pub use suppressions::Suppression;
 
 use index::Index;
 use ledger::{CampaignLedger, Keeper, Ledger};
@@ -86,6 +88,9 @@ struct Inner {
     flushed: Mutex<u64>,
     /// Where each campaign's recipients stand, by campaign.
     indexes: Mutex<HashMap<String, Arc<RwLock<Index>>>>,
+    suppression_tree: sled::Tree,
+    /// The suppression list, read whole on open (see `suppressions`).
+    suppressions: RwLock<BTreeMap<String, Suppression>>,
 }
 
 impl Store {
@@ -93,8 +98,10 @@ impl Store {
     /// a missing store is created or refused as `if_missing` says.
     pub fn open(path: &Path, if_missing: IfMissing) -> Result<Self, StoreError> {
         match open::find(path)? {
-            Found::Nothing if if_missing == IfMissing::Create => Self::create(path),
-            Found::Nothing => Err(StoreError::Missing {
+            Found::Nothing | Found::Unfinished if if_missing == IfMissing::Create => {
+                Self::create(path)
+            }
+            Found::Nothing | Found::Unfinished => Err(StoreError::Missing {
                 path: path.to_owned(),
             }),
             Found::Store(ledger) => Self::verify(path, &ledger),
@@ -105,7 +112,7 @@ impl Store {
     /// Opens the store at `path` if there is one; `None` when nothing was applied yet.
     pub fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
         match open::find(path)? {
-            Found::Nothing => Ok(None),
+            Found::Nothing | Found::Unfinished => Ok(None),
             Found::Store(ledger) => Self::verify(path, &ledger).map(Some),
             Found::Unledgered => Self::upgrade(path).map(Some),
         }
@@ -114,7 +121,7 @@ impl Store {
     /// Creates a new, empty store at `path` (`herald init`); refuses an existing one.
     pub fn init(path: &Path) -> Result<Self, StoreError> {
         match open::find(path)? {
-            Found::Nothing => Self::create(path),
+            Found::Nothing | Found::Unfinished => Self::create(path),
             Found::Store(_) | Found::Unledgered => Err(StoreError::Exists {
                 path: path.to_owned(),
             }),
@@ -125,16 +132,27 @@ impl Store {
         &self.0.path
     }
 
+    /// Creates a store at `path`. A marker file is written first and removed once the
+    /// ledger is: a creation killed half-way leaves the marker, and the next open starts
+    /// over instead of taking sled's files without a ledger for damage. (Nothing is sent
+    /// before this returns, so an unfinished store never recorded anyone.)
     fn create(path: &Path) -> Result<Self, StoreError> {
         use std::os::unix::fs::DirBuilderExt as _;
+        let failed = |error: std::io::Error| StoreError::Io {
+            path: path.to_owned(),
+            reason: format!("cannot create the store: {error}"),
+        };
+        if open::find(path)? == Found::Unfinished {
+            std::fs::remove_dir_all(path).map_err(failed)?;
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(path)
-            .map_err(|error| StoreError::Io {
-                path: path.to_owned(),
-                reason: format!("cannot create the folder: {error}"),
-            })?;
+            .map_err(failed)?;
+        std::fs::File::create(path.join(open::CREATING))
+            .and_then(|f| f.sync_all())
+            .map_err(failed)?;
         let db = open::sled(path)?;
         let id = crate::digest::hex(&rand::random::<[u8; 16]>());
         let io = io_error(path);
@@ -148,6 +166,7 @@ impl Store {
         };
         let store = Self::assemble(path, db, ledger, HashMap::new())?;
         store.persist_ledger()?;
+        std::fs::remove_file(path.join(open::CREATING)).map_err(failed)?;
         Ok(store)
     }
 
@@ -226,6 +245,19 @@ impl Store {
                 )));
             }
         }
+        let suppression_tree = db.open_tree(suppressions::TREE).map_err(&io)?;
+        let found = ledger::SuppressionsLedger {
+            seq: sequence(&suppression_tree).map_err(&io)?,
+            addresses: suppressions::load(&suppression_tree, path)?.len() as u64,
+        };
+        let expected = ledger.suppressions;
+        if found.seq < expected.seq || (found.seq == expected.seq && found != expected) {
+            return Err(damaged(format!(
+                "its suppression list lost writes (at {} of {}, {} of {} addresses)",
+                found.seq, expected.seq, found.addresses, expected.addresses
+            )));
+        }
+        checked.suppressions = found;
         let store = Self::assemble(path, db, checked.clone(), indexes)?;
         if checked != *ledger {
             store.persist_ledger()?;
@@ -309,6 +341,8 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let io = io_error(path);
         let campaigns = db.open_tree("campaigns").map_err(&io)?;
+        let suppression_tree = db.open_tree(suppressions::TREE).map_err(&io)?;
+        let suppressions = suppressions::load(&suppression_tree, path)?;
         std::fs::write(path.join(open::PID_FILE), std::process::id().to_string())
             .map_err(|e| io(e.into()))?;
         Ok(Self(Arc::new(Inner {
@@ -318,6 +352,8 @@ impl Store {
             keeper: Keeper::new(path, ledger),
             flushed: Mutex::new(0),
             indexes: Mutex::new(indexes),
+            suppression_tree,
+            suppressions: RwLock::new(suppressions),
         })))
     }
 

@@ -20,6 +20,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PID_FILE: &str = "herald.pid";
 
 /// What a state folder holds.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Found {
     /// Nothing there, or an empty folder.
     Nothing,
@@ -27,7 +28,13 @@ pub enum Found {
     Store(Ledger),
     /// sled's files without a ledger: a store of herald's first format, or damage.
     Unledgered,
+    /// A store herald began to create and never finished (killed before its ledger was
+    /// written): nothing was ever sent with it.
+    Unfinished,
 }
+
+/// The file `Store::create` writes first and removes last.
+pub const CREATING: &str = "creating";
 
 /// Looks at `path` without opening anything.
 pub fn find(path: &Path) -> Result<Found, StoreError> {
@@ -57,6 +64,9 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
     }
     if let Some(ledger) = ledger::read(path)? {
         return Ok(Found::Store(ledger));
+    }
+    if names.iter().any(|n| n == CREATING) {
+        return Ok(Found::Unfinished);
     }
     if names.iter().any(|n| n == "db") && names.iter().any(|n| n == "conf") {
         return Ok(Found::Unledgered);

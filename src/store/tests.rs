@@ -376,3 +376,50 @@ fn records_of_the_first_format_are_read_and_later_outcomes_replace_them() {
         Some(campaign::RECOVERED)
     );
 }
+
+#[test]
+fn the_suppression_list_lasts_and_keeps_the_first_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let store = Store::open(&path, IfMissing::Create).unwrap();
+    let unsubscribed = Suppression::new("unsubscribed", Some("launch"));
+    assert!(store.suppress("a@example.com", &unsubscribed).unwrap());
+    assert!(
+        !store
+            .suppress("a@example.com", &Suppression::new("bounced", None))
+            .unwrap()
+    );
+    assert!(
+        store
+            .suppress("b@example.com", &Suppression::new("bounced", None))
+            .unwrap()
+    );
+    drop(store);
+    let store = reopen(&path).unwrap();
+    assert_eq!(store.suppressed("a@example.com"), Some(unsubscribed));
+    assert!(store.unsuppress("b@example.com").unwrap());
+    assert!(!store.unsuppress("b@example.com").unwrap());
+    drop(store);
+    let store = reopen(&path).unwrap();
+    assert_eq!(
+        store.suppressions().keys().collect::<Vec<_>>(),
+        ["a@example.com"]
+    );
+}
+
+/// A creation killed before its ledger was written leaves its marker: nothing was ever
+/// recorded there, so the store is created again, not refused as damaged.
+#[test]
+fn a_creation_killed_half_way_is_started_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join(open::CREATING), "").unwrap();
+    drop(sled::open(&path).unwrap());
+    assert!(Store::open_existing(&path).unwrap().is_none());
+    assert!(matches!(reopen(&path), Err(StoreError::Missing { .. })));
+    let store = Store::open(&path, IfMissing::Create).unwrap();
+    assert!(!path.join(open::CREATING).exists());
+    drop(store);
+    reopen(&path).unwrap();
+}

@@ -59,6 +59,7 @@ impl SendGrid {
         let Settings::SendGrid {
             endpoint,
             api_key_env,
+            ..
         } = &transport.settings
         else {
             return Err(TransportError::Setup {

@@ -78,6 +78,8 @@ pub struct Options {
     pub stop: Stop,
     pub live: Live,
     pub metrics: Arc<Metrics>,
+    /// What the feedback endpoints know of the manifests.
+    pub directory: Arc<crate::serve::directory::Directory>,
 }
 
 /// What a campaign does after an error, as watch tells it.
@@ -385,6 +387,7 @@ impl Controller {
     /// Starts, changes or stops campaign tasks to match `manifests`: a campaign whose
     /// inputs did not change is left alone.
     fn update(&mut self, manifests: &Manifests) {
+        self.options.directory.update(manifests);
         let only = self.options.only.clone();
         let mut present = Vec::new();
         let mut changed = Vec::new();

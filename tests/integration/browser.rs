@@ -133,6 +133,12 @@ impl Browser {
             .to_owned()
     }
 
+    /// Clicks the first element matching `css`.
+    pub fn click(&self, css: &str) {
+        let element = self.find(css);
+        self.call("POST", &format!("/element/{element}/click"), &json!({}));
+    }
+
     fn find(&self, css: &str) -> String {
         let found = self.call(
             "POST",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::{Test, Workspace};
 
-const RECIPIENTS: usize = 10_000;
+const RECIPIENTS: usize = 15_000;
 const BATCH: usize = 100;
 /// Calls in flight at once, so at most this many calls are uncertain after a crash.
 const CONCURRENCY: usize = 3;
@@ -139,10 +139,11 @@ fn sigkill_at_random_moments_never_sends_twice_or_loses_anyone() {
             && files(&workspace) == before
             && started.elapsed() < Duration::from_secs(10)
         {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "apply finished after only {kills} kills"
-            );
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+                panic!("apply finished ({status}) after only {kills} kills: {stderr}");
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         std::thread::sleep(Duration::from_millis(random.between(1, 400)));

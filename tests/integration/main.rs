@@ -4,6 +4,7 @@ mod apply;
 mod browser;
 mod crash;
 mod fake_sendgrid;
+mod feedback;
 mod fuzz;
 mod harness;
 mod http;

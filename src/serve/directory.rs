@@ -1,0 +1,126 @@
+//! What the feedback endpoints need to know of the manifests watch follows: which
+//! campaign and recipient an unsubscribe token names, and which keys verify provider
+//! events. Watch tells it every time the manifests load.
+//!
+//! An unsubscribe token holds nothing of the address, so finding its recipient means
+//! computing the tokens of a campaign's audience. That is done once per campaign, when
+//! the first token of it arrives after its manifests (or audience) last changed, on a
+//! blocking thread, and kept: a million recipients take about a second and 100 MB.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::manifest::{Campaign, Manifests, Settings};
+use crate::plan::PlanError;
+use crate::render::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
+
+/// The recipient an unsubscribe token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub campaign: String,
+    /// The normalised address.
+    pub address: String,
+}
+
+#[derive(Default)]
+pub struct Directory(Mutex<Known>);
+
+#[derive(Default)]
+struct Known {
+    /// Campaigns with an unsubscribe link.
+    campaigns: Vec<Arc<Campaign>>,
+    /// Token -> address, per campaign, once computed.
+    tokens: HashMap<String, Arc<HashMap<String, String>>>,
+    /// The variables holding the SendGrid Event Webhook's verification keys.
+    sendgrid_keys: Vec<String>,
+}
+
+impl Directory {
+    /// The manifests as they load now; tokens computed before are forgotten.
+    pub fn update(&self, manifests: &Manifests) {
+        let mut known = self.0.lock().expect("the directory lock");
+        known.campaigns = manifests
+            .campaigns
+            .iter()
+            .filter(|c| c.spec.unsubscribe.is_some())
+            .map(|c| Arc::new(c.clone()))
+            .collect();
+        known.tokens.clear();
+        known.sendgrid_keys = manifests
+            .transports
+            .iter()
+            .filter_map(|t| match &t.settings {
+                Settings::SendGrid { events_key_env, .. } => events_key_env.clone(),
+                _ => None,
+            })
+            .collect();
+    }
+
+    /// The environment variables naming SendGrid event verification keys.
+    pub fn sendgrid_keys(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("the directory lock")
+            .sendgrid_keys
+            .clone()
+    }
+
+    /// The recipient `token` names, if it is a real token of a campaign watch follows.
+    /// Blocks while a campaign's tokens are computed; `Err` when the key is not set.
+    pub fn find(&self, token: &str) -> Result<Option<Named>, NotKeyed> {
+        let key = crate::secret::from_env(UNSUBSCRIBE_KEY_ENV).ok_or(NotKeyed)?;
+        let key = key.expose().as_bytes();
+        if token.len() != 32 || crate::digest::unhex(token).is_none() {
+            return Ok(None);
+        }
+        let campaigns = self.0.lock().expect("the directory lock").campaigns.clone();
+        for campaign in campaigns {
+            let tokens = self.tokens(&campaign, key);
+            let Some(address) = tokens.get(token) else {
+                continue;
+            };
+            // The map found a candidate; the MAC decides, in constant time.
+            if token_matches(key, &campaign.name, address, token) {
+                return Ok(Some(Named {
+                    campaign: campaign.name.clone(),
+                    address: address.clone(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn tokens(&self, campaign: &Campaign, key: &[u8]) -> Arc<HashMap<String, String>> {
+        if let Some(tokens) = self
+            .0
+            .lock()
+            .expect("the directory lock")
+            .tokens
+            .get(&campaign.name)
+        {
+            return Arc::clone(tokens);
+        }
+        let mut tokens = HashMap::new();
+        let walked = crate::plan::select::<PlanError>(campaign, None, |chunk| {
+            for selected in chunk {
+                let token = unsubscribe_token(key, &campaign.name, &selected.key);
+                tokens.insert(token, selected.key);
+            }
+            Ok(())
+        });
+        if let Err(error) = walked {
+            tracing::warn!(campaign = %campaign.name, %error, "cannot read the audience for unsubscribe tokens");
+        }
+        let tokens = Arc::new(tokens);
+        self.0
+            .lock()
+            .expect("the directory lock")
+            .tokens
+            .insert(campaign.name.clone(), Arc::clone(&tokens));
+        tokens
+    }
+}
+
+/// `HERALD_UNSUBSCRIBE_KEY` is not set: no token can be checked.
+#[derive(Debug)]
+pub struct NotKeyed;
