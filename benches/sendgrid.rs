@@ -8,9 +8,12 @@
 //!   preflight included, at least 950 personalizations per call, under 300 MB.
 //! - personal, loopback: the same, answered at once.
 //! - shared, loopback: bodies identical for everyone (no names, no links).
+//! - postmark, 150 ms: the personal case through Postmark's batch API (500 complete
+//!   messages per call), against a fake answering one result per message.
 //!
 //! `HERALD_BENCH_ROWS` (default 1,000,000) and `HERALD_BENCH_CASES` (a comma-separated
-//! subset of `personal-150ms,personal-loopback,shared-loopback`) change what runs.
+//! subset of `personal-150ms,personal-loopback,shared-loopback,postmark-150ms`) change
+//! what runs.
 //! Peak memory is herald's own, from `/usr/bin/time`.
 
 mod common;
@@ -26,11 +29,12 @@ use common::{herald_timed, size, write_campaign};
 
 fn main() {
     let rows = size("HERALD_BENCH_ROWS", 1_000_000);
-    let cases = std::env::var("HERALD_BENCH_CASES")
-        .unwrap_or_else(|_| "personal-150ms,personal-loopback,shared-loopback".to_owned());
+    let cases = std::env::var("HERALD_BENCH_CASES").unwrap_or_else(|_| {
+        "personal-150ms,personal-loopback,shared-loopback,postmark-150ms".to_owned()
+    });
     for case in cases.split(',') {
         let (personal, latency) = match case {
-            "personal-150ms" => (true, Duration::from_millis(150)),
+            "personal-150ms" | "postmark-150ms" => (true, Duration::from_millis(150)),
             "personal-loopback" => (true, Duration::ZERO),
             "shared-loopback" => (false, Duration::ZERO),
             other => panic!("unknown case {other}"),
@@ -47,11 +51,20 @@ fn run(case: &str, rows: usize, personal: bool, latency: Duration) {
     if !personal {
         make_shared(&campaigns);
     }
+    let spec = if case.starts_with("postmark") {
+        // Postmark takes at most 500 messages per call.
+        let manifest = campaigns.join("campaign.yaml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("size: 1000", "size: 500")).unwrap();
+        "type: postmark, server_token_env: HERALD_BENCH_KEY"
+    } else {
+        "type: sendgrid, api_key_env: HERALD_BENCH_KEY"
+    };
     std::fs::write(
         campaigns.join("transports.yaml"),
         format!(
             "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\n\
-             spec: {{type: sendgrid, endpoint: \"http://127.0.0.1:{}\", api_key_env: HERALD_BENCH_KEY}}\n",
+             spec: {{{spec}, endpoint: \"http://127.0.0.1:{}\"}}\n",
             fake.port
         ),
     )
@@ -104,8 +117,9 @@ fn make_shared(campaigns: &Path) {
     std::fs::write(manifest, text).unwrap();
 }
 
-/// A SendGrid that answers 202 to everything after `latency`, counting calls,
-/// personalizations and bytes. A thread per connection, as herald keeps a few open.
+/// A SendGrid (or a Postmark, by the path asked) that takes everything after `latency`,
+/// counting calls, recipients and bytes. A thread per connection, as herald keeps a few
+/// open.
 struct Fake {
     port: u16,
     calls: Arc<AtomicUsize>,
@@ -150,6 +164,7 @@ fn serve(
     let mut reader = BufReader::new(stream);
     loop {
         let mut length = 0;
+        let mut postmark = false;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -158,6 +173,7 @@ fn serve(
             if line == "\r\n" {
                 break;
             }
+            postmark |= line.starts_with("POST /email/batch ");
             if let Some((key, value)) = line.split_once(':') {
                 if key.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
@@ -168,12 +184,27 @@ fn serve(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let personalizations = body.windows(6).filter(|w| w == b"\"to\":[").count();
+        let recipients = if postmark {
+            body.windows(16)
+                .filter(|w| w == b"\"MessageStream\":")
+                .count()
+        } else {
+            body.windows(6).filter(|w| w == b"\"to\":[").count()
+        };
         std::thread::sleep(latency);
         calls.fetch_add(1, Ordering::SeqCst);
-        taken.fetch_add(personalizations, Ordering::SeqCst);
+        taken.fetch_add(recipients, Ordering::SeqCst);
         bytes.fetch_add(length as u64, Ordering::SeqCst);
-        let reply = "HTTP/1.1 202 Accepted\r\nX-Message-Id: bench\r\nContent-Length: 0\r\n\r\n";
+        let reply = if postmark {
+            let one = r#"{"ErrorCode":0,"Message":"OK","MessageID":"bench"}"#;
+            let results = format!("[{}]", vec![one; recipients].join(","));
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{results}",
+                results.len()
+            )
+        } else {
+            "HTTP/1.1 202 Accepted\r\nX-Message-Id: bench\r\nContent-Length: 0\r\n\r\n".to_owned()
+        };
         if writer.write_all(reply.as_bytes()).is_err() {
             return;
         }

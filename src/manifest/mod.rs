@@ -28,6 +28,7 @@ pub use rate::Rate;
 
 /// SendGrid's API, unless a transport names another endpoint.
 pub const SENDGRID_ENDPOINT: &str = "https://api.sendgrid.com";
+pub const POSTMARK_ENDPOINT: &str = "https://api.postmarkapp.com";
 
 /// A validated set of campaigns and the transports they use.
 #[derive(Debug)]
@@ -88,6 +89,13 @@ pub enum Settings {
         api_key_env: String,
         /// The environment variable holding the Event Webhook's verification key.
         events_key_env: Option<String>,
+    },
+    Postmark {
+        /// The API base URL.
+        endpoint: String,
+        /// The environment variable holding the server token.
+        server_token_env: String,
+        message_stream: String,
     },
     Smtp {
         host: String,
@@ -282,6 +290,20 @@ fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, B
                 .clone()
                 .ok_or_else(|| required("api_key_env"))?,
             events_key_env: spec.events.as_ref().map(|e| e.public_key_env.clone()),
+        },
+        TransportKind::Postmark => Settings::Postmark {
+            endpoint: spec
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| POSTMARK_ENDPOINT.to_owned()),
+            server_token_env: spec
+                .server_token_env
+                .clone()
+                .ok_or_else(|| required("server_token_env"))?,
+            message_stream: spec
+                .message_stream
+                .clone()
+                .unwrap_or_else(|| "broadcast".to_owned()),
         },
         TransportKind::Smtp => {
             let tls = spec.tls.unwrap_or(model::Tls::Starttls);

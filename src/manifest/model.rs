@@ -281,12 +281,20 @@ pub struct TransportSpec {
     /// outbox: folder that receives one `.eml` file per message.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// sendgrid: API base URL, `https://api.sendgrid.com` unless overridden.
+    /// sendgrid, postmark: API base URL, `https://api.sendgrid.com` or
+    /// `https://api.postmarkapp.com` unless overridden.
     #[serde(default)]
     pub endpoint: Option<String>,
     /// sendgrid: name of the environment variable holding the API key.
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// postmark: name of the environment variable holding the server token.
+    #[serde(default)]
+    pub server_token_env: Option<String>,
+    /// postmark: the message stream, `broadcast` (Postmark's stream for bulk mail) unless
+    /// set.
+    #[serde(default)]
+    pub message_stream: Option<String>,
     /// smtp: server host name.
     #[serde(default)]
     pub host: Option<String>,
@@ -315,7 +323,7 @@ pub struct TransportSpec {
     /// `/events/sendgrid`.
     #[serde(default)]
     pub events: Option<EventsSpec>,
-    /// sendgrid, smtp: seconds to wait for one provider call before its outcome is
+    /// sendgrid, postmark, smtp: seconds to wait for one provider call before its outcome is
     /// `uncertain` (never retried automatically); 30 unless set.
     #[serde(default)]
     #[schemars(range(min = 1))]
@@ -338,6 +346,7 @@ pub struct TransportSpec {
 pub enum TransportKind {
     Outbox,
     Sendgrid,
+    Postmark,
     Smtp,
 }
 
@@ -346,6 +355,7 @@ impl TransportKind {
         match self {
             Self::Outbox => "outbox",
             Self::Sendgrid => "sendgrid",
+            Self::Postmark => "postmark",
             Self::Smtp => "smtp",
         }
     }
@@ -356,18 +366,21 @@ impl TransportKind {
     }
 
     /// The largest `batch.size` a campaign may declare: what one call may carry. The
-    /// `SendGrid` API takes at most 1,000 personalizations; the outbox and SMTP are capped
-    /// the same because a call is also the unit of durable intent, and so bounds how many
-    /// recipients one crash can leave uncertain.
+    /// `SendGrid` API takes at most 1,000 personalizations, Postmark's batch API 500
+    /// messages; the outbox and SMTP are capped at 1,000 because a call is also the unit
+    /// of durable intent, and so bounds how many recipients one crash can leave uncertain.
     pub fn max_batch(self) -> u32 {
-        1000
+        match self {
+            Self::Postmark => 500,
+            Self::Outbox | Self::Sendgrid | Self::Smtp => 1000,
+        }
     }
 
     /// The most recipients one call carries: SMTP sends one transaction per recipient.
     pub fn max_call(self) -> u32 {
         match self {
             Self::Smtp => 1,
-            Self::Outbox | Self::Sendgrid => self.max_batch(),
+            Self::Outbox | Self::Sendgrid | Self::Postmark => self.max_batch(),
         }
     }
 
@@ -382,7 +395,7 @@ impl TransportKind {
     /// on connections for SMTP, and the cores for the outbox.
     pub fn default_concurrency(self) -> u32 {
         match self {
-            Self::Sendgrid => 16,
+            Self::Sendgrid | Self::Postmark => 16,
             Self::Smtp => 8,
             Self::Outbox => std::thread::available_parallelism()
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),

@@ -63,6 +63,7 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     let events_key = spec.events.as_ref().map(|e| e.public_key_env.clone());
     for (field, value) in [
         ("api_key_env", &spec.api_key_env),
+        ("server_token_env", &spec.server_token_env),
         ("username_env", &spec.username_env),
         ("password_env", &spec.password_env),
         ("events.public_key_env", &events_key),
@@ -102,7 +103,19 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
 fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
     let kind = spec.kind.as_str();
-    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 10] = [
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 12] = [
+        (
+            "server_token_env",
+            spec.server_token_env.is_some(),
+            &[TransportKind::Postmark],
+            &[TransportKind::Postmark],
+        ),
+        (
+            "message_stream",
+            spec.message_stream.is_some(),
+            &[TransportKind::Postmark],
+            &[],
+        ),
         (
             "events",
             spec.events.is_some(),
@@ -118,7 +131,7 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         (
             "endpoint",
             spec.endpoint.is_some(),
-            &[TransportKind::Sendgrid],
+            &[TransportKind::Sendgrid, TransportKind::Postmark],
             &[],
         ),
         (
@@ -150,7 +163,11 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         (
             "timeout_seconds",
             spec.timeout_seconds.is_some(),
-            &[TransportKind::Sendgrid, TransportKind::Smtp],
+            &[
+                TransportKind::Sendgrid,
+                TransportKind::Postmark,
+                TransportKind::Smtp,
+            ],
             &[],
         ),
     ];

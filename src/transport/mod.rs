@@ -5,8 +5,10 @@
 //!   before every call: a batch with an address twice, or an address that could name
 //!   more than one mailbox, is refused whole and nothing of it is sent.
 
+mod http;
 mod outbox;
 pub mod packing;
+mod postmark;
 mod sendgrid;
 mod shaped;
 mod smtp;
@@ -15,6 +17,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 pub use outbox::Outbox;
+pub use postmark::Postmark;
 pub use sendgrid::{SendGrid, Tags};
 pub use shaped::{Message, Shaped};
 pub use smtp::Smtp;
@@ -104,6 +107,7 @@ pub trait Deliver: Sync {
 pub enum Transport {
     Outbox(Outbox),
     SendGrid(SendGrid),
+    Postmark(Postmark),
     Smtp(Smtp),
 }
 
@@ -112,6 +116,7 @@ impl Transport {
         match manifest.kind {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(manifest, campaign))),
             TransportKind::Sendgrid => SendGrid::new(manifest, campaign).map(Self::SendGrid),
+            TransportKind::Postmark => Postmark::new(manifest, campaign).map(Self::Postmark),
             TransportKind::Smtp => Smtp::new(manifest, campaign).map(Self::Smtp),
         }
     }
@@ -123,7 +128,7 @@ impl Transport {
     pub fn tags(&self) -> Option<Tags> {
         match self {
             Self::SendGrid(sendgrid) => Some(sendgrid.tags().clone()),
-            Self::Outbox(_) | Self::Smtp(_) => None,
+            Self::Outbox(_) | Self::Postmark(_) | Self::Smtp(_) => None,
         }
     }
 }
@@ -138,6 +143,7 @@ impl Deliver for Transport {
         match self {
             Self::Outbox(outbox) => outbox.deliver(batch).await,
             Self::SendGrid(sendgrid) => sendgrid.deliver(batch).await,
+            Self::Postmark(postmark) => postmark.deliver(batch).await,
             Self::Smtp(smtp) => smtp.deliver(batch).await,
         }
     }

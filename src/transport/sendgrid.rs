@@ -26,8 +26,6 @@
 //! the `Authorization` header, and never printed, logged or stored; this type has no
 //! `Debug` on purpose.
 
-use std::time::Duration;
-
 use serde::Serialize;
 use serde::ser::SerializeMap as _;
 use serde_json::Value;
@@ -37,7 +35,7 @@ use std::sync::{Arc, Mutex};
 
 use super::packing::{MAX_PERSONAL_BYTES, TAG_BYTES};
 use super::shaped::{Message, Shaped};
-use super::{Deliver, Envelope, Outcome, TransportError};
+use super::{Deliver, Envelope, Outcome, TransportError, http};
 use crate::manifest::model::Address;
 use crate::manifest::{Campaign, Settings, Transport};
 use crate::render::{Rendered, Shape};
@@ -68,14 +66,8 @@ impl SendGrid {
             });
         };
         let key = super::key(&transport.name, api_key_env)?;
-        let client = reqwest::Client::builder()
-            .timeout(transport.timeout)
-            .connect_timeout(transport.timeout)
-            .pool_max_idle_per_host(transport.concurrency.get() as usize)
-            .build()
-            .expect("an HTTP client with rustls builds");
         Ok(Self {
-            client,
+            client: http::client(transport),
             url: format!("{}/v3/mail/send", endpoint.trim_end_matches('/')),
             key,
             from: mailbox(&campaign.spec.from),
@@ -102,7 +94,7 @@ impl SendGrid {
             .await
         {
             Ok(response) => answer(response).await,
-            Err(error) => transport_error(&error),
+            Err(error) => http::lost(&error),
         };
         envelopes
             .into_iter()
@@ -425,26 +417,10 @@ async fn answer(response: reqwest::Response) -> Outcome {
             .to_owned();
         return Outcome::Sent { id };
     }
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = http::retry_after(&response);
     let text = response.text().await.unwrap_or_default();
     let reason = format!("SendGrid answered {status}: {}", provider_message(&text));
-    match status.as_u16() {
-        401 => Outcome::Unauthorized { reason },
-        429 => Outcome::Retry {
-            after: retry_after,
-            reason,
-        },
-        500..=599 => Outcome::Retry {
-            after: None,
-            reason,
-        },
-        _ => Outcome::Failed { reason },
-    }
+    http::refused(status, retry_after, reason)
 }
 
 /// The provider's own words: `errors[].message`, or the body as it came (cut short).
@@ -460,25 +436,5 @@ fn provider_message(body: &str) -> String {
     match parsed {
         Some(messages) if !messages.is_empty() => messages.join("; "),
         _ => body.chars().take(200).collect(),
-    }
-}
-
-/// No answer: before the connection was made nothing was sent, so retry; after it, the
-/// request may have arrived, so the outcome is uncertain.
-fn transport_error(error: &reqwest::Error) -> Outcome {
-    let reason = error.to_string();
-    if error.is_connect() {
-        Outcome::Retry {
-            after: None,
-            reason: format!("cannot connect: {reason}"),
-        }
-    } else if error.is_timeout() {
-        Outcome::Uncertain {
-            reason: format!("no answer in time: {reason}"),
-        }
-    } else {
-        Outcome::Uncertain {
-            reason: format!("connection lost: {reason}"),
-        }
     }
 }

@@ -3,12 +3,14 @@
 mod apply;
 mod browser;
 mod crash;
+mod fake_postmark;
 mod fake_sendgrid;
 mod feedback;
 mod fuzz;
 mod harness;
 mod http;
 mod plan;
+mod postmark;
 mod preview;
 mod safety;
 mod schema;
