@@ -13,6 +13,7 @@ pub mod cli;
 pub mod digest;
 pub mod git;
 pub mod input;
+pub mod keyhash;
 pub mod live;
 pub mod manifest;
 pub mod message;

@@ -12,8 +12,6 @@ mod error;
 mod reader;
 mod suppress;
 
-use std::collections::HashMap;
-
 pub use error::AudienceError;
 pub use reader::{Record, Row, Rows, rows};
 pub use suppress::{MAX_SOURCES, Suppressions};
@@ -70,7 +68,8 @@ pub struct Screen {
     suppressions: Suppressions,
     /// Audience addresses suppressed, per source of `suppressions`.
     by_source: Vec<u64>,
-    seen: HashMap<String, u64>,
+    /// The line each address was first seen on, by the address's fingerprint.
+    seen: crate::keyhash::Map<u64>,
     tally: Tally,
 }
 
@@ -80,7 +79,7 @@ impl Screen {
             email_field: email_field.to_owned(),
             by_source: vec![0; suppressions.sources().len()],
             suppressions,
-            seen: HashMap::new(),
+            seen: crate::keyhash::Map::default(),
             tally: Tally::default(),
         }
     }
@@ -114,13 +113,14 @@ impl Screen {
             };
         }
         let key = normalize(email);
-        if let Some(&first_line) = self.seen.get(&key) {
+        let fingerprint = crate::keyhash::of(&key);
+        if let Some(&first_line) = self.seen.get(&fingerprint) {
             self.tally.duplicates += 1;
             return Verdict::Duplicate { first_line };
         }
         self.tally.unique += 1;
         let sources = self.suppressions.sources_of(&key);
-        self.seen.insert(key, row.line);
+        self.seen.insert(fingerprint, row.line);
         if sources != 0 {
             self.tally.suppressed += 1;
             for (i, count) in self.by_source.iter_mut().enumerate() {
@@ -137,7 +137,7 @@ impl Screen {
 
     /// Whether a row with the normalised address `key` was screened (suppressed included).
     pub fn seen(&self, key: &str) -> bool {
-        self.seen.contains_key(key)
+        self.seen.contains_key(&crate::keyhash::of(key))
     }
 
     pub fn tally(&self) -> Tally {

@@ -2,16 +2,11 @@
 //! (by the same scan that checks it against the ledger), kept current by every call
 //! recorded, and asked for every audience row by plan and apply.
 //!
-//! A recipient is keyed by 128 bits of two `SipHash` hashes of their address, keyed at
-//! random once per process (the index never leaves memory), so an address cannot be
-//! chosen to collide with another; by chance, two of a million collide with a
-//! probability of about 2^-88. Each entry holds the status and where the full record
+//! A recipient is keyed by the fingerprint of their address (`crate::keyhash`: 128
+//! bits, keyed at random per process, so no address can be chosen to collide). Each
+//! entry holds the status and where the full record
 //! is: under the address itself (stores written before outcomes were kept per call), or
 //! among the outcomes of one call. A million recipients take about 64 MB.
-
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-use std::sync::OnceLock;
 
 use super::record::{Status, StatusCounts};
 
@@ -32,7 +27,7 @@ pub struct Entry {
 
 #[derive(Default)]
 pub struct Index {
-    entries: HashMap<u128, Entry, BuildHasherDefault<Prehashed>>,
+    entries: crate::keyhash::Map<Entry>,
 }
 
 impl Index {
@@ -59,37 +54,7 @@ impl Index {
 }
 
 fn hash(key: &str) -> u128 {
-    static KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
-    let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
-    let half = |state: &RandomState| {
-        let mut hasher = state.build_hasher();
-        hasher.write(key.as_bytes());
-        hasher.finish()
-    };
-    (u128::from(half(a)) << 64) | u128::from(half(b))
-}
-
-/// The map's own hasher: its keys are random already, so it takes their low bits.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-        }
-    }
-
-    #[allow(clippy::cast_possible_truncation)]
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
+    crate::keyhash::of(key)
 }
 
 #[cfg(test)]

@@ -268,36 +268,54 @@ impl Tags {
         }
         let tagged = self.tagged(&shaped.shape);
         let substitutions = tagged.substitutions(&shaped);
-        let assemble = |text: &str| self.assemble(text, &substitutions.0);
-        let proved = assemble(&rendered.subject) == rendered.subject
-            && tagged.text.as_deref().map(assemble).as_deref() == rendered.text.as_deref()
-            && tagged.html.as_deref().map(assemble).as_deref() == rendered.html.as_deref();
+        let gives =
+            |content: &str, expected: &str| self.assembles_to(content, &substitutions.0, expected);
+        let part = |content: Option<&str>, expected: Option<&str>| match (content, expected) {
+            (Some(content), Some(expected)) => gives(content, expected),
+            (None, None) => true,
+            _ => false,
+        };
+        let proved = gives(&rendered.subject, &rendered.subject)
+            && part(tagged.text.as_deref(), rendered.text.as_deref())
+            && part(tagged.html.as_deref(), rendered.html.as_deref());
         proved.then_some(shaped)
     }
 
-    /// What SendGrid does with `substitutions`: every occurrence of each tag replaced by
-    /// its value. Every tag holds the nonce and no value does, so one pass from nonce to
-    /// nonce gives what replacing tag after tag gives, in any order.
-    fn assemble(&self, content: &str, substitutions: &[(&str, &str)]) -> String {
-        let mut out = String::with_capacity(content.len() + 64 * substitutions.len());
+    /// Whether what SendGrid makes of `content` with `substitutions` (every occurrence of
+    /// each tag replaced by its value) is `expected`, byte for byte. Every tag holds the
+    /// nonce and no value does, so one pass from nonce to nonce gives what replacing tag
+    /// after tag gives, in any order; each piece is compared as it comes, so nothing is
+    /// built.
+    fn assembles_to(&self, content: &str, substitutions: &[(&str, &str)], expected: &str) -> bool {
         let mut rest = content;
+        let mut expected = expected.as_bytes();
+        let mut take = |piece: &str| match expected.strip_prefix(piece.as_bytes()) {
+            Some(after) => {
+                expected = after;
+                true
+            }
+            None => false,
+        };
         while let Some(at) = rest.find(&*self.nonce) {
             // A tag starts two bytes before its nonce: `-` and the part's letter.
             let start = at.saturating_sub(2);
             let found = substitutions
                 .iter()
                 .find(|(tag, _)| rest[start..].starts_with(tag));
-            if let Some((tag, value)) = found {
-                out.push_str(&rest[..start]);
-                out.push_str(value);
+            let taken = if let Some((tag, value)) = found {
+                let taken = take(&rest[..start]) && take(value);
                 rest = &rest[start + tag.len()..];
+                taken
             } else {
-                out.push_str(&rest[..at + self.nonce.len()]);
+                let taken = take(&rest[..at + self.nonce.len()]);
                 rest = &rest[at + self.nonce.len()..];
+                taken
+            };
+            if !taken {
+                return false;
             }
         }
-        out.push_str(rest);
-        out
+        take(rest) && expected.is_empty()
     }
 }
 
@@ -436,5 +454,31 @@ fn provider_message(body: &str) -> String {
     match parsed {
         Some(messages) if !messages.is_empty() => messages.join("; "),
         _ => body.chars().take(200).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutions_assemble_exactly_or_not_at_all() {
+        let tags = Tags::new();
+        let tag = |i: usize| format!("-t{}{i}-", tags.nonce);
+        let content = format!("Hello {}, your code is {}.", tag(0), tag(1));
+        let (t0, t1) = (tag(0), tag(1));
+        let subs = [(t0.as_str(), "Ann & <b>"), (t1.as_str(), "-t0-")];
+        let gives = |expected: &str| tags.assembles_to(&content, &subs, expected);
+        assert!(gives("Hello Ann & <b>, your code is -t0-."));
+        assert!(!gives("Hello Ann & <b>, your code is -t0-"), "cut short");
+        assert!(!gives("Hello Ann & <b>, your code is -t0-.!"), "longer");
+        assert!(!gives("Hello Ann, your code is -t0-."), "another value");
+        // A tag with no substitution stays as it is.
+        assert!(tags.assembles_to(
+            &content,
+            &subs[..1],
+            &format!("Hello Ann & <b>, your code is {t1}.")
+        ));
+        assert!(tags.assembles_to("no tags", &subs, "no tags"));
     }
 }

@@ -106,6 +106,7 @@ fn recovered(stderr: &str) -> usize {
 
 #[test]
 fn sigkill_at_random_moments_never_sends_twice_or_loses_anyone() {
+    let _alone = crate::harness::exclusive();
     let workspace = workspace();
     let seed = std::env::var("HERALD_CRASH_SEED")
         .ok()

@@ -64,6 +64,15 @@ pub fn audience(n: usize, digits: usize) -> String {
     csv
 }
 
+/// Held by the tests that load both cores for long (the crash test) or that compare
+/// durations (the service test), so that they never run at the same time: one would
+/// make the other's timings meaningless.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub struct Test {
     dir: tempfile::TempDir,
     files: BTreeMap<String, String>,

@@ -127,6 +127,7 @@ fn check_page_in_a_browser(port: u16) {
 
 #[test]
 fn watch_sends_a_large_audience_as_fast_as_apply_and_serves_its_progress() {
+    let _alone = harness::exclusive();
     // The same campaign under apply, for the time to beat (timed again below).
     let reference = campaign(RECIPIENTS, 8000);
     let started = Instant::now();
