@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use crate::status::Query;
 use crate::store::Store;
 
-pub const FILE: &str = "herald.sock";
+pub const FILE: &str = crate::store::SOCKET_FILE;
 /// A request line larger than this is refused.
 const MAX_REQUEST: usize = 64 * 1024;
 

@@ -67,6 +67,9 @@ const IN_FLIGHT: &[u8] = b"\0in-flight";
 /// The prefix of the keys of calls' outcomes.
 const OUTCOMES: &[u8] = b"\0outcomes";
 
+/// The socket a running herald serves in the state folder (see `serve::socket`).
+pub const SOCKET_FILE: &str = "herald.sock";
+
 /// What `Store::open` does when there is no store at the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfMissing {

@@ -34,7 +34,7 @@ pub enum Found {
 }
 
 /// The file `Store::create` writes first and removes last.
-pub const CREATING: &str = "creating";
+pub const CREATING: &str = ".herald-creating";
 
 /// Looks at `path` without opening anything.
 pub fn find(path: &Path) -> Result<Found, StoreError> {
@@ -65,7 +65,21 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
     if let Some(ledger) = ledger::read(path)? {
         return Ok(Found::Store(ledger));
     }
-    if names.iter().any(|n| n == CREATING) {
+    // Only herald's marker beside sled's own files: never a folder with anything else,
+    // since an unfinished store is wiped and created again.
+    let sleds = |n: &String| {
+        [
+            "db",
+            "conf",
+            "blobs",
+            PID_FILE,
+            CREATING,
+            super::SOCKET_FILE,
+        ]
+        .contains(&n.as_str())
+            || n.starts_with("snap.")
+    };
+    if names.iter().any(|n| n == CREATING) && names.iter().all(sleds) {
         return Ok(Found::Unfinished);
     }
     if names.iter().any(|n| n == "db") && names.iter().any(|n| n == "conf") {

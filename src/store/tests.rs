@@ -422,4 +422,18 @@ fn a_creation_killed_half_way_is_started_over() {
     assert!(!path.join(open::CREATING).exists());
     drop(store);
     reopen(&path).unwrap();
+
+    // A marker beside anything but sled's files is not herald's: never wiped.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join(open::CREATING), "").unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    assert!(matches!(
+        Store::open(&other, IfMissing::Create),
+        Err(StoreError::Foreign { .. })
+    ));
+    assert_eq!(
+        std::fs::read_to_string(other.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }
