@@ -88,9 +88,10 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             report::note(format_args!("serving http://{address}/"));
-            let stop = stop.clone();
+            let mut stop = stop.clone();
+            let shutdown = async move { stop.wait().await };
             tokio::spawn(async move {
-                if let Err(error) = crate::serve::http(listener, service, stop).await {
+                if let Err(error) = crate::serve::http(listener, service, shutdown).await {
                     report::error(format_args!("the HTTP server stopped: {error}"));
                 }
             });

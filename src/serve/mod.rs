@@ -20,7 +20,6 @@ use std::sync::Arc;
 pub use metrics::Metrics;
 
 use crate::live::Live;
-use crate::reconcile::Stop;
 use crate::store::Store;
 
 /// What the endpoints read.
@@ -33,13 +32,13 @@ pub struct Service {
     pub directory: Arc<directory::Directory>,
 }
 
-/// Serves HTTP on `listener` until `stop`.
+/// Serves HTTP on `listener` until `shutdown` completes.
 pub async fn http(
     listener: tokio::net::TcpListener,
     service: Service,
-    mut stop: Stop,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, http::router(service))
-        .with_graceful_shutdown(async move { stop.wait().await })
+        .with_graceful_shutdown(shutdown)
         .await
 }
