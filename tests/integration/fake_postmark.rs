@@ -6,8 +6,10 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::wire::Head;
 
 /// The fields of a batch message Postmark documents; anything else is a violation.
 const FIELDS: [&str; 15] = [
@@ -119,27 +121,11 @@ impl Drop for FakePostmark {
 async fn serve(stream: TcpStream, scenario: Scenario, log: Arc<Mutex<Log>>) {
     let mut stream = BufReader::new(stream);
     loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push(line.trim_end().to_owned());
-        }
-        let header = |name: &str| {
-            head.iter().find_map(|h| {
-                let (key, value) = h.split_once(':')?;
-                key.eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
-            })
+        let Some(head) = Head::read(&mut stream).await else {
+            return;
         };
-        let length: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let header = |name: &str| head.header(name);
+        let length = head.length();
         let mut body = vec![0; length];
         if stream.read_exact(&mut body).await.is_err() {
             return;
@@ -149,9 +135,9 @@ async fn serve(stream: TcpStream, scenario: Scenario, log: Arc<Mutex<Log>>) {
             log.requests += 1;
             log.tokens
                 .push(header("x-postmark-server-token").unwrap_or_default());
-            if head.first().map(String::as_str) != Some("POST /email/batch HTTP/1.1") {
+            if head.request_line() != Some("POST /email/batch HTTP/1.1") {
                 log.violations
-                    .push(format!("request line {:?}", head.first()));
+                    .push(format!("request line {:?}", head.request_line()));
             }
             if header("accept").as_deref() != Some("application/json") {
                 log.violations

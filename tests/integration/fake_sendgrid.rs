@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::wire::Head;
 
 /// How the fake answers. `times` counts requests from the start of the run.
 #[derive(Debug, Clone)]
@@ -142,27 +144,11 @@ async fn serve(
 ) {
     let mut stream = BufReader::new(stream);
     loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push(line.trim_end().to_owned());
-        }
-        let header = |name: &str| {
-            head.iter().find_map(|h| {
-                let (key, value) = h.split_once(':')?;
-                key.eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
-            })
+        let Some(head) = Head::read(&mut stream).await else {
+            return;
         };
-        let length: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let header = |name: &str| head.header(name);
+        let length = head.length();
         let number = {
             let mut log = log.lock().unwrap();
             log.requests += 1;

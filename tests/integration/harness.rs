@@ -73,6 +73,30 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// `secret` appears nowhere: not in the output of `runs`, not in any file under the
+/// workspace (state store, outbox, manifests).
+pub fn assert_nowhere(secret: &str, workspace: &Workspace, runs: &[&Run]) {
+    for run in runs {
+        assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    }
+    let mut stack = vec![workspace.path().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "the secret is in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 pub struct Test {
     dir: tempfile::TempDir,
     files: BTreeMap<String, String>,

@@ -20,3 +20,4 @@ mod service;
 mod smtp;
 mod validate;
 mod watch;
+mod wire;

@@ -48,29 +48,6 @@ fn accepted(fake: &FakePostmark) -> BTreeMap<String, usize> {
     count
 }
 
-/// The token is in no output and no file under the folder.
-fn assert_token_absent(workspace: &Workspace, runs: &[&Run]) {
-    for run in runs {
-        assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
-    }
-    let mut stack = vec![workspace.path().to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                assert!(
-                    !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
-                    "the token is in {}",
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
 #[test]
 fn batches_of_500_reach_everyone_once_with_what_the_outbox_writes() {
     let n = 1200;
@@ -106,7 +83,7 @@ fn batches_of_500_reach_everyone_once_with_what_the_outbox_writes() {
     drop(log);
     let again = apply(&sent).code(0);
     assert_eq!(again.json()["campaigns"][0]["ending"], "nothing_to_send");
-    assert_token_absent(&sent, &[&run, &again]);
+    harness::assert_nowhere(TOKEN, &sent, &[&run, &again]);
 }
 
 #[test]
@@ -184,7 +161,7 @@ fn a_refused_token_stops_the_campaign_and_is_never_shown() {
         workspace.listed_addresses("welcome", "failed"),
         Vec::<String>::new()
     );
-    assert_token_absent(&workspace, &[&run]);
+    harness::assert_nowhere(TOKEN, &workspace, &[&run]);
 }
 
 #[test]

@@ -73,29 +73,6 @@ fn assert_once_or_uncertain(fake: &FakeSendGrid, workspace: &Workspace, n: usize
     }
 }
 
-/// The key appears nowhere: output, state store, anything under the folder.
-fn assert_key_absent(workspace: &Workspace, runs: &[&Run]) {
-    for run in runs {
-        assert!(!run.stdout.contains(KEY) && !run.stderr.contains(KEY));
-    }
-    let mut stack = vec![workspace.path().to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                assert!(
-                    !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
-                    "the key is in {}",
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
 #[test]
 fn shared_content_goes_a_thousand_personalizations_per_call() {
     let fake = FakeSendGrid::start(Scenario::Accept);
@@ -114,7 +91,7 @@ fn shared_content_goes_a_thousand_personalizations_per_call() {
     let again = apply(&workspace).code(0);
     assert_eq!(again.json()["campaigns"][0]["ending"], "nothing_to_send");
     assert_eq!(fake.log().requests, 3);
-    assert_key_absent(&workspace, &[&run, &again]);
+    harness::assert_nowhere(KEY, &workspace, &[&run, &again]);
 }
 
 #[test]
@@ -233,7 +210,7 @@ fn a_wrong_key_stops_the_campaign_and_is_never_shown() {
         0,
         "not sent is not uncertain"
     );
-    assert_key_absent(&workspace, &[&run, &status]);
+    harness::assert_nowhere(KEY, &workspace, &[&run, &status]);
 
     let missing = workspace.run(["apply"]).code(2);
     assert_eq!(
@@ -294,7 +271,7 @@ fn a_key_echoed_back_by_the_provider_is_never_stored_printed_or_logged() {
         "the debug log mentions it: {}",
         run.stderr
     );
-    assert_key_absent(&workspace, &[&run, &text]);
+    harness::assert_nowhere(KEY, &workspace, &[&run, &text]);
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {KEY}"));
     assert!(!run.stderr.contains(&encoded) && !text.stdout.contains(&encoded));
 }

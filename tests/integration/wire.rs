@@ -1,0 +1,44 @@
+//! What the provider fakes share: reading an HTTP/1.1 request head off a connection.
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+
+/// A request's head: the request line, then its header lines.
+pub struct Head(Vec<String>);
+
+impl Head {
+    /// Reads the next request head; `None` when the connection closed first.
+    pub async fn read(stream: &mut BufReader<TcpStream>) -> Option<Self> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return None;
+            }
+            if line == "\r\n" {
+                return Some(Self(lines));
+            }
+            lines.push(line.trim_end().to_owned());
+        }
+    }
+
+    pub fn request_line(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+
+    /// The value of header `name`, whatever its case.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.0.iter().find_map(|h| {
+            let (key, value) = h.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
+    /// `Content-Length`, or 0.
+    pub fn length(&self) -> usize {
+        self.header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
