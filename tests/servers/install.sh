@@ -7,13 +7,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! .venv/bin/python -c 'import aiosmtpd' 2>/dev/null; then
-    python3 -m venv .venv
-    .venv/bin/pip install --quiet 'aiosmtpd==1.4.6'
-fi
-
 # A fresh machine may have no package lists yet: fetch them once, then try again.
 apt() { "$@" >/dev/null 2>&1 || { apt-get update >/dev/null && "$@" >/dev/null; }; }
+
+if ! .venv/bin/python -c 'import aiosmtpd' 2>/dev/null; then
+    # Debian's python3 makes venvs only with python3-venv installed.
+    if ! python3 -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+        python3 -m venv .venv
+    fi
+    .venv/bin/pip install --quiet 'aiosmtpd==1.4.6'
+fi
 
 if [ ! -x .tools/postfix/usr/sbin/smtp-sink ]; then
     mkdir -p .tools/download
