@@ -26,10 +26,15 @@ fn recipients(workspace: &Workspace) -> Vec<String> {
         .collect()
 }
 
+/// Copies the files of `from` to `to`, leaving out any state store (`.herald`) that
+/// running the README's main job in the checkout left there.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
+        if entry.file_name() == ".herald" {
+            continue;
+        }
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
             copy_tree(&entry.path(), &target);

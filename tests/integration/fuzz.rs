@@ -191,6 +191,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
 
 #[test]
 fn hostile_audiences_and_suppression_lists_never_break_a_message() {
+    let _alone = crate::harness::exclusive();
     let mut runner = TestRunner::new(Config {
         cases: 24,
         failure_persistence: None,
