@@ -64,9 +64,9 @@ pub fn audience(n: usize, digits: usize) -> String {
     csv
 }
 
-/// Held by the tests that load both cores for long (the crash and fuzz tests) or that
-/// compare durations (the service test), so that they never run at the same time: load
-/// that comes and goes during one would make the other's timings meaningless.
+/// Held by tests that must not share the machine with each other: the crash and fuzz
+/// tests, which load both cores for long, and the service tests, whose binary compares
+/// durations and runs its tests one at a time.
 pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()

@@ -16,7 +16,6 @@ mod safety;
 mod schema;
 mod sendgrid;
 mod servers;
-mod service;
 mod smtp;
 mod validate;
 mod watch;
