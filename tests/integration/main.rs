@@ -1,6 +1,8 @@
 //! herald's integration tests: the real binary, run as a user would, in a temporary folder.
 
 mod apply;
+// Shared with tests/service, which uses parts these tests do not.
+#[allow(dead_code)]
 mod browser;
 mod crash;
 mod fake_postmark;
@@ -8,6 +10,7 @@ mod fake_sendgrid;
 mod feedback;
 mod fuzz;
 mod harness;
+#[allow(dead_code)]
 mod http;
 mod plan;
 mod postmark;

@@ -5,12 +5,13 @@
 //! how long watch and apply take on the same campaign.
 
 // The helpers are shared with the integration tests, which use more of them.
-#![allow(dead_code)]
-
+#[allow(dead_code)]
 #[path = "../integration/browser.rs"]
 mod browser;
+#[allow(dead_code)]
 #[path = "../integration/harness.rs"]
 mod harness;
+#[allow(dead_code)]
 #[path = "../integration/http.rs"]
 mod http;
 mod service;
