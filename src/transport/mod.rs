@@ -12,15 +12,17 @@ mod postmark;
 mod sendgrid;
 mod shaped;
 mod smtp;
+mod tags;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 pub use outbox::Outbox;
 pub use postmark::Postmark;
-pub use sendgrid::{SendGrid, Tags};
+pub use sendgrid::SendGrid;
 pub use shaped::{Message, Shaped};
 pub use smtp::Smtp;
+pub use tags::{Syntax, Tags};
 
 use crate::manifest::model::TransportKind;
 use crate::manifest::{Campaign, Transport as TransportManifest};

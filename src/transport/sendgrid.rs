@@ -30,15 +30,13 @@ use serde::Serialize;
 use serde::ser::SerializeMap as _;
 use serde_json::Value;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::packing::{MAX_PERSONAL_BYTES, TAG_BYTES};
-use super::shaped::{Message, Shaped};
+use super::shaped::Message;
+use super::tags::{Syntax, Tagged, Tags};
 use super::{Deliver, Envelope, Outcome, TransportError, http};
 use crate::manifest::model::Address;
 use crate::manifest::{Campaign, Settings, Transport};
-use crate::render::{Rendered, Shape};
 use crate::secret::Secret;
 
 pub struct SendGrid {
@@ -73,7 +71,7 @@ impl SendGrid {
             from: mailbox(&campaign.spec.from),
             reply_to: campaign.spec.reply_to.as_ref().map(mailbox),
             campaign: campaign.name.clone(),
-            tags: Tags::new(),
+            tags: Tags::new(Syntax::SendGrid),
         })
     }
 
@@ -125,7 +123,9 @@ impl SendGrid {
         let substitutions: Vec<Option<Substitutions<'_>>> = envelopes
             .iter()
             .map(|e| match (&e.message, tagged) {
-                (Message::Shaped(shaped), Some(tagged)) => Some(tagged.substitutions(shaped)),
+                (Message::Shaped(shaped), Some(tagged)) => {
+                    Some(Substitutions(tagged.substitutions(shaped)))
+                }
                 _ => None,
             })
             .collect();
@@ -195,146 +195,6 @@ impl Deliver for SendGrid {
     }
 }
 
-/// This run's substitution tags: `-t<nonce><n>-` for the text's values, `-h<nonce><n>-`
-/// for the html's. The nonce is drawn for each run, so recipient data cannot hold a tag
-/// but by a chance of one in 36^8. Cheap to clone; clones share the tagged contents.
-#[derive(Clone)]
-pub struct Tags {
-    nonce: Arc<str>,
-    /// Each shape's content with its tags, made once per run.
-    tagged: Arc<Mutex<HashMap<usize, Arc<Tagged>>>>,
-}
-
-/// One shape's content with a tag in place of each value.
-pub struct Tagged {
-    text: Option<String>,
-    html: Option<String>,
-    text_tags: Vec<String>,
-    html_tags: Vec<String>,
-    /// Keeps the shape alive while its address is the key.
-    _shape: Arc<Shape>,
-}
-
-impl Tags {
-    fn new() -> Self {
-        Self {
-            nonce: nonce().into(),
-            tagged: Arc::default(),
-        }
-    }
-
-    fn tagged(&self, shape: &Arc<Shape>) -> Arc<Tagged> {
-        let key = Arc::as_ptr(shape) as usize;
-        let mut tagged = self.tagged.lock().expect("tags lock");
-        let found = tagged.entry(key).or_insert_with(|| {
-            let tag = |texts: &[String], part: char| {
-                let mut content = texts[0].clone();
-                let mut tags = Vec::with_capacity(texts.len() - 1);
-                for (i, text) in texts[1..].iter().enumerate() {
-                    let tag = format!("-{part}{}{i}-", self.nonce);
-                    content.push_str(&tag);
-                    content.push_str(text);
-                    tags.push(tag);
-                }
-                (content, tags)
-            };
-            let (text, text_tags) = shape.text.as_ref().map(|d| tag(d.texts(), 't')).unzip();
-            let (html, html_tags) = shape.html.as_ref().map(|d| tag(d.texts(), 'h')).unzip();
-            Arc::new(Tagged {
-                text,
-                html,
-                text_tags: text_tags.unwrap_or_default(),
-                html_tags: html_tags.unwrap_or_default(),
-                _shape: Arc::clone(shape),
-            })
-        });
-        Arc::clone(found)
-    }
-
-    /// Whether a shaped message may share a call: SendGrid's limit on substitutions, and
-    /// no value holding a tag.
-    fn fits(&self, shaped: &Shaped) -> bool {
-        let values = shaped.text.iter().chain(&shaped.html);
-        let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
-        bytes <= MAX_PERSONAL_BYTES && !values.clone().any(|v| v.contains(&*self.nonce))
-    }
-
-    /// `rendered`, kept as its values, when SendGrid given its shape's tagged content and
-    /// these values as substitutions gives back exactly `rendered`: subject, text, html.
-    pub fn prove(&self, rendered: &Rendered) -> Option<Shaped> {
-        let shaped = Shaped::of(rendered)?;
-        if !self.fits(&shaped) {
-            return None;
-        }
-        let tagged = self.tagged(&shaped.shape);
-        let substitutions = tagged.substitutions(&shaped);
-        let gives =
-            |content: &str, expected: &str| self.assembles_to(content, &substitutions.0, expected);
-        let part = |content: Option<&str>, expected: Option<&str>| match (content, expected) {
-            (Some(content), Some(expected)) => gives(content, expected),
-            (None, None) => true,
-            _ => false,
-        };
-        let proved = gives(&rendered.subject, &rendered.subject)
-            && part(tagged.text.as_deref(), rendered.text.as_deref())
-            && part(tagged.html.as_deref(), rendered.html.as_deref());
-        proved.then_some(shaped)
-    }
-
-    /// Whether what SendGrid makes of `content` with `substitutions` (every occurrence of
-    /// each tag replaced by its value) is `expected`, byte for byte. Every tag holds the
-    /// nonce and no value does, so one pass from nonce to nonce gives what replacing tag
-    /// after tag gives, in any order; each piece is compared as it comes, so nothing is
-    /// built.
-    fn assembles_to(&self, content: &str, substitutions: &[(&str, &str)], expected: &str) -> bool {
-        let mut rest = content;
-        let mut expected = expected.as_bytes();
-        let mut take = |piece: &str| match expected.strip_prefix(piece.as_bytes()) {
-            Some(after) => {
-                expected = after;
-                true
-            }
-            None => false,
-        };
-        while let Some(at) = rest.find(&*self.nonce) {
-            // A tag starts two bytes before its nonce: `-` and the part's letter.
-            let start = at.saturating_sub(2);
-            let found = substitutions
-                .iter()
-                .find(|(tag, _)| rest[start..].starts_with(tag));
-            let taken = if let Some((tag, value)) = found {
-                let taken = take(&rest[..start]) && take(value);
-                rest = &rest[start + tag.len()..];
-                taken
-            } else {
-                let taken = take(&rest[..at + self.nonce.len()]);
-                rest = &rest[at + self.nonce.len()..];
-                taken
-            };
-            if !taken {
-                return false;
-            }
-        }
-        take(rest) && expected.is_empty()
-    }
-}
-
-impl Tagged {
-    /// One recipient's substitutions: each tag and the value it stands for.
-    fn substitutions<'a>(&'a self, shaped: &'a Shaped) -> Substitutions<'a> {
-        let pairs = |tags: &'a [String], values: &'a [String]| {
-            tags.iter()
-                .zip(values)
-                .map(|(t, v)| (t.as_str(), v.as_str()))
-        };
-        Substitutions(
-            pairs(&self.text_tags, &shaped.text)
-                .chain(pairs(&self.html_tags, &shaped.html))
-                .collect(),
-        )
-    }
-}
-
 /// A personalization's `substitutions`: tag -> value.
 struct Substitutions<'a>(Vec<(&'a str, &'a str)>);
 
@@ -346,14 +206,6 @@ impl Serialize for Substitutions<'_> {
         }
         map.end()
     }
-}
-
-/// Eight random lowercase letters and digits.
-fn nonce() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..8)
-        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
-        .collect()
 }
 
 /// `POST /v3/mail/send`, as much of it as herald uses.
@@ -454,31 +306,5 @@ fn provider_message(body: &str) -> String {
     match parsed {
         Some(messages) if !messages.is_empty() => messages.join("; "),
         _ => body.chars().take(200).collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn substitutions_assemble_exactly_or_not_at_all() {
-        let tags = Tags::new();
-        let tag = |i: usize| format!("-t{}{i}-", tags.nonce);
-        let content = format!("Hello {}, your code is {}.", tag(0), tag(1));
-        let (t0, t1) = (tag(0), tag(1));
-        let subs = [(t0.as_str(), "Ann & <b>"), (t1.as_str(), "-t0-")];
-        let gives = |expected: &str| tags.assembles_to(&content, &subs, expected);
-        assert!(gives("Hello Ann & <b>, your code is -t0-."));
-        assert!(!gives("Hello Ann & <b>, your code is -t0-"), "cut short");
-        assert!(!gives("Hello Ann & <b>, your code is -t0-.!"), "longer");
-        assert!(!gives("Hello Ann, your code is -t0-."), "another value");
-        // A tag with no substitution stays as it is.
-        assert!(tags.assembles_to(
-            &content,
-            &subs[..1],
-            &format!("Hello Ann & <b>, your code is {t1}.")
-        ));
-        assert!(tags.assembles_to("no tags", &subs, "no tags"));
     }
 }

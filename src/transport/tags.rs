@@ -1,0 +1,316 @@
+//! Tags: how a call that shares content across recipients marks where each recipient's
+//! own values go, and the proof that the provider, putting the values back, gives each
+//! recipient exactly the message herald rendered for them.
+//!
+//! SendGrid's `substitutions` and Mailgun's `recipient-variables` work the same way: the
+//! content holds a tag, each recipient carries a value per tag, and the provider replaces
+//! every occurrence of each tag by that recipient's value. Only the way a tag is written
+//! differs (`Syntax`).
+//!
+//! # Guarantees
+//! - Tags hold a nonce drawn for each run, so recipient data cannot guess them; a value
+//!   holding the nonce never shares a call.
+//! - `prove` answers a shaped message only when the provider's assembly, done here as the
+//!   provider documents it, gives back the rendered subject, text, html and unsubscribe
+//!   link byte for byte.
+//! - Text that the provider would change besides herald's own tags (Mailgun's
+//!   `%recipient...%` and `%...unsubscribe_url%` variables) is a hazard: a message holding
+//!   one is never proved, and `hazard` lets a transport refuse to send it whole.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::packing::{MAX_PERSONAL_BYTES, TAG_BYTES};
+use super::shaped::Shaped;
+use crate::render::{Rendered, Shape};
+
+/// How a provider writes a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// `-t<nonce>0-`: any text works as a SendGrid substitution tag; dashes keep it clear
+    /// of what HTML escaping would change.
+    SendGrid,
+    /// `%recipient.t<nonce>0%`: how Mailgun content names a recipient variable.
+    Mailgun,
+}
+
+impl Syntax {
+    fn open(self) -> &'static str {
+        match self {
+            Self::SendGrid => "-",
+            Self::Mailgun => "%recipient.",
+        }
+    }
+
+    fn close(self) -> &'static str {
+        match self {
+            Self::SendGrid => "-",
+            Self::Mailgun => "%",
+        }
+    }
+
+    /// Text the provider replaces in any message it sends this way, whatever herald
+    /// asks: Mailgun fills in `%recipient%`, `%recipient.NAME%`, `%recipient_fname%` and
+    /// its own unsubscribe links in every message of a call with `recipient-variables`.
+    fn hazards(self) -> &'static [&'static str] {
+        match self {
+            Self::SendGrid => &[],
+            Self::Mailgun => &["%recipient", "unsubscribe_url%"],
+        }
+    }
+}
+
+/// This run's tags: for each shape, its content with a tag in place of each value (`t`
+/// for the text's values, `h` for the html's, then the value's index). Cheap to clone;
+/// clones share the tagged contents.
+#[derive(Clone)]
+pub struct Tags {
+    syntax: Syntax,
+    nonce: Arc<str>,
+    /// Each shape's content with its tags, made once per run.
+    tagged: Arc<Mutex<HashMap<usize, Arc<Tagged>>>>,
+}
+
+/// One shape's content with a tag in place of each value.
+pub struct Tagged {
+    pub text: Option<String>,
+    pub html: Option<String>,
+    text_tags: Vec<String>,
+    html_tags: Vec<String>,
+    /// Whether the shape's own text holds something the provider would change.
+    hazardous: bool,
+    /// Keeps the shape alive while its address is the key.
+    _shape: Arc<Shape>,
+}
+
+impl Tags {
+    pub fn new(syntax: Syntax) -> Self {
+        Self {
+            syntax,
+            nonce: nonce().into(),
+            tagged: Arc::default(),
+        }
+    }
+
+    /// The tag for value `index` of `part`; with no index, the tag of a value that is a
+    /// whole field (Mailgun's subject `s`, unsubscribe link `u`).
+    pub fn tag(&self, part: char, index: Option<usize>) -> String {
+        let index = index.map(|i| i.to_string()).unwrap_or_default();
+        let (open, close) = (self.syntax.open(), self.syntax.close());
+        format!("{open}{part}{}{index}{close}", self.nonce)
+    }
+
+    /// The variable's name inside a tag: what Mailgun's `recipient-variables` are keyed by.
+    pub fn name<'a>(&self, tag: &'a str) -> &'a str {
+        &tag[self.syntax.open().len()..tag.len() - self.syntax.close().len()]
+    }
+
+    /// The first piece of `text` the provider would change on its own, if any.
+    pub fn hazard(&self, text: &str) -> Option<&'static str> {
+        self.syntax
+            .hazards()
+            .iter()
+            .copied()
+            .find(|h| text.contains(h))
+    }
+
+    pub fn tagged(&self, shape: &Arc<Shape>) -> Arc<Tagged> {
+        let key = Arc::as_ptr(shape) as usize;
+        let mut tagged = self.tagged.lock().expect("tags lock");
+        let found = tagged.entry(key).or_insert_with(|| {
+            let tag = |texts: &[String], part: char| {
+                let mut content = texts[0].clone();
+                let mut tags = Vec::with_capacity(texts.len() - 1);
+                for (i, text) in texts[1..].iter().enumerate() {
+                    let tag = self.tag(part, Some(i));
+                    content.push_str(&tag);
+                    content.push_str(text);
+                    tags.push(tag);
+                }
+                (content, tags)
+            };
+            let (text, text_tags) = shape.text.as_ref().map(|d| tag(d.texts(), 't')).unzip();
+            let (html, html_tags) = shape.html.as_ref().map(|d| tag(d.texts(), 'h')).unzip();
+            let hazardous = [&shape.text, &shape.html]
+                .into_iter()
+                .flatten()
+                .flat_map(|d| d.texts())
+                .any(|t| self.hazard(t).is_some());
+            Arc::new(Tagged {
+                text,
+                html,
+                text_tags: text_tags.unwrap_or_default(),
+                html_tags: html_tags.unwrap_or_default(),
+                hazardous,
+                _shape: Arc::clone(shape),
+            })
+        });
+        Arc::clone(found)
+    }
+
+    /// Whether a shaped message may share a call: the limit on personal values, and no
+    /// value (subject and unsubscribe link included) holding a tag or a hazard.
+    pub fn fits(&self, shaped: &Shaped) -> bool {
+        let values = shaped.text.iter().chain(&shaped.html);
+        let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
+        let mut fields = values
+            .map(String::as_str)
+            .chain([shaped.subject.as_str()])
+            .chain(shaped.unsubscribe_url.as_deref());
+        bytes <= MAX_PERSONAL_BYTES
+            && !fields.any(|v| v.contains(&*self.nonce) || self.hazard(v).is_some())
+    }
+
+    /// `rendered`, kept as its values, when the provider given its shape's tagged content
+    /// and these values gives back exactly `rendered`: subject, text, html.
+    pub fn prove(&self, rendered: &Rendered) -> Option<Shaped> {
+        let shaped = Shaped::of(rendered)?;
+        if !self.fits(&shaped) {
+            return None;
+        }
+        let tagged = self.tagged(&shaped.shape);
+        if tagged.hazardous {
+            return None;
+        }
+        let substitutions = tagged.substitutions(&shaped);
+        let gives =
+            |content: &str, expected: &str| self.assembles_to(content, &substitutions, expected);
+        let part = |content: Option<&str>, expected: Option<&str>| match (content, expected) {
+            (Some(content), Some(expected)) => gives(content, expected),
+            (None, None) => true,
+            _ => false,
+        };
+        // SendGrid applies substitutions to a personalization's subject too; Mailgun's
+        // subject is a tag of its own whose value is the whole subject.
+        let subject = match self.syntax {
+            Syntax::SendGrid => gives(&rendered.subject, &rendered.subject),
+            Syntax::Mailgun => {
+                let tag = self.tag('s', None);
+                self.assembles_to(&tag, &[(&tag, &rendered.subject)], &rendered.subject)
+            }
+        };
+        let proved = subject
+            && part(tagged.text.as_deref(), rendered.text.as_deref())
+            && part(tagged.html.as_deref(), rendered.html.as_deref());
+        proved.then_some(shaped)
+    }
+
+    /// Whether what the provider makes of `content` with `substitutions` (every
+    /// occurrence of each tag replaced by its value) is `expected`, byte for byte. Every
+    /// tag holds the nonce and no value does, so one pass from nonce to nonce gives what
+    /// replacing tag after tag gives, in any order; each piece is compared as it comes,
+    /// so nothing is built.
+    pub fn assembles_to(
+        &self,
+        content: &str,
+        substitutions: &[(&str, &str)],
+        expected: &str,
+    ) -> bool {
+        let mut rest = content;
+        let mut expected = expected.as_bytes();
+        let mut take = |piece: &str| match expected.strip_prefix(piece.as_bytes()) {
+            Some(after) => {
+                expected = after;
+                true
+            }
+            None => false,
+        };
+        // A tag starts this many bytes before its nonce: the opening and the part's letter.
+        let lead = self.syntax.open().len() + 1;
+        while let Some(at) = rest.find(&*self.nonce) {
+            let start = at.saturating_sub(lead);
+            let found = substitutions
+                .iter()
+                .find(|(tag, _)| rest.as_bytes()[start..].starts_with(tag.as_bytes()));
+            // A tag found there is ASCII, so `start` is a character boundary.
+            let taken = if let Some((tag, value)) = found {
+                let taken = take(&rest[..start]) && take(value);
+                rest = &rest[start + tag.len()..];
+                taken
+            } else {
+                let taken = take(&rest[..at + self.nonce.len()]);
+                rest = &rest[at + self.nonce.len()..];
+                taken
+            };
+            if !taken {
+                return false;
+            }
+        }
+        take(rest) && expected.is_empty()
+    }
+}
+
+impl Tagged {
+    /// One recipient's values, each beside its tag.
+    pub fn substitutions<'a>(&'a self, shaped: &'a Shaped) -> Vec<(&'a str, &'a str)> {
+        let pairs = |tags: &'a [String], values: &'a [String]| {
+            tags.iter()
+                .zip(values)
+                .map(|(t, v)| (t.as_str(), v.as_str()))
+        };
+        pairs(&self.text_tags, &shaped.text)
+            .chain(pairs(&self.html_tags, &shaped.html))
+            .collect()
+    }
+}
+
+/// Eight random lowercase letters and digits.
+fn nonce() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..8)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn substitutions_assemble_exactly_or_not_at_all(syntax: Syntax) {
+        let tags = Tags::new(syntax);
+        let tag = |i: usize| tags.tag('t', Some(i));
+        let content = format!("Hello {}, your code is {}.", tag(0), tag(1));
+        let (t0, t1) = (tag(0), tag(1));
+        let subs = [(t0.as_str(), "Ann & <b>"), (t1.as_str(), "-t0-")];
+        let gives = |expected: &str| tags.assembles_to(&content, &subs, expected);
+        assert!(gives("Hello Ann & <b>, your code is -t0-."));
+        assert!(!gives("Hello Ann & <b>, your code is -t0-"), "cut short");
+        assert!(!gives("Hello Ann & <b>, your code is -t0-.!"), "longer");
+        assert!(!gives("Hello Ann, your code is -t0-."), "another value");
+        // A tag with no substitution stays as it is.
+        assert!(tags.assembles_to(
+            &content,
+            &subs[..1],
+            &format!("Hello Ann & <b>, your code is {t1}.")
+        ));
+        assert!(tags.assembles_to("no tags", &subs, "no tags"));
+        // A nonce right after characters of several bytes is no tag.
+        let odd = format!("€{}", &*tags.nonce);
+        assert!(tags.assembles_to(&odd, &subs, &odd));
+    }
+
+    #[test]
+    fn sendgrid_substitutions_assemble_exactly_or_not_at_all() {
+        substitutions_assemble_exactly_or_not_at_all(Syntax::SendGrid);
+    }
+
+    #[test]
+    fn mailgun_variables_assemble_exactly_or_not_at_all() {
+        substitutions_assemble_exactly_or_not_at_all(Syntax::Mailgun);
+    }
+
+    #[test]
+    fn mailgun_tags_name_their_variables_and_its_own_variables_are_hazards() {
+        let tags = Tags::new(Syntax::Mailgun);
+        let tag = tags.tag('h', Some(12));
+        assert!(tag.starts_with("%recipient.h") && tag.ends_with("12%"));
+        assert_eq!(tags.name(&tag), &tag["%recipient.".len()..tag.len() - 1]);
+        assert_eq!(tags.hazard("Hi %recipient%!"), Some("%recipient"));
+        assert_eq!(
+            tags.hazard("<%tag_unsubscribe_url%>"),
+            Some("unsubscribe_url%")
+        );
+        assert_eq!(tags.hazard("50% off, 100% sure"), None);
+        assert_eq!(Tags::new(Syntax::SendGrid).hazard("Hi %recipient%!"), None);
+    }
+}
