@@ -124,6 +124,8 @@ pub enum Problem {
     TransportFieldRequired { kind: &'static str },
     #[error("`{value}` is not an http or https URL")]
     EndpointInvalid { value: String },
+    #[error("`{value}` is not a domain name like `mg.example.com`")]
+    DomainInvalid { value: String },
     #[error("`username_env` and `password_env` go together: set both or neither")]
     CredentialsUnpaired,
 

@@ -29,6 +29,8 @@ pub use rate::Rate;
 /// SendGrid's API, unless a transport names another endpoint.
 pub const SENDGRID_ENDPOINT: &str = "https://api.sendgrid.com";
 pub const POSTMARK_ENDPOINT: &str = "https://api.postmarkapp.com";
+/// Mailgun's US region; EU senders name `https://api.eu.mailgun.net`.
+pub const MAILGUN_ENDPOINT: &str = "https://api.mailgun.net";
 
 /// A validated set of campaigns and the transports they use.
 #[derive(Debug)]
@@ -88,6 +90,16 @@ pub enum Settings {
         /// The environment variable holding the key.
         api_key_env: String,
         /// The environment variable holding the Event Webhook's verification key.
+        events_key_env: Option<String>,
+    },
+    Mailgun {
+        /// The API base URL.
+        endpoint: String,
+        /// The sending domain.
+        domain: String,
+        /// The environment variable holding the key.
+        api_key_env: String,
+        /// The environment variable holding the webhook signing key.
         events_key_env: Option<String>,
     },
     Postmark {
@@ -263,7 +275,26 @@ fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, B
     let timeout = Duration::from_secs(u64::from(
         loaded.doc.spec.timeout_seconds.unwrap_or(30).max(1),
     ));
+    let settings = settings(&loaded)?;
+    let mut spec = loaded.doc.spec;
+    spec.dir = spec.dir.take().map(|p| dir.join(p));
+    Ok(Transport {
+        name: loaded.doc.metadata.name,
+        location,
+        spec,
+        kind,
+        rate,
+        concurrency,
+        timeout,
+        settings,
+    })
+}
+
+/// What the transport's kind needs, each setting present, defaults filled in.
+fn settings(loaded: &Loaded<model::TransportDoc>) -> Result<Settings, Box<Diagnostic>> {
     let spec = &loaded.doc.spec;
+    let kind = spec.kind;
+    let dir = loaded.dir();
     let required = |key: &str| {
         Box::new(loaded.at_key(
             &format!("spec.{key}"),
@@ -272,7 +303,7 @@ fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, B
             },
         ))
     };
-    let settings = match kind {
+    Ok(match kind {
         TransportKind::Outbox => Settings::Outbox {
             dir: spec
                 .dir
@@ -289,7 +320,19 @@ fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, B
                 .api_key_env
                 .clone()
                 .ok_or_else(|| required("api_key_env"))?,
-            events_key_env: spec.events.as_ref().map(|e| e.public_key_env.clone()),
+            events_key_env: spec.events.as_ref().and_then(|e| e.public_key_env.clone()),
+        },
+        TransportKind::Mailgun => Settings::Mailgun {
+            endpoint: spec
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| MAILGUN_ENDPOINT.to_owned()),
+            domain: spec.domain.clone().ok_or_else(|| required("domain"))?,
+            api_key_env: spec
+                .api_key_env
+                .clone()
+                .ok_or_else(|| required("api_key_env"))?,
+            events_key_env: spec.events.as_ref().and_then(|e| e.signing_key_env.clone()),
         },
         TransportKind::Postmark => Settings::Postmark {
             endpoint: spec
@@ -318,17 +361,5 @@ fn resolve_transport(loaded: Loaded<model::TransportDoc>) -> Result<Transport, B
                 credentials: spec.username_env.clone().zip(spec.password_env.clone()),
             }
         }
-    };
-    let mut spec = loaded.doc.spec;
-    spec.dir = spec.dir.take().map(|p| dir.join(p));
-    Ok(Transport {
-        name: loaded.doc.metadata.name,
-        location,
-        spec,
-        kind,
-        rate,
-        concurrency,
-        timeout,
-        settings,
     })
 }

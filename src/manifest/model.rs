@@ -110,6 +110,21 @@ pub struct Address {
     pub name: Option<String>,
 }
 
+impl Address {
+    /// `"Name" <address>`, the name quoted (RFC 5322) so that commas and the like stay in
+    /// it: how the HTTP providers that take a mailbox as text want it.
+    pub fn mailbox(&self) -> String {
+        match &self.name {
+            Some(name) => format!(
+                "\"{}\" <{}>",
+                name.replace('\\', "\\\\").replace('"', "\\\""),
+                self.email
+            ),
+            None => self.email.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
@@ -262,13 +277,18 @@ fn default_min_attempts() -> u32 {
     100
 }
 
-/// How provider events are verified.
+/// How provider events are verified: each provider signs its own way, so each names its
+/// own key (`validate` checks the kind's is there and no other).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsSpec {
     /// sendgrid: the environment variable holding the Event Webhook's verification key
     /// (the public key SendGrid shows, base64 DER).
-    pub public_key_env: String,
+    #[serde(default)]
+    pub public_key_env: Option<String>,
+    /// mailgun: the environment variable holding the HTTP webhook signing key.
+    #[serde(default)]
+    pub signing_key_env: Option<String>,
 }
 
 /// One flat spec for every transport type; `validate` checks which fields each type takes,
@@ -281,13 +301,17 @@ pub struct TransportSpec {
     /// outbox: folder that receives one `.eml` file per message.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// sendgrid, postmark: API base URL, `https://api.sendgrid.com` or
+    /// sendgrid, mailgun, postmark: API base URL, `https://api.sendgrid.com`,
+    /// `https://api.mailgun.net` (`https://api.eu.mailgun.net` for the EU region) or
     /// `https://api.postmarkapp.com` unless overridden.
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// sendgrid: name of the environment variable holding the API key.
+    /// sendgrid, mailgun: name of the environment variable holding the API key.
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// mailgun: the sending domain, as set up at Mailgun (`mg.example.com`).
+    #[serde(default)]
+    pub domain: Option<String>,
     /// postmark: name of the environment variable holding the server token.
     #[serde(default)]
     pub server_token_env: Option<String>,
@@ -319,11 +343,11 @@ pub struct TransportSpec {
     #[serde(default)]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: Option<u32>,
-    /// sendgrid: verify the Event Webhook that `herald watch --listen` receives on
-    /// `/events/sendgrid`.
+    /// sendgrid, mailgun: verify the webhooks that `herald watch --listen` receives on
+    /// `/events/sendgrid` and `/events/mailgun`.
     #[serde(default)]
     pub events: Option<EventsSpec>,
-    /// sendgrid, postmark, smtp: seconds to wait for one provider call before its outcome is
+    /// sendgrid, mailgun, postmark, smtp: seconds to wait for one provider call before its outcome is
     /// `uncertain` (never retried automatically); 30 unless set.
     #[serde(default)]
     #[schemars(range(min = 1))]
@@ -346,6 +370,7 @@ pub struct TransportSpec {
 pub enum TransportKind {
     Outbox,
     Sendgrid,
+    Mailgun,
     Postmark,
     Smtp,
 }
@@ -355,6 +380,7 @@ impl TransportKind {
         match self {
             Self::Outbox => "outbox",
             Self::Sendgrid => "sendgrid",
+            Self::Mailgun => "mailgun",
             Self::Postmark => "postmark",
             Self::Smtp => "smtp",
         }
@@ -366,13 +392,14 @@ impl TransportKind {
     }
 
     /// The largest `batch.size` a campaign may declare: what one call may carry. The
-    /// `SendGrid` API takes at most 1,000 personalizations, Postmark's batch API 500
+    /// `SendGrid` API takes at most 1,000 personalizations, Mailgun 1,000 recipients
+    /// (`recipient-variables`), Postmark's batch API 500
     /// messages; the outbox and SMTP are capped at 1,000 because a call is also the unit
     /// of durable intent, and so bounds how many recipients one crash can leave uncertain.
     pub fn max_batch(self) -> u32 {
         match self {
             Self::Postmark => 500,
-            Self::Outbox | Self::Sendgrid | Self::Smtp => 1000,
+            Self::Outbox | Self::Sendgrid | Self::Mailgun | Self::Smtp => 1000,
         }
     }
 
@@ -380,14 +407,15 @@ impl TransportKind {
     pub fn max_call(self) -> u32 {
         match self {
             Self::Smtp => 1,
-            Self::Outbox | Self::Sendgrid | Self::Postmark => self.max_batch(),
+            Self::Outbox | Self::Sendgrid | Self::Mailgun | Self::Postmark => self.max_batch(),
         }
     }
 
     /// Whether a call carries content once, with each recipient's values beside it
-    /// (`SendGrid` substitutions), rather than a complete message per recipient.
+    /// (`SendGrid` substitutions, Mailgun recipient variables), rather than a complete
+    /// message per recipient.
     pub fn shares_content(self) -> bool {
-        matches!(self, Self::Sendgrid)
+        matches!(self, Self::Sendgrid | Self::Mailgun)
     }
 
     /// Calls in flight at once unless the transport says: enough for `SendGrid` 150 ms
@@ -395,7 +423,7 @@ impl TransportKind {
     /// on connections for SMTP, and the cores for the outbox.
     pub fn default_concurrency(self) -> u32 {
         match self {
-            Self::Sendgrid | Self::Postmark => 16,
+            Self::Sendgrid | Self::Mailgun | Self::Postmark => 16,
             Self::Smtp => 8,
             Self::Outbox => std::thread::available_parallelism()
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),

@@ -60,13 +60,15 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
 
     settings(loaded, out);
 
-    let events_key = spec.events.as_ref().map(|e| e.public_key_env.clone());
+    let public_key = spec.events.as_ref().and_then(|e| e.public_key_env.clone());
+    let signing_key = spec.events.as_ref().and_then(|e| e.signing_key_env.clone());
     for (field, value) in [
         ("api_key_env", &spec.api_key_env),
         ("server_token_env", &spec.server_token_env),
         ("username_env", &spec.username_env),
         ("password_env", &spec.password_env),
-        ("events.public_key_env", &events_key),
+        ("events.public_key_env", &public_key),
+        ("events.signing_key_env", &signing_key),
     ] {
         if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
             let problem = Problem::EnvNameInvalid {
@@ -94,6 +96,12 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
             out.push(loaded.at_value("spec.endpoint", problem));
         }
     }
+    if let Some(domain) = spec.domain.as_deref().filter(|d| !is_domain(d)) {
+        let problem = Problem::DomainInvalid {
+            value: domain.to_owned(),
+        };
+        out.push(loaded.at_value("spec.domain", problem));
+    }
     if let Some(value) = &spec.rate {
         rate(loaded, "spec.rate", value, out);
     }
@@ -103,24 +111,40 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
 fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
     let kind = spec.kind.as_str();
-    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 12] = [
+    let events = spec.events.as_ref();
+    let (sendgrid, mailgun, postmark, smtp) = (
+        TransportKind::Sendgrid,
+        TransportKind::Mailgun,
+        TransportKind::Postmark,
+        TransportKind::Smtp,
+    );
+    // (field, present, the kinds that take it, the kinds that need it)
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 15] = [
         (
             "server_token_env",
             spec.server_token_env.is_some(),
-            &[TransportKind::Postmark],
-            &[TransportKind::Postmark],
+            &[postmark],
+            &[postmark],
         ),
         (
             "message_stream",
             spec.message_stream.is_some(),
-            &[TransportKind::Postmark],
+            &[postmark],
             &[],
         ),
+        ("domain", spec.domain.is_some(), &[mailgun], &[mailgun]),
+        ("events", events.is_some(), &[sendgrid, mailgun], &[]),
         (
-            "events",
-            spec.events.is_some(),
-            &[TransportKind::Sendgrid],
-            &[],
+            "events.public_key_env",
+            events.is_some_and(|e| e.public_key_env.is_some()),
+            &[sendgrid],
+            if events.is_some() { &[sendgrid] } else { &[] },
+        ),
+        (
+            "events.signing_key_env",
+            events.is_some_and(|e| e.signing_key_env.is_some()),
+            &[mailgun],
+            if events.is_some() { &[mailgun] } else { &[] },
         ),
         (
             "dir",
@@ -131,43 +155,24 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         (
             "endpoint",
             spec.endpoint.is_some(),
-            &[TransportKind::Sendgrid, TransportKind::Postmark],
+            &[sendgrid, mailgun, postmark],
             &[],
         ),
         (
             "api_key_env",
             spec.api_key_env.is_some(),
-            &[TransportKind::Sendgrid],
-            &[TransportKind::Sendgrid],
+            &[sendgrid, mailgun],
+            &[sendgrid, mailgun],
         ),
-        (
-            "host",
-            spec.host.is_some(),
-            &[TransportKind::Smtp],
-            &[TransportKind::Smtp],
-        ),
-        ("port", spec.port.is_some(), &[TransportKind::Smtp], &[]),
-        ("tls", spec.tls.is_some(), &[TransportKind::Smtp], &[]),
-        (
-            "username_env",
-            spec.username_env.is_some(),
-            &[TransportKind::Smtp],
-            &[],
-        ),
-        (
-            "password_env",
-            spec.password_env.is_some(),
-            &[TransportKind::Smtp],
-            &[],
-        ),
+        ("host", spec.host.is_some(), &[smtp], &[smtp]),
+        ("port", spec.port.is_some(), &[smtp], &[]),
+        ("tls", spec.tls.is_some(), &[smtp], &[]),
+        ("username_env", spec.username_env.is_some(), &[smtp], &[]),
+        ("password_env", spec.password_env.is_some(), &[smtp], &[]),
         (
             "timeout_seconds",
             spec.timeout_seconds.is_some(),
-            &[
-                TransportKind::Sendgrid,
-                TransportKind::Postmark,
-                TransportKind::Smtp,
-            ],
+            &[sendgrid, mailgun, postmark, smtp],
             &[],
         ),
     ];
@@ -489,6 +494,21 @@ fn is_env_name(value: &str) -> bool {
 fn is_http_url(value: &str) -> bool {
     reqwest::Url::parse(value)
         .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
+/// `mg.example.com`: dot-separated labels of letters, digits and inner hyphens. It goes
+/// into the API's path, so nothing else may.
+fn is_domain(value: &str) -> bool {
+    value.len() <= 253
+        && value.split('.').count() >= 2
+        && value.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// `en`, `zh-TW`, `pt-BR`, `sr-Latn-RS`: a 2-3 letter language and alphanumeric subtags.

@@ -6,6 +6,7 @@
 //!   more than one mailbox, is refused whole and nothing of it is sent.
 
 mod http;
+mod mailgun;
 mod outbox;
 pub mod packing;
 mod postmark;
@@ -17,6 +18,7 @@ mod tags;
 use std::collections::HashSet;
 use std::time::Duration;
 
+pub use mailgun::Mailgun;
 pub use outbox::Outbox;
 pub use postmark::Postmark;
 pub use sendgrid::SendGrid;
@@ -109,6 +111,7 @@ pub trait Deliver: Sync {
 pub enum Transport {
     Outbox(Outbox),
     SendGrid(SendGrid),
+    Mailgun(Mailgun),
     Postmark(Postmark),
     Smtp(Smtp),
 }
@@ -118,6 +121,7 @@ impl Transport {
         match manifest.kind {
             TransportKind::Outbox => Ok(Self::Outbox(Outbox::new(manifest, campaign))),
             TransportKind::Sendgrid => SendGrid::new(manifest, campaign).map(Self::SendGrid),
+            TransportKind::Mailgun => Mailgun::new(manifest, campaign).map(Self::Mailgun),
             TransportKind::Postmark => Postmark::new(manifest, campaign).map(Self::Postmark),
             TransportKind::Smtp => Smtp::new(manifest, campaign).map(Self::Smtp),
         }
@@ -130,6 +134,7 @@ impl Transport {
     pub fn tags(&self) -> Option<Tags> {
         match self {
             Self::SendGrid(sendgrid) => Some(sendgrid.tags().clone()),
+            Self::Mailgun(mailgun) => Some(mailgun.tags().clone()),
             Self::Outbox(_) | Self::Postmark(_) | Self::Smtp(_) => None,
         }
     }
@@ -145,6 +150,7 @@ impl Deliver for Transport {
         match self {
             Self::Outbox(outbox) => outbox.deliver(batch).await,
             Self::SendGrid(sendgrid) => sendgrid.deliver(batch).await,
+            Self::Mailgun(mailgun) => mailgun.deliver(batch).await,
             Self::Postmark(postmark) => postmark.deliver(batch).await,
             Self::Smtp(smtp) => smtp.deliver(batch).await,
         }

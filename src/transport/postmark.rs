@@ -50,8 +50,8 @@ impl Postmark {
             client: http::client(transport),
             url: format!("{}/email/batch", endpoint.trim_end_matches('/')),
             token: super::key(&transport.name, server_token_env)?,
-            from: mailbox(&campaign.spec.from),
-            reply_to: campaign.spec.reply_to.as_ref().map(mailbox),
+            from: campaign.spec.from.mailbox(),
+            reply_to: campaign.spec.reply_to.as_ref().map(Address::mailbox),
             stream: message_stream.clone(),
             campaign: campaign.name.clone(),
         })
@@ -160,18 +160,6 @@ async fn answer_of(response: reqwest::Response, n: usize) -> Vec<Outcome> {
             };
             n
         ],
-    }
-}
-
-/// `Name <address>`, the name quoted (RFC 5322) so that commas and the like stay in it.
-fn mailbox(address: &Address) -> String {
-    match &address.name {
-        Some(name) => format!(
-            "\"{}\" <{}>",
-            name.replace('\\', "\\\\").replace('"', "\\\""),
-            address.email
-        ),
-        None => address.email.clone(),
     }
 }
 
