@@ -5,6 +5,7 @@ mod apply;
 #[allow(dead_code)]
 mod browser;
 mod crash;
+mod fake_mailgun;
 mod fake_postmark;
 mod fake_sendgrid;
 mod feedback;
@@ -12,6 +13,7 @@ mod fuzz;
 mod harness;
 #[allow(dead_code)]
 mod http;
+mod mailgun;
 mod plan;
 mod postmark;
 mod preview;

@@ -42,3 +42,49 @@ impl Head {
             .unwrap_or(0)
     }
 }
+
+/// A server on a free loopback port, with a runtime of its own, serving each connection
+/// with `serve`; it stops when dropped.
+pub struct Loopback {
+    port: u16,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Loopback {
+    pub fn start<F, Fut>(serve: F) -> Self
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a free loopback port");
+        let port = listener.local_addr().unwrap().port();
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream));
+            }
+        });
+        Self {
+            port,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
