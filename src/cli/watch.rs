@@ -63,6 +63,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         live: live.clone(),
         metrics: Arc::clone(&metrics),
         directory: Arc::clone(&directory),
+        replays: Arc::default(),
     };
     let options = Options {
         path: path.to_owned(),

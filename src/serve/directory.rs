@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::manifest::model::TransportKind;
 use crate::manifest::{Campaign, Manifests, Settings};
 use crate::plan::PlanError;
 use crate::render::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
@@ -31,8 +32,8 @@ struct Known {
     campaigns: Vec<Arc<Campaign>>,
     /// Token -> address, per campaign, once computed.
     tokens: HashMap<String, Arc<HashMap<String, String>>>,
-    /// The variables holding the SendGrid Event Webhook's verification keys.
-    sendgrid_keys: Vec<String>,
+    /// The variables holding the keys that verify provider events, by provider.
+    event_keys: Vec<(TransportKind, String)>,
 }
 
 impl Directory {
@@ -46,23 +47,28 @@ impl Directory {
             .map(|c| Arc::new(c.clone()))
             .collect();
         known.tokens.clear();
-        known.sendgrid_keys = manifests
+        known.event_keys = manifests
             .transports
             .iter()
             .filter_map(|t| match &t.settings {
-                Settings::SendGrid { events_key_env, .. } => events_key_env.clone(),
+                Settings::SendGrid { events_key_env, .. }
+                | Settings::Mailgun { events_key_env, .. } => {
+                    events_key_env.clone().map(|variable| (t.kind, variable))
+                }
                 _ => None,
             })
             .collect();
     }
 
-    /// The environment variables naming SendGrid event verification keys.
-    pub fn sendgrid_keys(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .expect("the directory lock")
-            .sendgrid_keys
-            .clone()
+    /// The environment variables holding the keys that verify `provider`'s events.
+    pub fn event_keys(&self, provider: TransportKind) -> Vec<String> {
+        let known = self.0.lock().expect("the directory lock");
+        known
+            .event_keys
+            .iter()
+            .filter(|(kind, _)| *kind == provider)
+            .map(|(_, variable)| variable.clone())
+            .collect()
     }
 
     /// The recipient `token` names, if it is a real token of a campaign watch follows.

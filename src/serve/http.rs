@@ -21,8 +21,9 @@ pub fn router(service: Service) -> Router {
             "/unsubscribe/{token}",
             get(super::feedback::unsubscribe_page).post(super::feedback::unsubscribe),
         )
-        .route("/events/sendgrid", post(super::feedback::sendgrid))
-        .layer(DefaultBodyLimit::max(super::feedback::MAX_BODY))
+        .route("/events/sendgrid", post(super::events::sendgrid))
+        .route("/events/mailgun", post(super::events::mailgun))
+        .layer(DefaultBodyLimit::max(super::events::MAX_BODY))
         .with_state(service)
 }
 

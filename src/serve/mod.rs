@@ -9,6 +9,7 @@
 //!   code `herald status` runs, so the three never disagree.
 
 pub mod directory;
+mod events;
 mod feedback;
 mod http;
 mod metrics;
@@ -30,6 +31,8 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// The manifests as the feedback endpoints need them; watch keeps it current.
     pub directory: Arc<directory::Directory>,
+    /// Mailgun webhook tokens seen lately, so that none is taken twice.
+    pub replays: Arc<events::Replays>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes.

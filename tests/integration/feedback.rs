@@ -1,5 +1,6 @@
 //! The feedback loop against a real `herald watch --listen` process: one-click
-//! unsubscribe and its page (also in Chromium), SendGrid's signed Event Webhook, and the
+//! unsubscribe and its page (also in Chromium), SendGrid's signed Event Webhook, Mailgun's
+//! signed webhooks, and the
 //! store's suppression list that every campaign then honours.
 
 use std::time::{Duration, Instant};
@@ -15,14 +16,17 @@ use crate::http;
 
 const UNSUBSCRIBE_KEY: &str = "feedback-test-unsubscribe-key";
 const EVENTS_ENV: &str = "HERALD_TEST_SENDGRID_EVENTS_KEY";
+const MAILGUN_EVENTS_ENV: &str = "HERALD_TEST_MAILGUN_SIGNING_KEY";
+const MAILGUN_SIGNING_KEY: &str = "mailgun-webhook-signing-key-5e1f";
 const RECIPIENTS: usize = 6;
 
 fn address(i: usize) -> String {
     format!("user{i:02}@example.com")
 }
 
-/// Six recipients with unsubscribe links on the outbox, and a SendGrid transport whose
-/// events are verified with `events_key` (the campaign does not send through it).
+/// Six recipients with unsubscribe links on the outbox, a SendGrid transport whose events
+/// are verified with `events_key` and a Mailgun transport whose webhooks are verified with
+/// `MAILGUN_SIGNING_KEY` (the campaign sends through neither).
 fn workspace(events_key: &SigningKey) -> Workspace {
     let public = events_key
         .verifying_key()
@@ -32,6 +36,7 @@ fn workspace(events_key: &SigningKey) -> Workspace {
     Test::campaign()
         .env("HERALD_UNSUBSCRIBE_KEY", UNSUBSCRIBE_KEY)
         .env(EVENTS_ENV, &public)
+        .env(MAILGUN_EVENTS_ENV, MAILGUN_SIGNING_KEY)
         .file(
             "campaigns/audiences/customers.csv",
             &harness::audience(RECIPIENTS, 2),
@@ -41,7 +46,9 @@ fn workspace(events_key: &SigningKey) -> Workspace {
             "campaigns/transports.yaml",
             &format!(
                 "{}---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: sendgrid}}\n\
-                 spec: {{type: sendgrid, api_key_env: UNUSED_KEY, events: {{public_key_env: {EVENTS_ENV}}}}}\n",
+                 spec: {{type: sendgrid, api_key_env: UNUSED_KEY, events: {{public_key_env: {EVENTS_ENV}}}}}\n\
+                 ---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: mailgun}}\n\
+                 spec: {{type: mailgun, domain: mg.example.com, api_key_env: UNUSED_KEY, events: {{signing_key_env: {MAILGUN_EVENTS_ENV}}}}}\n",
                 harness::TRANSPORTS
             ),
         )
@@ -378,6 +385,98 @@ fn sendgrid_events_are_verified_before_anything_is_recorded() {
     let status = workspace.run(["status", "-o", "json"]).code(0).json();
     assert_eq!(status["campaigns"][0]["bounced"], 1);
     assert_eq!(status["campaigns"][0]["complained"], 1);
+    child.interrupt();
+    child.finish().code(0);
+}
+
+/// A Mailgun webhook about `address`, signed with `key` at `timestamp` with `token`.
+fn mailgun_webhook(key: &str, timestamp: u64, token: &str, event: &str, address: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}{token}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    serde_json::json!({
+        "signature": {"timestamp": timestamp.to_string(), "token": token, "signature": signature},
+        "event-data": {
+            "event": event.split(':').next().unwrap(),
+            "severity": event.split(':').nth(1).unwrap_or(""),
+            "recipient": address,
+            "user-variables": {"herald-campaign": "welcome"}
+        }
+    })
+    .to_string()
+}
+
+fn post_mailgun(port: u16, body: &str) -> http::Answer {
+    http::request(
+        "POST",
+        port,
+        "/events/mailgun",
+        &[("Content-Type", "application/json")],
+        body,
+    )
+}
+
+#[test]
+fn mailgun_webhooks_are_verified_and_taken_once() {
+    let workspace = workspace(&SigningKey::from_slice(&[7; 32]).unwrap());
+    let (child, port) = watch(&workspace);
+    let bounce = |key: &str, at: u64, token: &str| {
+        mailgun_webhook(key, at, token, "failed:permanent", &address(1))
+    };
+    let valid = bounce(MAILGUN_SIGNING_KEY, now(), "token-a-1f3e5d7c9b");
+    let unsigned =
+        serde_json::json!({"event-data": {"event": "complained", "recipient": address(1)}});
+    for (what, body, expected) in [
+        ("unsigned", unsigned.to_string(), 401),
+        (
+            "a stranger's key",
+            bounce("another-signing-key-0000", now(), "token-b"),
+            403,
+        ),
+        (
+            "stale",
+            bounce(MAILGUN_SIGNING_KEY, now() - 3600, "token-c"),
+            403,
+        ),
+        (
+            "altered after signing",
+            valid.replace("token-a-1f3e5d7c9b", "token-a-1f3e5d7c9c"),
+            403,
+        ),
+        ("malformed JSON", "{\"signature\":".to_owned(), 400),
+    ] {
+        let answer = post_mailgun(port, &body);
+        assert_eq!(answer.status, expected, "{what}: {}", answer.body);
+        assert_eq!(suppressed(&workspace), [], "{what}: nothing recorded");
+    }
+    assert_eq!(post_mailgun(port, &valid).status, 200);
+    let replayed = post_mailgun(port, &valid);
+    assert_eq!(replayed.status, 403, "a replay: {}", replayed.body);
+    assert_eq!(replayed.body, "a token seen before\n");
+    for (token, event, who) in [
+        ("token-d", "failed:temporary", 2),
+        ("token-e", "delivered", 3),
+        ("token-f", "complained", 4),
+        ("token-g", "unsubscribed", 5),
+    ] {
+        let body = mailgun_webhook(MAILGUN_SIGNING_KEY, now(), token, event, &address(who));
+        assert_eq!(post_mailgun(port, &body).status, 200, "{event}");
+    }
+    // Temporary failures and deliveries suppress nobody.
+    assert_eq!(
+        suppressed(&workspace),
+        [
+            (address(1), "bounced".to_owned(), "welcome".to_owned()),
+            (address(4), "complained".to_owned(), "welcome".to_owned()),
+            (address(5), "unsubscribed".to_owned(), "welcome".to_owned()),
+        ]
+    );
     child.interrupt();
     child.finish().code(0);
 }
