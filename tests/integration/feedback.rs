@@ -394,12 +394,15 @@ fn mailgun_webhook(key: &str, timestamp: u64, token: &str, event: &str, address:
     use hmac::Mac as _;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(format!("{timestamp}{token}").as_bytes());
-    let signature: String = mac
+    let signature = mac
         .finalize()
         .into_bytes()
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::new(), |mut hex, b| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
     serde_json::json!({
         "signature": {"timestamp": timestamp.to_string(), "token": token, "signature": signature},
         "event-data": {
