@@ -86,6 +86,7 @@ impl FakeMailgun {
         .unwrap();
         let schema = Arc::new(Schema {
             validator: jsonschema::options()
+                .should_validate_formats(true)
                 .build(&schema)
                 .expect("the published schema compiles"),
             properties: schema["definitions"]

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-use crate::wire::Head;
+use crate::wire::{Head, Loopback};
 
 /// The fields of a batch message Postmark documents; anything else is a violation.
 const FIELDS: [&str; 15] = [
@@ -71,50 +71,25 @@ pub struct Log {
 }
 
 pub struct FakePostmark {
-    port: u16,
+    server: Loopback,
     log: Arc<Mutex<Log>>,
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl FakePostmark {
     pub fn start(scenario: Scenario) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("a free loopback port");
-        let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Log::default()));
         let shared = Arc::clone(&log);
-        runtime.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, scenario.clone(), Arc::clone(&shared)));
-            }
-        });
-        Self {
-            port,
-            log,
-            runtime: Some(runtime),
-        }
+        let server =
+            Loopback::start(move |stream| serve(stream, scenario.clone(), Arc::clone(&shared)));
+        Self { server, log }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap()
-    }
-}
-
-impl Drop for FakePostmark {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-use crate::wire::Head;
+use crate::wire::{Head, Loopback};
 
 /// How the fake answers. `times` counts requests from the start of the run.
 #[derive(Debug, Clone)]
@@ -68,22 +68,12 @@ pub struct Log {
 }
 
 pub struct FakeSendGrid {
-    pub port: u16,
+    server: Loopback,
     log: Arc<Mutex<Log>>,
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl FakeSendGrid {
     pub fn start(scenario: Scenario) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("a free loopback port");
-        let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Log::default()));
         let schema: Value = serde_json::from_str(
             &std::fs::read_to_string(
@@ -100,38 +90,23 @@ impl FakeSendGrid {
                 .expect("the published schema compiles"),
         );
         let shared = Arc::clone(&log);
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let log = Arc::clone(&shared);
-                let validator = Arc::clone(&validator);
-                let scenario = scenario.clone();
-                tokio::spawn(serve(stream, scenario, log, validator));
-            }
+        let server = Loopback::start(move |stream| {
+            serve(
+                stream,
+                scenario.clone(),
+                Arc::clone(&shared),
+                Arc::clone(&validator),
+            )
         });
-        Self {
-            port,
-            log,
-            runtime: Some(runtime),
-        }
+        Self { server, log }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     pub fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap()
-    }
-}
-
-impl Drop for FakeSendGrid {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
