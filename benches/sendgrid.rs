@@ -10,10 +10,12 @@
 //! - shared, loopback: bodies identical for everyone (no names, no links).
 //! - postmark, 150 ms: the personal case through Postmark's batch API (500 complete
 //!   messages per call), against a fake answering one result per message.
+//! - mailgun, 150 ms: the personal case through Mailgun's messages API (1,000 recipients
+//!   per call with their `recipient-variables`).
 //!
 //! `HERALD_BENCH_ROWS` (default 1,000,000) and `HERALD_BENCH_CASES` (a comma-separated
-//! subset of `personal-150ms,personal-loopback,shared-loopback,postmark-150ms`) change
-//! what runs.
+//! subset of `personal-150ms,personal-loopback,shared-loopback,postmark-150ms,mailgun-150ms`)
+//! change what runs.
 //! Peak memory is herald's own, from `/usr/bin/time`.
 
 mod common;
@@ -30,11 +32,13 @@ use common::{herald_timed, size, write_campaign};
 fn main() {
     let rows = size("HERALD_BENCH_ROWS", 1_000_000);
     let cases = std::env::var("HERALD_BENCH_CASES").unwrap_or_else(|_| {
-        "personal-150ms,personal-loopback,shared-loopback,postmark-150ms".to_owned()
+        "personal-150ms,personal-loopback,shared-loopback,postmark-150ms,mailgun-150ms".to_owned()
     });
     for case in cases.split(',') {
         let (personal, latency) = match case {
-            "personal-150ms" | "postmark-150ms" => (true, Duration::from_millis(150)),
+            "personal-150ms" | "postmark-150ms" | "mailgun-150ms" => {
+                (true, Duration::from_millis(150))
+            }
             "personal-loopback" => (true, Duration::ZERO),
             "shared-loopback" => (false, Duration::ZERO),
             other => panic!("unknown case {other}"),
@@ -57,6 +61,8 @@ fn run(case: &str, rows: usize, personal: bool, latency: Duration) {
         let text = std::fs::read_to_string(&manifest).unwrap();
         std::fs::write(&manifest, text.replace("size: 1000", "size: 500")).unwrap();
         "type: postmark, server_token_env: HERALD_BENCH_KEY"
+    } else if case.starts_with("mailgun") {
+        "type: mailgun, api_key_env: HERALD_BENCH_KEY, domain: mg.example.com"
     } else {
         "type: sendgrid, api_key_env: HERALD_BENCH_KEY"
     };
@@ -117,7 +123,7 @@ fn make_shared(campaigns: &Path) {
     std::fs::write(manifest, text).unwrap();
 }
 
-/// A SendGrid (or a Postmark, by the path asked) that takes everything after `latency`,
+/// A SendGrid (or a Postmark or a Mailgun, by the path asked) that takes everything after `latency`,
 /// counting calls, recipients and bytes. A thread per connection, as herald keeps a few
 /// open.
 struct Fake {
@@ -153,6 +159,12 @@ impl Fake {
     }
 }
 
+enum Provider {
+    SendGrid,
+    Postmark,
+    Mailgun,
+}
+
 fn serve(
     stream: std::net::TcpStream,
     latency: Duration,
@@ -164,7 +176,7 @@ fn serve(
     let mut reader = BufReader::new(stream);
     loop {
         let mut length = 0;
-        let mut postmark = false;
+        let mut provider = Provider::SendGrid;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -173,7 +185,11 @@ fn serve(
             if line == "\r\n" {
                 break;
             }
-            postmark |= line.starts_with("POST /email/batch ");
+            if line.starts_with("POST /email/batch ") {
+                provider = Provider::Postmark;
+            } else if line.starts_with("POST /v3/mg.example.com/messages ") {
+                provider = Provider::Mailgun;
+            }
             if let Some((key, value)) = line.split_once(':') {
                 if key.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
@@ -184,26 +200,38 @@ fn serve(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let recipients = if postmark {
-            body.windows(16)
-                .filter(|w| w == b"\"MessageStream\":")
+        let count = |pattern: &[u8]| {
+            body.windows(pattern.len())
+                .filter(|w| w == &pattern)
                 .count()
-        } else {
-            body.windows(6).filter(|w| w == b"\"to\":[").count()
+        };
+        let recipients = match provider {
+            Provider::Postmark => count(b"\"MessageStream\":"),
+            Provider::Mailgun => count(b"name=\"to\"\r\n"),
+            Provider::SendGrid => count(b"\"to\":["),
         };
         std::thread::sleep(latency);
         calls.fetch_add(1, Ordering::SeqCst);
         taken.fetch_add(recipients, Ordering::SeqCst);
         bytes.fetch_add(length as u64, Ordering::SeqCst);
-        let reply = if postmark {
-            let one = r#"{"ErrorCode":0,"Message":"OK","MessageID":"bench"}"#;
-            let results = format!("[{}]", vec![one; recipients].join(","));
+        let json = |body: &str| {
             format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{results}",
-                results.len()
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
             )
-        } else {
-            "HTTP/1.1 202 Accepted\r\nX-Message-Id: bench\r\nContent-Length: 0\r\n\r\n".to_owned()
+        };
+        let reply = match provider {
+            Provider::Postmark => {
+                let one = r#"{"ErrorCode":0,"Message":"OK","MessageID":"bench"}"#;
+                json(&format!("[{}]", vec![one; recipients].join(",")))
+            }
+            Provider::Mailgun => {
+                json(r#"{"id":"<bench@mg.example.com>","message":"Queued. Thank you."}"#)
+            }
+            Provider::SendGrid => {
+                "HTTP/1.1 202 Accepted\r\nX-Message-Id: bench\r\nContent-Length: 0\r\n\r\n"
+                    .to_owned()
+            }
         };
         if writer.write_all(reply.as_bytes()).is_err() {
             return;
