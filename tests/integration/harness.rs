@@ -64,6 +64,25 @@ pub fn audience(n: usize, digits: usize) -> String {
     csv
 }
 
+/// A campaign as bulk senders write one, for the provider tests: `audience` with an
+/// unsubscribe link each, a sender name holding a comma, `batch` per call, through
+/// `transports` (named `outbox`, the name the campaign uses) at a rate that never binds.
+pub fn personal(transports: &str, audience: &str, batch: u32) -> Test {
+    const CAMPAIGN: &str = "campaigns/welcome.yaml";
+    Test::campaign()
+        .env("HERALD_UNSUBSCRIBE_KEY", "provider-test-unsubscribe-key")
+        .file("campaigns/audiences/customers.csv", audience)
+        .file("campaigns/transports.yaml", transports)
+        .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 100000}")
+        .edit(CAMPAIGN, "size: 100", &format!("size: {batch}"))
+        .edit(
+            CAMPAIGN,
+            "    isolation: per-recipient\n",
+            "    isolation: per-recipient\n  unsubscribe: {url: \"https://example.com/u/{{ unsubscribe_token }}\"}\n",
+        )
+        .edit(CAMPAIGN, "name: Example}", "name: \"Example, Inc.\"}")
+}
+
 /// Held by tests that must not share the machine with each other: the crash and fuzz
 /// tests, which load both cores for long, and the service tests, whose binary compares
 /// durations and runs its tests one at a time.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::fake_mailgun::{DOMAIN, FakeMailgun, Scenario};
-use crate::harness::{self, Run, Test, Workspace};
+use crate::harness::{self, Run, Workspace};
 
 const KEY_ENV: &str = "HERALD_TEST_MAILGUN_KEY";
 const KEY: &str = "key-mg-test-7c21e9-never-print-me";
@@ -15,10 +15,7 @@ const CAMPAIGN: &str = "campaigns/welcome.yaml";
 /// Personal recipients (`audience` rows) with personal subjects and unsubscribe links,
 /// through `transports`.
 fn workspace(transports: &str, audience: &str, batch: u32) -> Workspace {
-    Test::campaign()
-        .env("HERALD_UNSUBSCRIBE_KEY", "mailgun-test-unsubscribe-key")
-        .file("campaigns/audiences/customers.csv", audience)
-        .file("campaigns/transports.yaml", transports)
+    harness::personal(transports, audience, batch)
         .file(
             "campaigns/locales/en.yaml",
             "subject: \"Welcome, {name}\"\nhello: \"Hello {name}\"\n",
@@ -28,14 +25,6 @@ fn workspace(transports: &str, audience: &str, batch: u32) -> Workspace {
             "subject: \"{{ t('subject') }}\"",
             "subject: \"{{ t('subject', name=recipient.name) }}\"",
         )
-        .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 100000}")
-        .edit(CAMPAIGN, "size: 100", &format!("size: {batch}"))
-        .edit(
-            CAMPAIGN,
-            "    isolation: per-recipient\n",
-            "    isolation: per-recipient\n  unsubscribe: {url: \"https://example.com/u/{{ unsubscribe_token }}\"}\n",
-        )
-        .edit(CAMPAIGN, "name: Example}", "name: \"Example, Inc.\"}")
         .workspace()
 }
 

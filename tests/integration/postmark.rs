@@ -5,27 +5,14 @@
 use std::collections::BTreeMap;
 
 use crate::fake_postmark::{FakePostmark, Scenario};
-use crate::harness::{self, Run, Test, Workspace};
+use crate::harness::{self, Run, Workspace};
 
 const TOKEN_ENV: &str = "HERALD_TEST_POSTMARK_TOKEN";
 const TOKEN: &str = "pm-test-token-3f9a1c-never-print-me";
-const CAMPAIGN: &str = "campaigns/welcome.yaml";
 
 /// `n` personal recipients with unsubscribe links, through `transports`.
 fn workspace(transports: &str, n: usize, batch: u32) -> Workspace {
-    Test::campaign()
-        .env("HERALD_UNSUBSCRIBE_KEY", "postmark-test-unsubscribe-key")
-        .file("campaigns/audiences/customers.csv", &harness::audience(n, 4))
-        .file("campaigns/transports.yaml", transports)
-        .edit(CAMPAIGN, "rate: {per_second: 50}", "rate: {per_second: 100000}")
-        .edit(CAMPAIGN, "size: 100", &format!("size: {batch}"))
-        .edit(
-            CAMPAIGN,
-            "    isolation: per-recipient\n",
-            "    isolation: per-recipient\n  unsubscribe: {url: \"https://example.com/u/{{ unsubscribe_token }}\"}\n",
-        )
-        .edit(CAMPAIGN, "name: Example}", "name: \"Example, Inc.\"}")
-        .workspace()
+    harness::personal(transports, &harness::audience(n, 4), batch).workspace()
 }
 
 fn postmark(fake: &FakePostmark) -> String {
