@@ -154,15 +154,16 @@ impl Mailgun {
                 reason: refused.to_string(),
             }
         } else {
-            let multipart = form.into_iter().fold(
-                reqwest::multipart::Form::new(),
-                |multipart, (name, value)| multipart.text(name, value),
-            );
+            let (boundary, body) = multipart(&form);
             match self
                 .client
                 .post(&self.url)
                 .basic_auth("api", Some(self.key.expose()))
-                .multipart(multipart)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
                 .send()
                 .await
             {
@@ -239,6 +240,34 @@ impl Deliver for Mailgun {
         );
         outcomes
     }
+}
+
+/// The form as a `multipart/form-data` body (RFC 7578), and its boundary: a random one
+/// that no value holds. Written whole into one buffer: reqwest's own multipart form
+/// chains a stream per part, and polling a chain of 2,000 parts walks it each time, which
+/// took a fifth of herald's CPU in the benchmark.
+fn multipart(form: &Form) -> (String, Vec<u8>) {
+    let boundary = loop {
+        let boundary = format!("herald-{:032x}", rand::random::<u128>());
+        if !form.iter().any(|(_, value)| value.contains(&boundary)) {
+            break boundary;
+        }
+    };
+    let size: usize = form.iter().map(|(n, v)| n.len() + v.len() + 100).sum();
+    let mut body = Vec::with_capacity(size);
+    for (name, value) in form {
+        body.extend_from_slice(b"--");
+        body.extend_from_slice(boundary.as_bytes());
+        body.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(b"\"\r\n\r\n");
+        body.extend_from_slice(value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--");
+    body.extend_from_slice(boundary.as_bytes());
+    body.extend_from_slice(b"--\r\n");
+    (boundary, body)
 }
 
 /// Refuses a form that could show one recipient another's address: every `to` must be
