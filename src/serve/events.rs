@@ -82,13 +82,7 @@ fn verify_sendgrid(
     use p256::ecdsa::{Signature, VerifyingKey};
     use p256::pkcs8::DecodePublicKey as _;
 
-    let sent: u64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| "a timestamp that is not one")?;
-    if crate::store::now().abs_diff(sent) > MAX_SKEW_SECONDS {
-        return Err("a stale timestamp");
-    }
+    fresh(timestamp)?;
     let engine = base64::engine::general_purpose::STANDARD;
     let signature = engine
         .decode(signature.trim())
@@ -177,13 +171,7 @@ fn verify_mailgun(
 ) -> Result<u64, &'static str> {
     use hmac::{Hmac, Mac as _};
 
-    let sent: u64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| "a timestamp that is not one")?;
-    if crate::store::now().abs_diff(sent) > MAX_SKEW_SECONDS {
-        return Err("a stale timestamp");
-    }
+    let sent = fresh(timestamp)?;
     let signature = crate::digest::unhex(signature).ok_or("a signature that is not one")?;
     let verified = keys.iter().any(|variable| {
         let Some(key) = crate::secret::from_env(variable) else {
@@ -202,6 +190,18 @@ fn verify_mailgun(
     } else {
         Err("not signed by a key a mailgun transport names in events.signing_key_env")
     }
+}
+
+/// When a request was signed (Unix seconds), if that is within `MAX_SKEW_SECONDS` of now.
+fn fresh(timestamp: &str) -> Result<u64, &'static str> {
+    let sent: u64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| "a timestamp that is not one")?;
+    if crate::store::now().abs_diff(sent) > MAX_SKEW_SECONDS {
+        return Err("a stale timestamp");
+    }
+    Ok(sent)
 }
 
 /// What one Mailgun event means for the suppression list, if anything.

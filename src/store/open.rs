@@ -18,6 +18,8 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// 16 MiB of data (a million recipients open in about 2 s on the CI machine).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PID_FILE: &str = "herald.pid";
+/// sled's segment size (its default, which herald keeps): the file grows and shrinks by it.
+const SEGMENT_BYTES: u64 = 512 * 1024;
 
 /// What a state folder holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -95,10 +97,16 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
     })
 }
 
-/// Refuses a data file shorter than the ledger recorded: sled would hang on it.
+/// Refuses a data file cut short of what the ledger recorded: sled would hang on it.
+///
+/// sled shortens the file itself, though, and always to a segment boundary: it gives back
+/// free segments at the end of the file, at any time (a SIGKILL after it did and before
+/// the next ledger write leaves a file shorter than recorded that lost nothing). So a
+/// shorter file ending on a segment boundary goes on to sled; whatever it lost is then
+/// caught by the ledger's counts, checked against the records when the store opens.
 pub fn check_size(path: &Path, ledger: &Ledger) -> Result<(), StoreError> {
     let bytes = std::fs::metadata(path.join("db")).map_or(0, |m| m.len());
-    if bytes < ledger.db_bytes {
+    if bytes < ledger.db_bytes && bytes % SEGMENT_BYTES != 0 {
         return Err(StoreError::Damaged {
             path: path.to_owned(),
             reason: format!(

@@ -108,7 +108,6 @@ impl Mailgun {
                 }
             }
         }
-        let whole = envelopes[0].message.whole();
         let first = &envelopes[0].message;
         let (subject, text, html, unsubscribe) = match tagged {
             Some(tagged) => (
@@ -117,12 +116,15 @@ impl Mailgun {
                 tagged.html.clone(),
                 first.unsubscribe_url().map(|_| unsubscribe_tag.clone()),
             ),
-            None => (
-                whole.subject.clone(),
-                whole.text.clone(),
-                whole.html.clone(),
-                whole.unsubscribe_url.clone(),
-            ),
+            None => {
+                let whole = first.whole();
+                (
+                    whole.subject.clone(),
+                    whole.text.clone(),
+                    whole.html.clone(),
+                    whole.unsubscribe_url.clone(),
+                )
+            }
         };
         form.push(("subject".into(), subject));
         if let Some(text) = text {
