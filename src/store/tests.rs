@@ -203,7 +203,10 @@ fn a_file_sled_shortened_by_whole_segments_opens_whole() {
         // boundary.
         let db = path.join("db");
         let segment = 512 * 1024;
-        let size = std::fs::metadata(&db).unwrap().len().next_multiple_of(segment);
+        let size = std::fs::metadata(&db)
+            .unwrap()
+            .len()
+            .next_multiple_of(segment);
         let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
         file.set_len(size).unwrap();
         let mut recorded = ledger::read(path).unwrap().unwrap();

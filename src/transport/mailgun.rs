@@ -109,22 +109,21 @@ impl Mailgun {
             }
         }
         let first = &envelopes[0].message;
-        let (subject, text, html, unsubscribe) = match tagged {
-            Some(tagged) => (
+        let (subject, text, html, unsubscribe) = if let Some(tagged) = tagged {
+            (
                 subject_tag.clone(),
                 tagged.text.clone(),
                 tagged.html.clone(),
                 first.unsubscribe_url().map(|_| unsubscribe_tag.clone()),
-            ),
-            None => {
-                let whole = first.whole();
-                (
-                    whole.subject.clone(),
-                    whole.text.clone(),
-                    whole.html.clone(),
-                    whole.unsubscribe_url.clone(),
-                )
-            }
+            )
+        } else {
+            let whole = first.whole();
+            (
+                whole.subject.clone(),
+                whole.text.clone(),
+                whole.html.clone(),
+                whole.unsubscribe_url.clone(),
+            )
         };
         form.push(("subject".into(), subject));
         if let Some(text) = text {
