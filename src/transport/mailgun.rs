@@ -172,10 +172,7 @@ impl Mailgun {
                 Err(error) => http::lost(&error),
             }
         };
-        envelopes
-            .into_iter()
-            .map(|e| (e, outcome.clone()))
-            .collect()
+        super::each(envelopes, &outcome)
     }
 
     /// Why Mailgun would not deliver `envelope`'s message as rendered, if it would not.

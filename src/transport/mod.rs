@@ -159,13 +159,17 @@ impl Deliver for Transport {
 
 /// Every envelope of a batch that was refused whole, before any of it could leave.
 fn not_sent(batch: Vec<Envelope>, reason: &str) -> Vec<(Envelope, Outcome)> {
-    batch
-        .into_iter()
-        .map(|e| {
-            let reason = reason.to_owned();
-            (e, Outcome::NotSent { reason })
-        })
-        .collect()
+    each(
+        batch,
+        &Outcome::NotSent {
+            reason: reason.to_owned(),
+        },
+    )
+}
+
+/// The one outcome of a call that answers for all its envelopes alike.
+fn each(batch: Vec<Envelope>, outcome: &Outcome) -> Vec<(Envelope, Outcome)> {
+    batch.into_iter().map(|e| (e, outcome.clone())).collect()
 }
 
 /// Refuses a batch that could put two recipients in one envelope or one address twice.

@@ -94,10 +94,7 @@ impl SendGrid {
             Ok(response) => answer(response).await,
             Err(error) => http::lost(&error),
         };
-        envelopes
-            .into_iter()
-            .map(|e| (e, outcome.clone()))
-            .collect()
+        super::each(envelopes, &outcome)
     }
 
     /// The request body: content (shared, or one recipient's own) and a personalization
