@@ -310,17 +310,13 @@ async fn answer(response: reqwest::Response) -> Outcome {
     let status = response.status();
     let retry_after = http::retry_after(&response);
     let text = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned));
+    let parsed = serde_json::from_str::<Value>(&text).unwrap_or_default();
+    let field = |name: &str| parsed[name].as_str().map(str::to_owned);
     if status == reqwest::StatusCode::OK {
-        let id = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let id = field("id").unwrap_or_default();
         return Outcome::Sent { id };
     }
-    let words = message.unwrap_or_else(|| text.chars().take(200).collect());
+    let words = field("message").unwrap_or_else(|| text.chars().take(200).collect());
     let retry_after = retry_after.or_else(|| named_wait(&words));
     http::refused(
         status,
