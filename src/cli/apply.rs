@@ -31,7 +31,7 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         store: sending.store,
         resend_uncertain: args.resend_uncertain,
         stop,
-        progress: output == Output::Text && std::io::stderr().is_terminal(),
+        progress: super::progress::bars(output == Output::Text && std::io::stderr().is_terminal()),
         recovered: sending.recovered,
         git: crate::git::revision(path, &state),
         limits: TransportLimits::new(&manifests, &TransportLimits::default()),

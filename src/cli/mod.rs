@@ -6,6 +6,7 @@ mod args;
 mod init;
 mod plan;
 mod preview;
+mod progress;
 mod report;
 mod session;
 mod status;
@@ -59,7 +60,7 @@ where
         Command::Init(args) => init::run(&args),
         Command::Suppressions(command) => suppressions::run(&command),
         Command::Schema => {
-            print!("{}", crate::schema::json());
+            print!("{}", crate::manifest::schema::json());
             Exit::Success
         }
     }

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use super::args::WatchArgs;
 use super::{Exit, apply, report, session, validate};
 use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::reconcile::Stop;
-use crate::serve::{Metrics, Service, socket};
+use crate::serve::directory::Directory;
+use crate::serve::{Service, socket};
 use crate::watch::{self, Event, Options};
 
 pub fn run(args: &WatchArgs) -> Exit {
@@ -56,7 +58,8 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         live.update(name, |campaign| campaign.prepared = false);
     }
     let metrics = Arc::new(Metrics::default());
-    let directory = Arc::new(crate::serve::directory::Directory::default());
+    // Known before anything is served; watch tells of every later load.
+    let directory = Arc::new(Directory::default());
     directory.update(&manifests);
     let service = Service {
         store: sending.store.clone(),
@@ -75,7 +78,6 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         stop: stop.clone(),
         live,
         metrics,
-        directory,
     };
     report::note(format_args!("watching {} (Ctrl-C to stop)", path.display()));
     let result = runtime.block_on(async {
@@ -97,7 +99,15 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
                 }
             });
         }
-        watch::watch(manifests, options, print).await
+        // The feedback endpoints learn of every load of the manifests.
+        watch::watch(manifests, options, move |event| {
+            if let Event::Loaded(manifests) = event {
+                directory.update(manifests);
+            } else {
+                print(event);
+            }
+        })
+        .await
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
@@ -109,8 +119,9 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     }
 }
 
-fn print(event: Event) {
+fn print(event: Event<'_>) {
     match event {
+        Event::Loaded(_) => {}
         Event::Reconciled(report) => print!("{}", apply::text(&report)),
         Event::Failed {
             campaign,

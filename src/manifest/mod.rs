@@ -10,6 +10,7 @@ mod locate;
 pub mod model;
 mod policy;
 mod rate;
+pub mod schema;
 mod source;
 mod validate;
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::duration::human_duration;
+use super::packing;
 use crate::manifest::model::TransportKind;
 use crate::manifest::{Campaign, Rate};
 use crate::store::CallLatency;
-use crate::transport::packing;
 
 /// What plan assumes of a provider never used: a round trip across the internet.
 pub const ASSUMED_LATENCY: Duration = Duration::from_millis(200);

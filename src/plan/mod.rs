@@ -11,6 +11,7 @@
 mod delivery;
 mod duration;
 mod error;
+pub mod packing;
 mod rollout;
 mod select;
 mod walk;
@@ -23,6 +24,7 @@ use serde::Serialize;
 pub use delivery::{ASSUMED_LATENCY, Binds, Delivery, Estimate};
 pub use duration::human_duration;
 pub use error::{InvalidRow, PlanError};
+pub use packing::Packer;
 pub use rollout::{Due, Rollout, StateView, due, in_canary};
 pub use select::{Selected, Selection, select};
 pub use walk::{CHUNK, Walked, row_label, walk};
@@ -32,7 +34,6 @@ use crate::manifest::Campaign;
 use crate::manifest::model::{OnInvalid, Stage};
 use crate::render::{Rendered, Renderer};
 use crate::store::Status;
-use crate::transport::packing::{self, Packer};
 
 /// The plan of one campaign. Serialized as the `-o json` output; see README.
 #[derive(Debug, Clone, Serialize)]

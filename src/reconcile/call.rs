@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::ReconcileError;
 use super::pace::Pacer;
 use super::produce::Pending;
-use crate::serve::Metrics;
+use crate::metrics::Metrics;
 use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, StoreError, now};
 use crate::transport::{self, Deliver, Envelope, Outcome, TransportError};
 

@@ -20,7 +20,7 @@ use super::pace::{Bucket, Pacer};
 use super::produce::Pending;
 use super::produce::Producer;
 use super::{
-    Action, Context, Ending, Prepared, ReconcileError, Reconciled, Report, gate, progress,
+    Action, Context, Ending, Prepared, Progress, ReconcileError, Reconciled, Report, gate,
 };
 use crate::live::{CampaignLive, Live};
 use crate::manifest::Campaign;
@@ -66,7 +66,10 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         ctx.limits.get(&campaign.transport.name),
         ctx.stop.clone(),
     );
-    let bar = progress::Bar::new(ctx.progress, &campaign.name, plan.to_send);
+    ctx.progress.tell(Progress::Started {
+        campaign: &campaign.name,
+        due: plan.to_send,
+    });
     let (calls, mut received) = tokio::sync::mpsc::channel(delivery.concurrency * 2);
     let producer = Producer {
         campaign: Arc::clone(&campaign),
@@ -91,7 +94,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>>,
     > = FuturesUnordered::new();
     let mut producing = true;
-    let mut run = Run::new(report, gate, record, &store, &ctx.live, bar);
+    let mut run = Run::new(report, gate, record, &store, ctx);
     loop {
         let may_start = producing && !run.closed && in_flight.len() < delivery.concurrency;
         if !may_start && in_flight.is_empty() {
@@ -121,7 +124,9 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
     }
     drop(received);
     ctx.live.update(&campaign.name, CampaignLive::finish);
-    run.bar.finish();
+    ctx.progress.tell(Progress::Finished {
+        campaign: &campaign.name,
+    });
     producer.join().expect("the producer does not panic");
     run.end(&store, &spec.transport, started)
 }
@@ -151,7 +156,7 @@ struct Run<'a> {
     record: CampaignRecord,
     store: &'a CampaignStore,
     live: &'a Live,
-    bar: progress::Bar,
+    progress: &'a super::Observer,
     /// No new call starts, once something says so.
     closed: bool,
     failure: Option<ReconcileError>,
@@ -165,16 +170,15 @@ impl<'a> Run<'a> {
         gate: gate::Gate,
         record: CampaignRecord,
         store: &'a CampaignStore,
-        live: &'a Live,
-        bar: progress::Bar,
+        ctx: &'a Context,
     ) -> Self {
         Self {
             report,
             gate,
             record,
             store,
-            live,
-            bar,
+            live: &ctx.live,
+            progress: &ctx.progress,
             closed: false,
             failure: None,
             action: Action::AwaitChange,
@@ -201,8 +205,10 @@ impl<'a> Run<'a> {
         };
         self.report.calls += 1;
         count(&settled, &mut self.report, self.live);
-        self.bar
-            .add(settled.sent + settled.failed + settled.uncertain + settled.not_sent);
+        self.progress.tell(Progress::Settled {
+            campaign: &self.report.name,
+            settled: settled.sent + settled.failed + settled.uncertain + settled.not_sent,
+        });
         self.timing.add(&settled);
         self.gate.record(settled.sent, settled.failed);
         if let (Some(reason), None) = (self.gate.tripped(), &self.report.halted) {

@@ -43,13 +43,14 @@ pub use error::{Meaning, ReconcileError};
 pub use execute::execute;
 pub use pace::TransportLimits;
 pub use prepare::{Prepared, check_content, prepare};
+pub use progress::{Observer, Progress};
 pub use report::{Ending, Report};
 pub use stop::{Stop, StopHandle};
 
 use crate::git::GitRevision;
 use crate::live::Live;
 use crate::manifest::Campaign;
-use crate::serve::Metrics;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// What a reconcile needs besides the campaign.
@@ -58,8 +59,8 @@ pub struct Context {
     /// `apply --resend-uncertain`: uncertain recipients are due again.
     pub resend_uncertain: bool,
     pub stop: Stop,
-    /// Draw a progress bar on stderr.
-    pub progress: bool,
+    /// Who hears how sending goes (the command line's progress bar).
+    pub progress: Observer,
     /// Intents found at start and turned uncertain, per campaign.
     pub recovered: BTreeMap<String, u64>,
     /// The git commit of the manifests, recorded with each apply.

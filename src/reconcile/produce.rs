@@ -1,6 +1,6 @@
 //! The producer side of a send: a thread that walks the audience again (`plan::select`,
 //! the walk plan makes), renders the recipients due now on all cores, and packs them into
-//! calls (`transport::packing`), as plan counted them.
+//! calls (`plan::packing`), as plan counted them.
 //!
 //! It runs ahead of the sender by a bounded channel of calls, so memory stays flat however
 //! large the audience is. When the sender stops early it drops the receiver, and the
@@ -14,10 +14,10 @@ use tokio::sync::mpsc::Sender;
 use super::ReconcileError;
 use crate::manifest::Campaign;
 use crate::manifest::model::TransportKind;
+use crate::plan::packing::{self, Packer};
 use crate::plan::{Due, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
 use crate::store::{CampaignStore, RecipientRecord};
-use crate::transport::packing::{self, Packer};
 use crate::transport::{Envelope, Message, Tags, message_id};
 
 /// An envelope ready to send, with what the state store held before this attempt.

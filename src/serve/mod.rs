@@ -12,13 +12,12 @@ pub mod directory;
 mod events;
 mod feedback;
 mod http;
-mod metrics;
 mod page;
 pub mod socket;
 
 use std::sync::Arc;
 
-pub use metrics::Metrics;
+use crate::metrics::Metrics;
 
 use crate::live::Live;
 use crate::store::Store;

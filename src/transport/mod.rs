@@ -8,7 +8,6 @@
 mod http;
 mod mailgun;
 mod outbox;
-pub mod packing;
 mod postmark;
 mod sendgrid;
 mod shaped;

@@ -20,8 +20,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::packing::{MAX_PERSONAL_BYTES, TAG_BYTES};
 use super::shaped::Shaped;
+use crate::plan::packing::{MAX_PERSONAL_BYTES, TAG_BYTES};
 use crate::render::{Rendered, Shape};
 
 /// How a provider writes a tag.

@@ -37,15 +37,18 @@ use crate::git::GitRevision;
 use crate::live::Live;
 use crate::manifest::model::TransportKind;
 use crate::manifest::{self, Campaign, LoadError, Manifests};
+use crate::metrics::Metrics;
 use crate::reconcile::{self, Action, Context, Ending, Report, Stop, TransportLimits};
-use crate::serve::Metrics;
 use crate::store::Store;
 
 /// How long file events settle before the manifests are reloaded.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// What happened, for the command line to print.
-pub enum Event {
+/// What happened, for the command line to print (and to pass on to whoever else needs
+/// the manifests as they are now).
+pub enum Event<'a> {
+    /// The manifests loaded, as they are now.
+    Loaded(&'a Manifests),
     Reconciled(Report),
     /// A reconcile was refused (input) or failed (store, transport).
     Failed {
@@ -78,8 +81,6 @@ pub struct Options {
     pub stop: Stop,
     pub live: Live,
     pub metrics: Arc<Metrics>,
-    /// What the feedback endpoints know of the manifests.
-    pub directory: Arc<crate::serve::directory::Directory>,
 }
 
 /// What a campaign does after an error, as watch tells it.
@@ -132,13 +133,13 @@ struct Task {
     handle: tokio::task::JoinHandle<()>,
 }
 
-type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
+type Reporter = Arc<dyn Fn(Event<'_>) + Send + Sync>;
 
 /// Applies `manifests` and follows changes under `options.path` until stopped.
 pub async fn watch(
     manifests: Manifests,
     options: Options,
-    report: impl Fn(Event) + Send + Sync + 'static,
+    report: impl Fn(Event<'_>) + Send + Sync + 'static,
 ) -> Result<(), notify::Error> {
     let report: Reporter = Arc::new(report);
     let ignored = Ignored::new(&options.state, &manifests);
@@ -387,7 +388,7 @@ impl Controller {
     /// Starts, changes or stops campaign tasks to match `manifests`: a campaign whose
     /// inputs did not change is left alone.
     fn update(&mut self, manifests: &Manifests) {
-        self.options.directory.update(manifests);
+        (self.report)(Event::Loaded(manifests));
         let only = self.options.only.clone();
         let mut present = Vec::new();
         let mut changed = Vec::new();
@@ -558,7 +559,7 @@ async fn run_campaign(
             store: shared.store.clone(),
             resend_uncertain: false,
             stop: run_stop,
-            progress: false,
+            progress: reconcile::Observer::default(),
             recovered: recovered
                 .take()
                 .map(|n| BTreeMap::from([(name.clone(), n)]))

@@ -13,6 +13,7 @@ mod fuzz;
 mod harness;
 #[allow(dead_code)]
 mod http;
+mod layers;
 mod mailgun;
 mod plan;
 mod postmark;

@@ -3,7 +3,7 @@
 //! `schemas/herald-v1.schema.json` is this output, checked in so that editors can validate
 //! manifests as they are typed; a test fails when the two drift apart.
 
-use crate::manifest::model::Document;
+use super::model::Document;
 
 /// The schema as pretty-printed JSON, ending in a newline.
 pub fn json() -> String {
