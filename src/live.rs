@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::git::GitRevision;
-use crate::manifest::model::Stage;
+use crate::manifest::Stage;
 
 /// Every campaign's live view. Cheap to clone; clones share it.
 #[derive(Clone, Default)]

@@ -11,7 +11,7 @@ use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
-use crate::manifest::model::Address;
+use crate::manifest::Address;
 use crate::render::Rendered;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::git::GitRevision;
-use crate::manifest::model::Stage;
+use crate::manifest::Stage;
 use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
 use crate::text::List;
 

@@ -61,7 +61,7 @@ pub fn run(args: &PreviewArgs) -> Exit {
 
 fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
     let renderer = Renderer::new(campaign).map_err(|e| e.to_string())?;
-    if campaign.spec.unsubscribe.is_some() && !renderer.keyed() {
+    if campaign.unsubscribe.is_some() && !renderer.keyed() {
         report::warning(format_args!(
             "{} is not set: unsubscribe links in these samples use a fixed, guessable key",
             crate::render::UNSUBSCRIBE_KEY_ENV
@@ -87,10 +87,9 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
     .map_err(|e| e.to_string())?;
 
     fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
-    let spec = &campaign.spec;
-    let from = match &spec.from.name {
-        Some(name) => format!("{name} <{}>", spec.from.email),
-        None => spec.from.email.clone(),
+    let from = match &campaign.from.name {
+        Some(name) => format!("{name} <{}>", campaign.from.email),
+        None => campaign.from.email.clone(),
     };
     let mut index = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Preview: {}</title>\n<style>{STYLE}</style></head>\n<body>\n<h1>{}</h1>\n",
@@ -99,8 +98,8 @@ fn write(campaign: &Campaign, out: &Path) -> Result<usize, String> {
     );
     for (locale, sample) in &samples {
         let message = crate::message::build(
-            &spec.from,
-            spec.reply_to.as_ref(),
+            &campaign.from,
+            campaign.reply_to.as_ref(),
             &sample.to,
             &sample.rendered,
             None,

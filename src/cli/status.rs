@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::args::StatusArgs;
 use super::{Exit, Listed, Output, report, session};
-use crate::manifest::model::Stage;
+use crate::manifest::Stage;
 use crate::serve::socket::{self, Answer, Request};
 use crate::status::{self, CampaignStatus, Query, StatusError};
 use crate::store::{Store, StoreError};

@@ -88,15 +88,15 @@ fn valid_json(manifests: &Manifests) -> serde_json::Value {
             "name": c.name,
             "file": c.location.file.display().to_string(),
             "line": c.location.line,
-            "transport": c.spec.transport,
-            "stage": c.spec.stage,
-            "revision": c.spec.revision,
+            "transport": c.transport.name,
+            "stage": c.stage,
+            "revision": c.revision.number,
         })).collect::<Vec<_>>(),
         "transports": manifests.transports.iter().map(|t| json!({
             "name": t.name,
             "file": t.location.file.display().to_string(),
             "line": t.location.line,
-            "type": t.spec.kind,
+            "type": t.kind,
         })).collect::<Vec<_>>(),
     })
 }

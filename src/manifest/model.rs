@@ -19,6 +19,7 @@ pub const PER_RECIPIENT: &str = "per-recipient";
 
 /// Any document of a manifest file; used to generate the schema.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[allow(dead_code, reason = "only its schema is read")]
 #[serde(untagged)]
 #[schemars(title = "herald/v1 manifest document")]
 pub enum Document {
@@ -186,6 +187,7 @@ pub enum OnInvalid {
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Rate")]
+#[allow(clippy::struct_field_names, reason = "the manifest's own keys")]
 pub struct RateSpec {
     #[serde(default)]
     #[schemars(range(min = 0))]

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::duration::human_duration;
 use super::packing;
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::manifest::{Campaign, Rate};
 use crate::store::CallLatency;
 

@@ -31,7 +31,7 @@ pub use walk::{CHUNK, Walked, row_label, walk};
 
 use crate::audience::{Recipient, Tally};
 use crate::manifest::Campaign;
-use crate::manifest::model::{OnInvalid, Stage};
+use crate::manifest::{OnInvalid, Stage};
 use crate::render::{Rendered, Renderer};
 use crate::store::Status;
 
@@ -115,7 +115,6 @@ pub fn plan_with(
     delivery: &Delivery,
     mut sample: impl FnMut(&Recipient, &Rendered),
 ) -> Result<CampaignPlan, PlanError> {
-    let spec = &campaign.spec;
     let mut counts = Counts::default();
     // The calls apply will make: the same packing over the same recipients in order.
     let mut packer = Packer::new(delivery.call_size);
@@ -144,9 +143,9 @@ pub fn plan_with(
     let walked = selection.walked;
 
     let tally = walked.tally;
-    if tally.invalid > 0 && spec.audience.on_invalid == OnInvalid::Refuse {
+    if tally.invalid > 0 && campaign.audience.on_invalid == OnInvalid::Refuse {
         return Err(PlanError::InvalidRows {
-            file: spec.audience.file.clone(),
+            file: campaign.audience.file.clone(),
             count: tally.invalid,
             rows: walked.invalid_rows,
         });
@@ -157,9 +156,9 @@ pub fn plan_with(
     let estimate = delivery.estimate(to_send, provider_calls);
     Ok(CampaignPlan {
         name: campaign.name.clone(),
-        transport: spec.transport.clone(),
-        stage: spec.stage,
-        paused: spec.paused,
+        transport: campaign.transport.name.clone(),
+        stage: campaign.stage,
+        paused: campaign.paused,
         audience: tally,
         suppressed_by: walked
             .suppressed_by

@@ -16,7 +16,7 @@
 //! - At most `BUFFERED` calls' worth of recipients wait for their group to fill; past
 //!   that, the fullest group goes out as it is, so memory stays flat however many shapes.
 
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::render::Rendered;
 
 /// How many calls' worth of recipients may wait for their group to fill.

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audience::{self, Suppressions};
 use crate::manifest::Campaign;
-use crate::manifest::model::Stage;
+use crate::manifest::Stage;
 use crate::store::{CampaignStore, Status, StoreError};
 
 /// The stage of a campaign and the people it reaches.
@@ -24,7 +24,7 @@ impl Rollout {
         let rollout = &campaign.rollout;
         Self {
             campaign: campaign.name.clone(),
-            stage: campaign.spec.stage,
+            stage: campaign.stage,
             seeds: rollout
                 .seed
                 .iter()

@@ -29,10 +29,9 @@ pub fn select<E: From<PlanError>>(
     state: Option<StateView<'_>>,
     mut each: impl FnMut(Vec<Selected>) -> Result<(), E>,
 ) -> Result<Selection, E> {
-    let spec = &campaign.spec;
-    let suppressions = Suppressions::load(&spec.audience.suppress).map_err(PlanError::from)?;
+    let suppressions = Suppressions::load(&campaign.audience.suppress).map_err(PlanError::from)?;
     let rollout = Rollout::new(campaign, &suppressions);
-    let screen = audience::Screen::new(&spec.audience.email_field, suppressions);
+    let screen = audience::Screen::new(&campaign.audience.email_field, suppressions);
     // The store's own list (unsubscribes, bounces, complaints) holds for every campaign.
     let stored = state.map(|s| s.store.suppressions()).unwrap_or_default();
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();

@@ -31,13 +31,12 @@ pub fn walk<E: From<PlanError>>(
     rollout: &Rollout,
     mut each: impl FnMut(Vec<Recipient>) -> Result<(), E>,
 ) -> Result<Walked, E> {
-    let spec = &campaign.spec;
     let screened = std::thread::scope(|scope| {
         let (chunks, received) = sync_channel(2);
         let screener = scope.spawn(move || {
             screen_audience(
-                &spec.audience.file,
-                &spec.audience.email_field,
+                &campaign.audience.file,
+                &campaign.audience.email_field,
                 screen,
                 &chunks,
             )
@@ -65,8 +64,11 @@ pub fn walk<E: From<PlanError>>(
                 record: Record::placeholder(
                     &screened.columns,
                     &[
-                        (spec.audience.email_field.as_str(), seed),
-                        (spec.locales.field.as_str(), spec.locales.default.as_str()),
+                        (campaign.audience.email_field.as_str(), seed),
+                        (
+                            campaign.locales.field.as_str(),
+                            campaign.locales.default.as_str(),
+                        ),
                     ],
                 ),
             })
@@ -107,7 +109,7 @@ impl std::fmt::Display for RowLabel<'_> {
             write!(
                 f,
                 "{}:{}",
-                self.campaign.spec.audience.file.display(),
+                self.campaign.audience.file.display(),
                 self.recipient.line
             )
         }

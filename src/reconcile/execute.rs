@@ -42,7 +42,6 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         delivery,
         warnings: _,
     } = prepared;
-    let spec = &campaign.spec;
     let recovered = ctx.recovered.get(&campaign.name).copied().unwrap_or(0);
     let mut report = Report::new(&plan, recovered);
     let Some(gate) = start(
@@ -85,7 +84,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         live.sending_since = Some(Instant::now());
     });
     let probe = Probe {
-        transport: spec.transport.as_str().into(),
+        transport: campaign.transport.name.as_str().into(),
         metrics: Arc::clone(&ctx.metrics),
     };
     let mut stop = ctx.stop.clone();
@@ -114,7 +113,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
                     call,
                     Arc::clone(&transport),
                     store.clone(),
-                    spec.revision,
+                    campaign.revision.number,
                     pacer.clone(),
                     probe.clone(),
                 )),
@@ -128,7 +127,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         campaign: &campaign.name,
     });
     producer.join().expect("the producer does not panic");
-    run.end(&store, &spec.transport, started)
+    run.end(&store, &campaign.transport.name, started)
 }
 
 /// Starts one call as a task of its own: it waits for the rate, then sends; `None` when
@@ -318,8 +317,7 @@ fn start(
         live.halted.clone_from(&record.halted);
     });
     report.halted.clone_from(&record.halted);
-    let spec = &campaign.spec;
-    if let Some(ending) = early_ending(spec.paused, record.halted.is_some(), plan.to_send) {
+    if let Some(ending) = early_ending(campaign.paused, record.halted.is_some(), plan.to_send) {
         report.ending = ending;
         return Ok(None);
     }

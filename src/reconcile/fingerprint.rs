@@ -12,17 +12,22 @@ use crate::manifest::Campaign;
 pub type Fingerprint = BTreeMap<String, String>;
 
 pub fn of(campaign: &Campaign) -> Result<Fingerprint, InputError> {
-    let spec = &campaign.spec;
     let mut parts = Fingerprint::new();
-    parts.insert("subject".into(), sha256(spec.template.subject.as_bytes()));
-    let sender = |a: &crate::manifest::model::Address| {
+    parts.insert(
+        "subject".into(),
+        sha256(campaign.template.subject.as_bytes()),
+    );
+    let sender = |a: &crate::manifest::Address| {
         format!("{} <{}>", a.name.as_deref().unwrap_or_default(), a.email)
     };
-    parts.insert("from".into(), sha256(sender(&spec.from).as_bytes()));
-    if let Some(reply_to) = &spec.reply_to {
+    parts.insert("from".into(), sha256(sender(&campaign.from).as_bytes()));
+    if let Some(reply_to) = &campaign.reply_to {
         parts.insert("reply_to".into(), sha256(sender(reply_to).as_bytes()));
     }
-    for (part, path) in [("html", &spec.template.html), ("text", &spec.template.text)] {
+    for (part, path) in [
+        ("html", &campaign.template.html),
+        ("text", &campaign.template.text),
+    ] {
         if let Some(path) = path {
             parts.insert(
                 format!("template.{part} ({})", file_name(path)),
@@ -30,7 +35,7 @@ pub fn of(campaign: &Campaign) -> Result<Fingerprint, InputError> {
             );
         }
     }
-    let folder = &spec.locales.catalog;
+    let folder = &campaign.locales.catalog;
     let listing = |source| InputError::Open {
         path: folder.clone(),
         source,

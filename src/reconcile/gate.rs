@@ -4,7 +4,7 @@
 //! The gate is judged on the totals in the state store, every run and after every batch,
 //! so a halted campaign stays halted until the manifest allows more (level-triggered).
 
-use crate::manifest::model::Halt;
+use crate::manifest::Halt;
 use crate::store::StatusCounts;
 
 pub struct Gate {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::fingerprint::{self, Fingerprint};
 use super::{Context, ReconcileError};
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::manifest::{Campaign, Transport as TransportManifest};
 use crate::plan::{self, CampaignPlan, Delivery, PlanError, StateView};
 use crate::render::Renderer;
@@ -39,7 +39,6 @@ impl Prepared {
 
 /// Refuses changed content without a new revision, then plans (rendering everyone).
 pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, ReconcileError> {
-    let spec = &campaign.spec;
     let store = ctx.store.campaign(&campaign.name)?;
     let counts = store.counts();
     let previous = store.record()?.unwrap_or_default();
@@ -56,10 +55,10 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
     let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, |_, _| {})?;
     ctx.live.update(&campaign.name, |live| {
         live.prepared = true;
-        live.transport.clone_from(&spec.transport);
-        live.stage = Some(spec.stage);
-        live.revision = spec.revision;
-        live.paused = spec.paused;
+        live.transport.clone_from(&campaign.transport.name);
+        live.stage = Some(campaign.stage);
+        live.revision = campaign.revision.number;
+        live.paused = campaign.paused;
         live.git.clone_from(&ctx.git);
         live.due = plan.to_send;
         live.suppressed = plan.audience.suppressed;
@@ -69,10 +68,10 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         live.waiting = None;
     });
     let record = CampaignRecord {
-        revision: spec.revision,
+        revision: campaign.revision.number,
         fingerprint,
-        stage: Some(spec.stage),
-        paused: spec.paused,
+        stage: Some(campaign.stage),
+        paused: campaign.paused,
         halted: None,
         first_apply: previous.first_apply.or(Some(now())),
         last_apply: Some(now()),
@@ -99,22 +98,21 @@ pub fn check_content(
     previous: &CampaignRecord,
     counts: &StatusCounts,
 ) -> Result<Fingerprint, ReconcileError> {
-    let spec = &campaign.spec;
     let fingerprint = fingerprint::of(campaign).map_err(ReconcileError::Content)?;
     if !counts.began() {
         return Ok(fingerprint);
     }
-    if spec.revision < previous.revision {
+    if campaign.revision.number < previous.revision {
         return Err(ReconcileError::RevisionWentBack {
-            at: campaign.revision_at.clone(),
-            manifest: spec.revision,
+            at: campaign.revision.at.clone(),
+            manifest: campaign.revision.number,
             stored: previous.revision,
         });
     }
     let changed = fingerprint::changed(&previous.fingerprint, &fingerprint);
-    if spec.revision == previous.revision && !changed.is_empty() {
+    if campaign.revision.number == previous.revision && !changed.is_empty() {
         return Err(ReconcileError::ContentChanged {
-            at: campaign.revision_at.clone(),
+            at: campaign.revision.at.clone(),
             changed,
             sent: counts.sent + counts.uncertain,
             revision: previous.revision,
@@ -130,12 +128,12 @@ fn unsubscribe_key(
     manifest: &TransportManifest,
     renderer: &Renderer,
 ) -> Result<Vec<String>, ReconcileError> {
-    if campaign.spec.unsubscribe.is_none() || renderer.keyed() {
+    let Some(unsubscribe) = campaign.unsubscribe.as_ref().filter(|_| !renderer.keyed()) else {
         return Ok(Vec::new());
-    }
+    };
     if manifest.kind.delivers_mail() {
         return Err(ReconcileError::UnsubscribeUnkeyed {
-            at: campaign.unsubscribe_at.clone(),
+            at: unsubscribe.at.clone(),
             transport: manifest.name.clone(),
         });
     }

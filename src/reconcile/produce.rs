@@ -13,7 +13,7 @@ use tokio::sync::mpsc::Sender;
 
 use super::ReconcileError;
 use crate::manifest::Campaign;
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::plan::packing::{self, Packer};
 use crate::plan::{Due, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
@@ -111,7 +111,6 @@ impl Producer {
             &recipient.record,
             &row_label(campaign, &recipient),
         )?;
-        let spec = &campaign.spec;
         let mut pack = packing::key(self.kind, &message);
         // Where calls share content, a message goes in one only once proved, and then
         // only its values are kept; one that cannot be proved goes alone, whole.
@@ -127,7 +126,12 @@ impl Producer {
             _ => Message::Whole(message),
         };
         let envelope = Envelope {
-            message_id: message_id(&campaign.name, spec.revision, &key, &spec.from.email),
+            message_id: message_id(
+                &campaign.name,
+                campaign.revision.number,
+                &key,
+                &campaign.from.email,
+            ),
             to: recipient.email,
             attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
             key,

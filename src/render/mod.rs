@@ -69,7 +69,7 @@ pub struct Renderer {
     campaign_name: String,
     locale_field: String,
     unsubscribe: Option<Link>,
-    /// `file: spec.unsubscribe.url` and `file: spec.template.subject`, for messages.
+    /// `file: campaign.unsubscribe.url` and `file: campaign.template.subject`, for messages.
     link_name: String,
     subject_name: String,
     key: Vec<u8>,
@@ -144,24 +144,23 @@ pub struct Personal {
 impl Renderer {
     /// Compiles the campaign's templates and loads its catalogs.
     pub fn new(campaign: &Campaign) -> Result<Self, RenderError> {
-        let spec = &campaign.spec;
         let catalogs = Arc::new(Catalogs::load(
-            &spec.locales.catalog,
-            &spec.locales.default,
+            &campaign.locales.catalog,
+            &campaign.locales.default,
         )?);
         let mut env = environment(&catalogs);
         let subject_name = format!(
             "{}: spec.template.subject",
             campaign.location.file.display()
         );
-        let subject = (subject_name.clone(), spec.template.subject.clone());
-        let html = spec
+        let subject = (subject_name.clone(), campaign.template.subject.clone());
+        let html = campaign
             .template
             .html
             .as_deref()
             .map(read_template)
             .transpose()?;
-        let text = spec
+        let text = campaign
             .template
             .text
             .as_deref()
@@ -188,7 +187,7 @@ impl Renderer {
             let fixed = |path: &str| match path {
                 "locale" => Some(resolved.catalog.clone()),
                 "campaign.name" => Some(campaign.name.clone()),
-                "campaign.revision" => Some(spec.revision.to_string()),
+                "campaign.revision" => Some(campaign.revision.number.to_string()),
                 _ => None,
             };
             let mut compile = |(name, source): &(String, String)| -> Result<Slot, RenderError> {
@@ -232,9 +231,9 @@ impl Renderer {
             catalogs,
             compiled,
             written,
-            campaign: context! { name => campaign.name.clone(), revision => spec.revision },
+            campaign: context! { name => campaign.name.clone(), revision => campaign.revision.number },
             campaign_name: campaign.name.clone(),
-            locale_field: spec.locales.field.clone(),
+            locale_field: campaign.locales.field.clone(),
             unsubscribe,
             link_name,
             subject_name,
@@ -514,7 +513,7 @@ fn unsubscribe(
     campaign: &Campaign,
 ) -> Result<(Option<Link>, String), RenderError> {
     let name = format!("{}: spec.unsubscribe.url", campaign.location.file.display());
-    let Some(unsubscribe) = &campaign.spec.unsubscribe else {
+    let Some(unsubscribe) = &campaign.unsubscribe else {
         return Ok((None, name));
     };
     add(env, UNSUBSCRIBE, unsubscribe.url.clone())?;
@@ -693,7 +692,7 @@ mod tests {
         let campaign = &manifests.campaigns[0];
         let renderer = super::Renderer::new(campaign).unwrap();
         let mut compared = 0;
-        for row in crate::audience::rows(&campaign.spec.audience.file, "email").unwrap() {
+        for row in crate::audience::rows(&campaign.audience.file, "email").unwrap() {
             let row = row.unwrap();
             let email = row.record.get("email").unwrap();
             let fast = renderer

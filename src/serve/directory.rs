@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::manifest::{Campaign, Manifests, Settings};
 use crate::plan::PlanError;
 use crate::render::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
@@ -43,7 +43,7 @@ impl Directory {
         known.campaigns = manifests
             .campaigns
             .iter()
-            .filter(|c| c.spec.unsubscribe.is_some())
+            .filter(|c| c.unsubscribe.is_some())
             .map(|c| Arc::new(c.clone()))
             .collect();
         known.tokens.clear();

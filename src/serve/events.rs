@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::Service;
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::store::Suppression;
 
 /// The largest request body taken, in bytes.

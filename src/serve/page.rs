@@ -109,9 +109,7 @@ fn details(html: &mut String, live: &CampaignLive, status: Option<&CampaignStatu
         _ => "-".to_owned(),
     };
     let eta = live.eta().map_or_else(|| "-".to_owned(), human_duration);
-    let stage = live
-        .stage
-        .map_or("-", crate::manifest::model::Stage::as_str);
+    let stage = live.stage.map_or("-", crate::manifest::Stage::as_str);
     let commit = status
         .and_then(|s| s.git.as_ref())
         .or(live.git.as_ref())

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::git::GitRevision;
-use crate::manifest::model::Stage;
+use crate::manifest::Stage;
 
 /// Where one recipient stands. The first byte of every stored recipient record is the
 /// status code, so counting and recovery scan keys without parsing values.

@@ -38,7 +38,7 @@ use serde_json::Value;
 use super::shaped::Message;
 use super::tags::{Syntax, Tagged, Tags};
 use super::{Deliver, Envelope, Outcome, TransportError, http};
-use crate::manifest::model::Address;
+use crate::manifest::Address;
 use crate::manifest::{Campaign, Settings, Transport};
 use crate::secret::Secret;
 
@@ -77,8 +77,8 @@ impl Mailgun {
             client: http::client(transport),
             url: format!("{}/v3/{domain}/messages", endpoint.trim_end_matches('/')),
             key: super::key(&transport.name, api_key_env)?,
-            from: campaign.spec.from.mailbox(),
-            reply_to: campaign.spec.reply_to.as_ref().map(Address::mailbox),
+            from: campaign.from.mailbox(),
+            reply_to: campaign.reply_to.as_ref().map(Address::mailbox),
             campaign: campaign.name.clone(),
             tags: Tags::new(Syntax::Mailgun),
         })

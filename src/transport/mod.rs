@@ -25,7 +25,7 @@ pub use shaped::{Message, Shaped};
 pub use smtp::Smtp;
 pub use tags::{Syntax, Tags};
 
-use crate::manifest::model::TransportKind;
+use crate::manifest::TransportKind;
 use crate::manifest::{Campaign, Transport as TransportManifest};
 
 /// One message to one recipient.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::{Deliver, Envelope, Outcome};
-use crate::manifest::model::Address;
+use crate::manifest::Address;
 use crate::manifest::{Campaign, Settings, Transport};
 
 pub struct Outbox {
@@ -37,9 +37,9 @@ impl Outbox {
         };
         Self {
             dir: dir.join(&campaign.name),
-            from: campaign.spec.from.clone(),
-            reply_to: campaign.spec.reply_to.clone(),
-            revision: campaign.spec.revision,
+            from: campaign.from.clone(),
+            reply_to: campaign.reply_to.clone(),
+            revision: campaign.revision.number,
         }
     }
 }

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Deliver, Envelope, Outcome, TransportError, http};
-use crate::manifest::model::Address;
+use crate::manifest::Address;
 use crate::manifest::{Campaign, Settings, Transport};
 use crate::secret::Secret;
 
@@ -50,8 +50,8 @@ impl Postmark {
             client: http::client(transport),
             url: format!("{}/email/batch", endpoint.trim_end_matches('/')),
             token: super::key(&transport.name, server_token_env)?,
-            from: campaign.spec.from.mailbox(),
-            reply_to: campaign.spec.reply_to.as_ref().map(Address::mailbox),
+            from: campaign.from.mailbox(),
+            reply_to: campaign.reply_to.as_ref().map(Address::mailbox),
             stream: message_stream.clone(),
             campaign: campaign.name.clone(),
         })

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use super::shaped::Message;
 use super::tags::{Syntax, Tagged, Tags};
 use super::{Deliver, Envelope, Outcome, TransportError, http};
-use crate::manifest::model::Address;
+use crate::manifest::Address;
 use crate::manifest::{Campaign, Settings, Transport};
 use crate::secret::Secret;
 
@@ -68,8 +68,8 @@ impl SendGrid {
             client: http::client(transport),
             url: format!("{}/v3/mail/send", endpoint.trim_end_matches('/')),
             key,
-            from: mailbox(&campaign.spec.from),
-            reply_to: campaign.spec.reply_to.as_ref().map(mailbox),
+            from: mailbox(&campaign.from),
+            reply_to: campaign.reply_to.as_ref().map(mailbox),
             campaign: campaign.name.clone(),
             tags: Tags::new(Syntax::SendGrid),
         })

@@ -15,7 +15,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Deliver, Envelope, Outcome, TransportError};
-use crate::manifest::model::{Address, Tls};
+use crate::manifest::{Address, Tls};
 use crate::manifest::{Campaign, Settings, Transport};
 
 pub struct Smtp {
@@ -71,8 +71,8 @@ impl Smtp {
         Ok(Self {
             mailer: builder.build(),
             concurrency: transport.concurrency.get() as usize,
-            from: campaign.spec.from.clone(),
-            reply_to: campaign.spec.reply_to.clone(),
+            from: campaign.from.clone(),
+            reply_to: campaign.reply_to.clone(),
         })
     }
 

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::manifest::{Campaign, Manifests};
+use crate::manifest::Campaign;
 
 /// The digest of a campaign's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +32,10 @@ struct Stamp {
 }
 
 impl Hasher {
-    /// The digest of `campaign`'s inputs, as loaded with `manifests`.
-    pub fn digest(&mut self, campaign: &Campaign, manifests: &Manifests) -> Digest {
+    /// The digest of `campaign`'s inputs.
+    pub fn digest(&mut self, campaign: &Campaign) -> Digest {
         let mut hash = Sha256::new();
-        let transport = manifests
-            .transport(&campaign.spec.transport)
-            .map(|t| &t.spec);
-        let spec = serde_json::to_vec(&(&campaign.spec, transport)).expect("a spec serializes");
-        hash.update(&spec);
+        hash.update(campaign.spec_digest());
         for path in files(campaign) {
             hash.update(path.as_os_str().as_encoded_bytes());
             hash.update(self.file(&path));
@@ -72,12 +68,14 @@ impl Hasher {
 
 /// Every file the campaign reads, in a stable order.
 pub fn files(campaign: &Campaign) -> Vec<PathBuf> {
-    let spec = &campaign.spec;
-    let mut files: Vec<PathBuf> = [spec.template.html.clone(), spec.template.text.clone()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if let Ok(entries) = std::fs::read_dir(&spec.locales.catalog) {
+    let mut files: Vec<PathBuf> = [
+        campaign.template.html.clone(),
+        campaign.template.text.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Ok(entries) = std::fs::read_dir(&campaign.locales.catalog) {
         let mut catalogs: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -86,8 +84,8 @@ pub fn files(campaign: &Campaign) -> Vec<PathBuf> {
         catalogs.sort();
         files.extend(catalogs);
     }
-    files.push(spec.audience.file.clone());
-    files.extend(spec.audience.suppress.iter().cloned());
+    files.push(campaign.audience.file.clone());
+    files.extend(campaign.audience.suppress.iter().cloned());
     files
 }
 

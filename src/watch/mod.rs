@@ -35,7 +35,7 @@ use tokio::sync::watch;
 
 use crate::git::GitRevision;
 use crate::live::Live;
-use crate::manifest::model::TransportKind;
+use crate::manifest::Settings;
 use crate::manifest::{self, Campaign, LoadError, Manifests};
 use crate::metrics::Metrics;
 use crate::reconcile::{self, Action, Context, Ending, Report, Stop, TransportLimits};
@@ -319,8 +319,10 @@ impl Ignored {
             manifests
                 .transports
                 .iter()
-                .filter(|t| t.spec.kind == TransportKind::Outbox)
-                .filter_map(|t| t.spec.dir.clone()),
+                .filter_map(|t| match &t.settings {
+                    Settings::Outbox { dir } => Some(dir.clone()),
+                    _ => None,
+                }),
         );
         Self(
             folders
@@ -397,7 +399,7 @@ impl Controller {
                 continue;
             }
             present.push(campaign.name.clone());
-            let digest = self.hasher.digest(campaign, manifests);
+            let digest = self.hasher.digest(campaign);
             let same = self
                 .tasks
                 .get(&campaign.name)

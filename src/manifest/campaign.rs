@@ -1,0 +1,175 @@
+//! A campaign whose every rule holds: the typed facts the rest of herald reads. The
+//! manifest as written stays in here; only what was checked leaves, each fact once.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+
+use sha2::{Digest as _, Sha256};
+
+use super::diagnostic::{Diagnostic, Location, Problem};
+use super::model::{self, Address, Halt, OnInvalid, Rollout, Stage};
+use super::rate::Rate;
+use super::source::Loaded;
+use super::transport::Transport;
+
+/// A campaign with its paths resolved against its manifest's folder, its defaults filled
+/// in and its transport at hand.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub name: String,
+    /// Where `metadata.name` is written.
+    pub location: Location,
+    /// The transport `spec.transport` names.
+    pub transport: Transport,
+    pub from: Address,
+    pub reply_to: Option<Address>,
+    pub template: Template,
+    pub locales: Locales,
+    pub audience: Audience,
+    pub rate: Rate,
+    /// Recipients per provider call at most, within the transport's limit.
+    pub batch_size: NonZeroU32,
+    pub unsubscribe: Option<Unsubscribe>,
+    pub stage: Stage,
+    pub rollout: Rollout,
+    /// `true`: send nothing more.
+    pub paused: bool,
+    pub halt: Halt,
+    pub revision: Revision,
+    /// Folders outside the manifest's own that its inputs may come from.
+    pub allow_outside: Vec<PathBuf>,
+    /// The spec as written, for `spec_digest` only.
+    spec: model::CampaignSpec,
+}
+
+/// What the message is made of: the subject inline, the bodies as files.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub subject: String,
+    pub html: Option<PathBuf>,
+    pub text: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Locales {
+    /// The locale of recipients without one, and the last fallback for missing keys.
+    pub default: String,
+    /// The audience column holding each recipient's locale.
+    pub field: String,
+    /// The folder of `<locale>.yaml` catalogs.
+    pub catalog: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Audience {
+    pub file: PathBuf,
+    pub email_field: String,
+    /// Lists of addresses never to send to.
+    pub suppress: Vec<PathBuf>,
+    pub on_invalid: OnInvalid,
+}
+
+#[derive(Debug, Clone)]
+pub struct Unsubscribe {
+    /// The inline template of the link; sees `unsubscribe_token`.
+    pub url: String,
+    /// Where `spec.unsubscribe.url` is written.
+    pub at: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub number: u32,
+    /// Where `spec.revision` is written (or `spec`, when it is left at its default).
+    pub at: Location,
+}
+
+impl Campaign {
+    /// The typed campaign of a document every rule was checked on, with `transports`
+    /// at hand; the rules the types carry are checked once more, and fail as diagnostics.
+    pub(super) fn typed(
+        loaded: Loaded<model::CampaignDoc>,
+        transports: &[Transport],
+    ) -> Result<Self, Box<Diagnostic>> {
+        let dir = loaded.dir().to_owned();
+        let at = |key: &str| Location::new(loaded.file.clone(), loaded.index.value(key));
+        let spec = &loaded.doc.spec;
+        let rate = match &spec.rate {
+            Some(rate) => {
+                Rate::parse(rate).map_err(|(_, p)| Box::new(loaded.at_key("spec.rate", p)))?
+            }
+            None => return Err(Box::new(loaded.at_key("spec.rate", Problem::RateMissing))),
+        };
+        let transport = transports
+            .iter()
+            .find(|t| t.name == spec.transport)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = transports.iter().map(|t| t.name.as_str()).collect();
+                Box::new(loaded.at_value(
+                    "spec.transport",
+                    Problem::TransportUnknown {
+                        name: spec.transport.clone(),
+                        known: crate::text::List::and_ticked(&known).to_string(),
+                    },
+                ))
+            })?;
+        let max = transport.kind.max_batch();
+        let batch_size = spec
+            .batch
+            .as_ref()
+            .and_then(|b| b.size)
+            .filter(|size| *size <= max)
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| {
+                Box::new(loaded.at_key("spec.batch.size", Problem::BatchSizeMissing { max }))
+            })?;
+        Ok(Self {
+            name: loaded.doc.metadata.name.clone(),
+            location: loaded.location(),
+            transport,
+            from: spec.from.clone(),
+            reply_to: spec.reply_to.clone(),
+            template: Template {
+                subject: spec.template.subject.clone(),
+                html: spec.template.html.as_ref().map(|p| dir.join(p)),
+                text: spec.template.text.as_ref().map(|p| dir.join(p)),
+            },
+            locales: Locales {
+                default: spec.locales.default.clone(),
+                field: spec.locales.field.clone(),
+                catalog: dir.join(&spec.locales.catalog),
+            },
+            audience: Audience {
+                file: dir.join(&spec.audience.file),
+                email_field: spec.audience.email_field.clone(),
+                suppress: spec.audience.suppress.iter().map(|p| dir.join(p)).collect(),
+                on_invalid: spec.audience.on_invalid,
+            },
+            rate,
+            batch_size,
+            unsubscribe: spec.unsubscribe.as_ref().map(|u| Unsubscribe {
+                url: u.url.clone(),
+                at: at("spec.unsubscribe.url"),
+            }),
+            stage: spec.stage,
+            rollout: spec.rollout.clone().unwrap_or_default(),
+            paused: spec.paused,
+            halt: spec.halt.clone().unwrap_or_default(),
+            revision: Revision {
+                number: spec.revision,
+                at: at("spec.revision"),
+            },
+            allow_outside: spec.allow_outside.iter().map(|p| dir.join(p)).collect(),
+            spec: loaded.doc.spec,
+        })
+    }
+
+    /// A digest of the campaign's manifest and its transport's, as loaded: comments and
+    /// formatting do not count, every value does. (The files it reads are not in it.)
+    pub fn spec_digest(&self) -> [u8; 32] {
+        let written =
+            serde_json::to_vec(&(&self.spec, self.transport.spec())).expect("a spec serializes");
+        Sha256::digest(written).into()
+    }
+}
