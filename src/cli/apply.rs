@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use super::args::ApplyArgs;
 use super::{Exit, Output, report, session};
-use crate::reconcile::{self, Context, Ending, Report, Stop, StopHandle, TransportLimits};
+use crate::reconcile::{self, Action, Context, Ending, Report, Stop, StopHandle, TransportLimits};
 
 pub fn run(args: &ApplyArgs) -> Exit {
     match apply(args) {
@@ -47,7 +47,7 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
                 for warning in ready.warnings() {
                     report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
                 }
-                prepared.push(ready);
+                prepared.push((campaign, ready));
             }
             Err(error) => {
                 report::refused(&campaign.name, error);
@@ -60,16 +60,20 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let mut failed = false;
     runtime.block_on(async {
         tokio::spawn(stop_on_signal(handle));
-        for ready in prepared {
-            let name = ready.plan.name.clone();
+        for (campaign, ready) in prepared {
+            let name = &campaign.name;
             match reconcile::execute(ready, &ctx).await {
-                Ok(reconciled) => reports.push(reconciled.report),
+                Ok(report) => reports.push(report),
                 Err(error) => {
                     report::error(format_args!(
                         "campaign `{name}`: {error}; stopped (see `herald status {name}`)"
                     ));
                     failed = true;
-                    break;
+                    // The same policy as watch's: an error of one campaign leaves the
+                    // others to go on, unless nothing can go on.
+                    if reconcile::error_policy(campaign, &error, 1) == Action::Stop {
+                        break;
+                    }
                 }
             }
             if ctx.stop.is_set() {

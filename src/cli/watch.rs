@@ -111,7 +111,8 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
-        Ok(()) => Ok(Exit::Success),
+        Ok(watch::Ended::Stopped) => Ok(Exit::Success),
+        Ok(watch::Ended::StoreUnusable) => Ok(Exit::Failed),
         Err(error) => {
             report::error(format_args!("cannot watch {}: {error}", path.display()));
             Ok(Exit::Failed)

@@ -10,7 +10,7 @@
 //! - The gate is judged after every call; once it trips, no new call starts.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
@@ -19,9 +19,7 @@ use super::call::{self, Probe, Settled};
 use super::pace::{Bucket, Pacer};
 use super::produce::Pending;
 use super::produce::Producer;
-use super::{
-    Action, Context, Ending, Prepared, Progress, ReconcileError, Reconciled, Report, gate,
-};
+use super::{Context, Ending, Prepared, Progress, ReconcileError, Report, gate};
 use crate::live::{CampaignLive, Live};
 use crate::manifest::Campaign;
 use crate::plan::CampaignPlan;
@@ -29,7 +27,7 @@ use crate::store::{CallLatency, CampaignRecord, CampaignStore, StatusCounts};
 use crate::transport::Transport;
 
 /// Sends to everyone due, up to `concurrency` calls at once.
-pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, ReconcileError> {
+pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, ReconcileError> {
     let started = Instant::now();
     let Prepared {
         campaign,
@@ -54,10 +52,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Reconciled, Re
         &ctx.live,
     )?
     else {
-        return Ok(Reconciled {
-            report,
-            action: Action::AwaitChange,
-        });
+        return Ok(report);
     };
 
     let pacer = Pacer::new(
@@ -159,7 +154,6 @@ struct Run<'a> {
     /// No new call starts, once something says so.
     closed: bool,
     failure: Option<ReconcileError>,
-    action: Action,
     timing: Timing,
 }
 
@@ -180,7 +174,6 @@ impl<'a> Run<'a> {
             progress: &ctx.progress,
             closed: false,
             failure: None,
-            action: Action::AwaitChange,
             timing: Timing::default(),
         }
     }
@@ -221,7 +214,6 @@ impl<'a> Run<'a> {
         }
         if settled.not_sent > 0 {
             // The transport cannot take messages now; the rest stays due for later.
-            self.action = Action::Requeue(Duration::from_secs(30));
             self.closed = true;
         }
         Ok(())
@@ -234,12 +226,11 @@ impl<'a> Run<'a> {
         store: &CampaignStore,
         transport: &str,
         started: Instant,
-    ) -> Result<Reconciled, ReconcileError> {
+    ) -> Result<Report, ReconcileError> {
         let Self {
             mut report,
             mut record,
             failure,
-            action,
             timing,
             ..
         } = self;
@@ -254,7 +245,7 @@ impl<'a> Run<'a> {
             return Err(error);
         }
         report.seconds = started.elapsed().as_secs_f64();
-        Ok(Reconciled { report, action })
+        Ok(report)
     }
 
     fn fail(&mut self, error: ReconcileError) {

@@ -1,8 +1,8 @@
 //! Reconciling, kube-style: `reconcile` looks at what the manifests want and what the
 //! state store says happened, does the difference, and returns an `Action` saying when
 //! to look again. It is level-triggered: it never relies on remembering events, so it can
-//! run at any moment, after any crash, and converge. `error_policy` decides separately
-//! what an error means for when to try again.
+//! run at any moment, after any crash, and converge. `policy` decides what happens
+//! next, after a run and after an error, for apply and watch alike.
 //!
 //! A reconcile is `prepare` (refusals, and the plan, which renders every recipient) then
 //! `execute` (sending). `apply` prepares every campaign before executing any, so a refusal
@@ -29,6 +29,7 @@ mod execute;
 mod fingerprint;
 mod gate;
 mod pace;
+mod policy;
 mod prepare;
 mod produce;
 mod progress;
@@ -37,11 +38,11 @@ mod stop;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-pub use error::{Meaning, ReconcileError};
+pub use error::ReconcileError;
 pub use execute::execute;
 pub use pace::TransportLimits;
+pub use policy::{Action, Meaning, after_run, error_policy};
 pub use prepare::{Prepared, check_content, prepare};
 pub use progress::{Observer, Progress};
 pub use report::{Ending, Report};
@@ -72,39 +73,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
 }
 
-/// When to reconcile a campaign again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Converged (or paused, halted, refused): nothing to do until something changes.
-    AwaitChange,
-    /// Work is left that a later pass can do (a transport that could not take a call).
-    Requeue(Duration),
-}
-
-pub struct Reconciled {
-    pub report: Report,
-    pub action: Action,
-}
-
 /// Prepares and executes one campaign. Preparing renders every recipient, so it runs
 /// with the worker thread handed over to blocking work (a multi-threaded runtime only).
-pub async fn reconcile(campaign: &Campaign, ctx: &Context) -> Result<Reconciled, ReconcileError> {
+pub async fn reconcile(campaign: &Campaign, ctx: &Context) -> Result<Report, ReconcileError> {
     let prepared = tokio::task::block_in_place(|| prepare(campaign, ctx))?;
     execute(prepared, ctx).await
-}
-
-/// When to reconcile `campaign` again after `error`, its `failures`th in a row: an error
-/// that waiting cannot heal waits for a change; one that may pass is tried again after a
-/// backoff that doubles, from a second up to five minutes.
-pub fn error_policy(campaign: &Campaign, error: &ReconcileError, failures: u32) -> Action {
-    match error.meaning() {
-        Meaning::NeedsChange | Meaning::NeedsEnvironment => Action::AwaitChange,
-        Meaning::Transient => {
-            let after = Duration::from_secs(1)
-                .saturating_mul(1 << failures.saturating_sub(1).min(9))
-                .min(Duration::from_secs(300));
-            tracing::debug!(campaign = %campaign.name, ?after, "will try again");
-            Action::Requeue(after)
-        }
-    }
 }

@@ -4,40 +4,43 @@
 //! `revision`), `t(key, **args)` and `unsubscribe_url`. Undefined variables are errors;
 //! `.html` templates auto-escape, everything else does not; fuel bounds every render.
 //!
-//! # Caveats
-//! - Unsubscribe tokens are an HMAC of campaign and address keyed by
-//!   `HERALD_UNSUBSCRIBE_KEY`. Without it a fixed key is used and the tokens are guessable;
-//!   `Renderer::keyed` says which, so commands can warn.
+//! - `environment`: minijinja, strict and fuelled; `translate`: `t()`.
+//! - `catalog`: catalogs and their fallbacks; `inline`: `t()` calls inlined per locale.
+//! - `direct`: templates of text and values, made by concatenation; `shape`: what the
+//!   messages of one locale share, for providers that take shared content.
+//! - `link` and `token`: the unsubscribe link and its token; `check`: header, body and
+//!   link checks.
 
 mod catalog;
 mod check;
 mod direct;
+mod environment;
 mod error;
 mod inline;
+mod link;
+mod shape;
+mod token;
+mod translate;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hmac::{Hmac, Mac};
-use minijinja::value::{Kwargs, Object, Value};
-use minijinja::{AutoEscape, Environment, HtmlEscape, State, UndefinedBehavior, context};
-use sha2::Sha256;
+use minijinja::value::{Object, Value};
+use minijinja::{AutoEscape, Environment, context};
 
 pub use catalog::{Catalogs, Resolved};
 pub use direct::Direct;
 pub use error::RenderError;
+pub use shape::{Personal, Shape, Spans};
+pub use token::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
+
+use environment::{UNSUBSCRIBE, add, describe, located, read_template};
+use link::Link;
+use translate::Scope;
 
 use crate::audience::Record;
 use crate::manifest::Campaign;
-
-/// Instructions one render may spend; a runaway loop fails instead of hanging the run.
-const FUEL: u64 = 200_000;
-const UNSUBSCRIBE: &str = "unsubscribe";
-/// The context key of the per-render scope `t()` reads; not part of the template contract.
-const SCOPE: &str = "__herald";
-pub const UNSUBSCRIBE_KEY_ENV: &str = "HERALD_UNSUBSCRIBE_KEY";
 
 /// One recipient's message.
 #[derive(Debug, Clone)]
@@ -76,29 +79,9 @@ pub struct Renderer {
     keyed: bool,
 }
 
-/// How the unsubscribe link is made: most are `https://host/path/{{ unsubscribe_token }}`,
-/// text around the token, which needs no template run per recipient.
-enum Link {
-    Around { before: String, after: String },
-    Template,
-}
-
-impl Link {
-    fn new(source: &str) -> Self {
-        let plain = |text: &str| !text.contains(['{', '}']);
-        match source.split_once("{{ unsubscribe_token }}") {
-            Some((before, after)) if plain(before) && plain(after) => Self::Around {
-                before: before.to_owned(),
-                after: after.to_owned(),
-            },
-            _ => Self::Template,
-        }
-    }
-}
-
 /// One template of one locale: made by concatenation when it is only text and values
 /// (`direct`), else run by minijinja.
-enum Slot {
+pub(crate) enum Slot {
     Template(String),
     /// `name` is the same template for minijinja, which reports a value that cannot be found.
     Direct {
@@ -118,29 +101,6 @@ struct Compiled {
     shape: Option<Arc<Shape>>,
 }
 
-/// What every message of one locale shares: the literal text of each part, between the
-/// recipient's own values.
-#[derive(Debug)]
-pub struct Shape {
-    /// The catalog locale the templates were compiled for; messages of one shape share it.
-    pub catalog: String,
-    pub subject: Arc<Direct>,
-    pub html: Option<Arc<Direct>>,
-    pub text: Option<Arc<Direct>>,
-}
-
-/// Byte ranges of a part where the recipient's own values sit.
-pub type Spans = Vec<(usize, usize)>;
-
-/// Where a recipient's own values sit in their message: byte ranges of each part.
-#[derive(Debug, Clone)]
-pub struct Personal {
-    pub shape: Arc<Shape>,
-    pub subject: Vec<(usize, usize)>,
-    pub html: Vec<(usize, usize)>,
-    pub text: Vec<(usize, usize)>,
-}
-
 impl Renderer {
     /// Compiles the campaign's templates and loads its catalogs.
     pub fn new(campaign: &Campaign) -> Result<Self, RenderError> {
@@ -148,7 +108,7 @@ impl Renderer {
             &campaign.locales.catalog,
             &campaign.locales.default,
         )?);
-        let mut env = environment(&catalogs);
+        let mut env = environment::new(&catalogs);
         let subject_name = format!(
             "{}: spec.template.subject",
             campaign.location.file.display()
@@ -211,7 +171,7 @@ impl Renderer {
             let subject = compile(&subject)?;
             let html = html.as_ref().map(&mut compile).transpose()?;
             let text = text.as_ref().map(&mut compile).transpose()?;
-            let shape = shape(locale, &subject, html.as_ref(), text.as_ref());
+            let shape = shape::of(locale, &subject, html.as_ref(), text.as_ref());
             let set = Compiled {
                 subject,
                 html,
@@ -221,7 +181,7 @@ impl Renderer {
             };
             compiled.insert(locale.to_owned(), set);
         }
-        let (unsubscribe, link_name) = unsubscribe(&mut env, campaign)?;
+        let (unsubscribe, link_name) = link::compile(&mut env, campaign)?;
         let key = crate::secret::from_env(UNSUBSCRIBE_KEY_ENV);
         if key.as_ref().is_some_and(crate::secret::Secret::is_short) {
             return Err(RenderError::ShortKey);
@@ -446,228 +406,6 @@ impl Renderer {
         unsubscribe_token(&self.key, &self.campaign_name, email)
     }
 }
-
-/// The MAC an unsubscribe token is made of: campaign and normalised address, keyed.
-fn token_mac(key: &[u8], campaign: &str, email: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(campaign.as_bytes());
-    mac.update(b"\n");
-    mac.update(crate::audience::normalize(email).as_bytes());
-    mac
-}
-
-/// The unsubscribe token of `email` in `campaign`: 32 hex digits, the first half of an
-/// HMAC-SHA256 keyed by `HERALD_UNSUBSCRIBE_KEY`. It names one recipient of one campaign
-/// and holds nothing of the address.
-pub fn unsubscribe_token(key: &[u8], campaign: &str, email: &str) -> String {
-    crate::digest::hex(&token_mac(key, campaign, email).finalize().into_bytes()[..16])
-}
-
-/// Whether `token` is the unsubscribe token of `email` in `campaign`, compared in
-/// constant time.
-pub fn token_matches(key: &[u8], campaign: &str, email: &str, token: &str) -> bool {
-    let Some(bytes) = crate::digest::unhex(token).filter(|b| b.len() == 16) else {
-        return false;
-    };
-    token_mac(key, campaign, email)
-        .verify_truncated_left(&bytes)
-        .is_ok()
-}
-
-/// The environment every template of a campaign is compiled in: strict about undefined
-/// values, fuelled, `t()`, and the escaping each kind of template needs.
-fn environment(catalogs: &Arc<Catalogs>) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(FUEL));
-    let lookup = Arc::clone(catalogs);
-    env.add_function("t", move |state: &State, key: &str, kwargs: Kwargs| {
-        translate(&lookup, state, key, &kwargs)
-    });
-    // Values placed in the unsubscribe link are percent-encoded; `.html` templates
-    // escape HTML; others print values as they are.
-    env.set_auto_escape_callback(|name| {
-        if name == UNSUBSCRIBE {
-            AutoEscape::Custom("url".into())
-        } else {
-            minijinja::default_auto_escape_callback(display_name(name))
-        }
-    });
-    env.set_formatter(|out, state, value| {
-        let url = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "url");
-        if url && !value.is_safe() {
-            let text = value.to_string();
-            return out
-                .write_str(&check::percent_encode(&text))
-                .map_err(minijinja::Error::from);
-        }
-        minijinja::escape_formatter(out, state, value)
-    });
-    env
-}
-
-/// The campaign's unsubscribe link, compiled, and its name in messages. A link that is text
-/// around the token is checked here once: only the (hex) token varies.
-fn unsubscribe(
-    env: &mut Environment<'static>,
-    campaign: &Campaign,
-) -> Result<(Option<Link>, String), RenderError> {
-    let name = format!("{}: spec.unsubscribe.url", campaign.location.file.display());
-    let Some(unsubscribe) = &campaign.unsubscribe else {
-        return Ok((None, name));
-    };
-    add(env, UNSUBSCRIBE, unsubscribe.url.clone())?;
-    let link = Link::new(&unsubscribe.url);
-    if let Link::Around { before, after } = &link {
-        let sample = format!("{before}{}{after}", "0".repeat(32));
-        check::link(&sample).map_err(|message| RenderError::Syntax {
-            template: name.clone(),
-            message: format!("the link {message}"),
-        })?;
-    }
-    Ok((Some(link), name))
-}
-
-/// The shape of a locale's messages, when every part is made by concatenation.
-fn shape(
-    catalog: &str,
-    subject: &Slot,
-    html: Option<&Slot>,
-    text: Option<&Slot>,
-) -> Option<Arc<Shape>> {
-    let direct = |slot: &Slot| match slot {
-        Slot::Direct { direct, .. } => Some(Arc::clone(direct)),
-        Slot::Template(_) => None,
-    };
-    let part = |slot: Option<&Slot>| slot.map(direct);
-    let (html, text) = (part(html), part(text));
-    Some(Arc::new(Shape {
-        catalog: catalog.to_owned(),
-        subject: direct(subject)?,
-        html: html.map_or(Some(None), |d| d.map(Some))?,
-        text: text.map_or(Some(None), |d| d.map(Some))?,
-    }))
-}
-
-fn add(env: &mut Environment<'static>, name: &str, source: String) -> Result<(), RenderError> {
-    env.add_template_owned(name.to_owned(), source)
-        .map_err(|error| RenderError::Syntax {
-            template: located(name, &error),
-            message: describe(&error),
-        })
-}
-
-fn read_template(path: &Path) -> Result<(String, String), RenderError> {
-    let source = crate::input::read_to_string(path)?;
-    Ok((path.display().to_string(), source))
-}
-
-/// The template's name as the user knows it: without the `\0locale` of a compiled variant
-/// (NUL cannot occur in a path, so no file name is cut short).
-fn display_name(name: &str) -> &str {
-    name.split_once('\0').map_or(name, |(file, _)| file)
-}
-
-/// `file:line` of an error, or the file alone.
-fn located(name: &str, error: &minijinja::Error) -> String {
-    let name = display_name(name);
-    match error.line() {
-        Some(line) => format!("{name}:{line}"),
-        None => name.to_owned(),
-    }
-}
-
-/// minijinja's error without its location suffix, which herald prints itself.
-fn describe(error: &minijinja::Error) -> String {
-    match error.detail() {
-        Some(detail) => format!("{}: {detail}", error.kind()),
-        None => error.kind().to_string(),
-    }
-}
-
-/// `t(key, **args)`: the recipient's string for `key`, with `{name}` placeholders filled.
-/// In `.html` templates the result is escaped here (arguments included) and marked safe.
-fn translate(
-    catalogs: &Catalogs,
-    state: &State,
-    key: &str,
-    kwargs: &Kwargs,
-) -> Result<Value, minijinja::Error> {
-    let invalid =
-        |message: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message);
-    let scope = state.lookup(SCOPE);
-    let scope = scope
-        .as_ref()
-        .and_then(|v| v.downcast_object_ref::<Scope>())
-        .ok_or_else(|| invalid("t() is only available in herald templates".to_owned()))?;
-    let Some(entry) = scope.resolved.strings.get(key) else {
-        let path = catalogs.default_path().display();
-        return Err(invalid(format!(
-            "t(`{key}`): no such key in the default catalog `{path}`"
-        )));
-    };
-    if entry.fallback {
-        scope.fell_back.store(true, Ordering::Relaxed);
-    }
-    let html = matches!(state.auto_escape(), AutoEscape::Html);
-    let Some(parts) = &entry.parts else {
-        return Ok(if html {
-            entry.escaped.clone()
-        } else {
-            entry.plain.clone()
-        });
-    };
-    let escape = |text: &str| {
-        if html {
-            HtmlEscape(text).to_string()
-        } else {
-            text.to_owned()
-        }
-    };
-    let mut out = String::with_capacity(entry.text.len() + 32);
-    for part in parts {
-        match part {
-            catalog::Part::Text(text) => out.push_str(&escape(text)),
-            catalog::Part::Placeholder(name) => {
-                let value = kwargs
-                    .peek::<Value>(name)
-                    .ok()
-                    .filter(|v| !v.is_undefined());
-                let Some(value) = value else {
-                    // Passed, but what was passed is undefined: a column the row lacks.
-                    if kwargs.has(name) {
-                        return Err(minijinja::Error::new(
-                            minijinja::ErrorKind::UndefinedError,
-                            format!("t(`{key}`): the value passed as `{name}` is undefined"),
-                        ));
-                    }
-                    return Err(invalid(format!(
-                        "t(`{key}`) needs `{name}`: pass t('{key}', {name}=...)"
-                    )));
-                };
-                if value.is_safe() {
-                    out.push_str(&value.to_string());
-                } else {
-                    out.push_str(&escape(&value.to_string()));
-                }
-            }
-        }
-    }
-    Ok(if html {
-        Value::from_safe_string(out)
-    } else {
-        Value::from(out)
-    })
-}
-
-/// What `t()` needs to know about the render in progress.
-#[derive(Debug)]
-struct Scope {
-    resolved: Arc<Resolved>,
-    fell_back: AtomicBool,
-}
-
-impl Object for Scope {}
 
 /// `recipient`: every audience column, looked up lazily.
 #[derive(Debug)]
