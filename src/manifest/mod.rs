@@ -53,7 +53,7 @@ pub fn load(path: &Path) -> Result<Manifests, LoadError> {
     for transport in &documents.transports {
         validate::transport(transport, &mut diagnostics);
     }
-    validate::unique_names(&documents, &mut diagnostics);
+    policy::unique_names(&documents, &mut diagnostics);
     policy::check(&documents, &mut diagnostics);
     if !diagnostics.is_empty() {
         return Err(invalid(diagnostics));

@@ -1,4 +1,5 @@
-//! Safety rules over a whole set of manifests, isolation first.
+//! Rules over a whole set of manifests, isolation first: what no document can be judged
+//! on alone.
 //!
 //! # Guarantees
 //! - No campaign loads unless `spec.batch.isolation` is exactly `per-recipient`. A missing
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use serde_yaml::Value;
 
 use super::model::{PER_RECIPIENT, TransportDoc};
-use super::{Diagnostic, Documents, Loaded, Problem};
+use super::{Diagnostic, Documents, Loaded, Location, Problem};
 
 pub fn check(documents: &Documents, out: &mut Vec<Diagnostic>) {
     let transports: HashMap<&str, &Loaded<TransportDoc>> = documents
@@ -86,4 +87,39 @@ fn describe(value: &Value) -> String {
         Value::Null => "`null`".to_owned(),
         Value::Tagged(_) => "a tagged value".to_owned(),
     }
+}
+
+/// Names are unique per kind across all files; the first definition wins the message.
+pub fn unique_names(documents: &Documents, out: &mut Vec<Diagnostic>) {
+    fn check<T>(
+        kind: &'static str,
+        items: &[Loaded<T>],
+        name: impl Fn(&T) -> &str,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let mut seen: HashMap<&str, Location> = HashMap::new();
+        for item in items {
+            let this = name(&item.doc);
+            match seen.get(this) {
+                Some(first) => {
+                    let problem = Problem::NameDuplicate {
+                        kind,
+                        name: this.to_owned(),
+                        first: first.clone(),
+                    };
+                    out.push(item.at_value("metadata.name", problem));
+                }
+                None => {
+                    seen.insert(this, item.location());
+                }
+            }
+        }
+    }
+    check("campaign", &documents.campaigns, |d| &d.metadata.name, out);
+    check(
+        "transport",
+        &documents.transports,
+        |d| &d.metadata.name,
+        out,
+    );
 }

@@ -38,6 +38,8 @@ mod ledger;
 mod open;
 mod record;
 mod suppressions;
+mod upgrade;
+mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -51,7 +53,7 @@ pub use record::{
 pub use suppressions::Suppression;
 
 use index::Index;
-use ledger::{CampaignLedger, Keeper, Ledger};
+use ledger::{Keeper, Ledger};
 use open::Found;
 
 const FORMAT_KEY: &[u8] = b"format";
@@ -170,169 +172,6 @@ impl Store {
         let store = Self::assemble(path, db, ledger, HashMap::new())?;
         store.persist_ledger()?;
         std::fs::remove_file(path.join(open::CREATING)).map_err(failed)?;
-        Ok(store)
-    }
-
-    /// Opens a store that has a ledger, and refuses it unless sled holds everything the
-    /// ledger says it must.
-    fn verify(path: &Path, ledger: &Ledger) -> Result<Self, StoreError> {
-        if ledger.format != 2 {
-            return Err(StoreError::Format {
-                path: path.to_owned(),
-                found: ledger.format.to_string(),
-                expected: FORMAT,
-            });
-        }
-        open::check_size(path, ledger)?;
-        let db = open::sled(path)?;
-        let damaged = |reason: String| StoreError::Damaged {
-            path: path.to_owned(),
-            reason,
-        };
-        let io = io_error(path);
-        let format = db.get(FORMAT_KEY).map_err(&io)?;
-        if format.as_deref() != Some(FORMAT.as_bytes()) {
-            return Err(damaged(
-                "its data has lost the record of its format, so records are missing".to_owned(),
-            ));
-        }
-        let id = db.get(STORE_KEY).map_err(&io)?;
-        if id.as_deref() != Some(ledger.store.as_bytes()) {
-            return Err(damaged(format!(
-                "its data belongs to another store than its ledger {}",
-                ledger::FILE
-            )));
-        }
-        let campaigns = db.open_tree("campaigns").map_err(&io)?;
-        let records = sequence(&campaigns).map_err(&io)?;
-        if records < ledger.records {
-            return Err(damaged(format!(
-                "the campaign records lost writes (at {records} of {})",
-                ledger.records
-            )));
-        }
-        let mut checked = Ledger {
-            records,
-            campaigns: BTreeMap::new(),
-            ..ledger.clone()
-        };
-        let mut indexes = HashMap::new();
-        for name in tree_names(&db) {
-            let tree = db.open_tree(format!("{RECIPIENTS}{name}")).map_err(&io)?;
-            let (index, seq) = campaign::load(&tree, path, &name)?;
-            let mut entry = CampaignLedger {
-                seq,
-                ..CampaignLedger::default()
-            };
-            entry.set_counts(&index.counts());
-            checked.campaigns.insert(name.clone(), entry);
-            indexes.insert(name, Arc::new(RwLock::new(index)));
-        }
-        for (name, expected) in &ledger.campaigns {
-            let found = checked.campaigns.get(name).copied().unwrap_or_default();
-            if found.seq < expected.seq {
-                return Err(damaged(format!(
-                    "campaign `{name}` lost writes (at {} of {})",
-                    found.seq, expected.seq
-                )));
-            }
-            if found.seq == expected.seq && found != *expected {
-                return Err(damaged(format!(
-                    "campaign `{name}` holds {} sent, {} failed and {} uncertain, where its ledger has {}, {} and {}",
-                    found.sent,
-                    found.failed,
-                    found.uncertain,
-                    expected.sent,
-                    expected.failed,
-                    expected.uncertain
-                )));
-            }
-        }
-        let suppression_tree = db.open_tree(suppressions::TREE).map_err(&io)?;
-        let found = ledger::SuppressionsLedger {
-            seq: sequence(&suppression_tree).map_err(&io)?,
-            addresses: suppressions::load(&suppression_tree, path)?.len() as u64,
-        };
-        let expected = ledger.suppressions;
-        if found.seq < expected.seq || (found.seq == expected.seq && found != expected) {
-            return Err(damaged(format!(
-                "its suppression list lost writes (at {} of {}, {} of {} addresses)",
-                found.seq, expected.seq, found.addresses, expected.addresses
-            )));
-        }
-        checked.suppressions = found;
-        let store = Self::assemble(path, db, checked.clone(), indexes)?;
-        if checked != *ledger {
-            store.persist_ledger()?;
-        }
-        Ok(store)
-    }
-
-    /// Opens sled's files that have no ledger: a store of herald's first format is
-    /// upgraded; anything else is refused.
-    fn upgrade(path: &Path) -> Result<Self, StoreError> {
-        let db = open::sled(path)?;
-        let io = io_error(path);
-        match db.get(FORMAT_KEY).map_err(&io)?.as_deref() {
-            Some(found) if found == FIRST_FORMAT.as_bytes() => {}
-            Some(found) if found == FORMAT.as_bytes() => {
-                return Err(StoreError::Damaged {
-                    path: path.to_owned(),
-                    reason: format!("its ledger {} is missing", ledger::FILE),
-                });
-            }
-            Some(found) => {
-                return Err(StoreError::Format {
-                    path: path.to_owned(),
-                    found: String::from_utf8_lossy(found).into_owned(),
-                    expected: FORMAT,
-                });
-            }
-            None => {
-                return Err(StoreError::Damaged {
-                    path: path.to_owned(),
-                    reason: format!(
-                        "it has sled's files but no record of its format and no ledger {}",
-                        ledger::FILE
-                    ),
-                });
-            }
-        }
-        let id = crate::digest::hex(&rand::random::<[u8; 16]>());
-        let mut ledger = Ledger {
-            format: 2,
-            store: id.clone(),
-            ..Ledger::default()
-        };
-        let mut indexes = HashMap::new();
-        for name in tree_names(&db) {
-            let tree = db.open_tree(format!("{RECIPIENTS}{name}")).map_err(&io)?;
-            // The first format's one intent key becomes an intent of the new kind.
-            if let Some(intent) = tree.get(IN_FLIGHT).map_err(&io)? {
-                let mut batch = sled::Batch::default();
-                batch.insert(campaign::intent_key(0), intent);
-                batch.remove(IN_FLIGHT);
-                tree.apply_batch(batch).map_err(&io)?;
-            }
-            tree.insert(SEQ, &1u64.to_be_bytes()).map_err(&io)?;
-            let (index, seq) = campaign::load(&tree, path, &name)?;
-            let mut entry = CampaignLedger {
-                seq,
-                ..CampaignLedger::default()
-            };
-            entry.set_counts(&index.counts());
-            ledger.campaigns.insert(name.clone(), entry);
-            indexes.insert(name, Arc::new(RwLock::new(index)));
-        }
-        let campaigns = db.open_tree("campaigns").map_err(&io)?;
-        campaigns.insert(SEQ, &1u64.to_be_bytes()).map_err(&io)?;
-        ledger.records = 1;
-        db.insert(STORE_KEY, id.as_bytes()).map_err(&io)?;
-        db.insert(FORMAT_KEY, FORMAT).map_err(&io)?;
-        db.flush().map_err(&io)?;
-        tracing::info!(path = %path.display(), "upgraded the state store to format 2");
-        let store = Self::assemble(path, db, ledger, indexes)?;
-        store.persist_ledger()?;
         Ok(store)
     }
 

@@ -1,0 +1,21 @@
+//! Rules about one document at a time, each problem a diagnostic with its line:
+//!
+//! - `campaign`: names, senders, single-line values, the rate, referenced files, rollout.
+//! - `transport`: which settings each type takes and needs, secrets never inline.
+//! - `values`: rules about single values that both kinds of document share.
+//! - `inputs`: files a campaign reads: they exist, are regular, and stay inside the
+//!   manifest's folder tree (or `spec.allow_outside`).
+//! - `syntax`: what a locale tag, an environment variable name, a URL or a domain is.
+//!
+//! Rules that relate documents to each other, and the isolation rule, are in
+//! `manifest/policy.rs`.
+
+mod campaign;
+mod inputs;
+mod syntax;
+mod transport;
+mod values;
+
+pub use campaign::campaign;
+pub use syntax::is_locale;
+pub use transport::transport;

@@ -1,0 +1,70 @@
+//! What a locale tag, an environment variable name, an API URL and a domain are.
+
+pub fn is_env_name(value: &str) -> bool {
+    let mut bytes = value.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+pub fn is_http_url(value: &str) -> bool {
+    reqwest::Url::parse(value)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
+/// `mg.example.com`: dot-separated labels of letters, digits and inner hyphens. It goes
+/// into the API's path, so nothing else may.
+pub fn is_domain(value: &str) -> bool {
+    value.len() <= 253
+        && value.split('.').count() >= 2
+        && value.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// `en`, `zh-TW`, `pt-BR`, `sr-Latn-RS`: a 2-3 letter language and alphanumeric subtags.
+pub fn is_locale(value: &str) -> bool {
+    let mut parts = value.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_tags() {
+        for good in ["en", "zh-TW", "pt-BR", "sr-Latn-RS", "yue"] {
+            assert!(is_locale(good), "{good}");
+        }
+        for bad in [
+            "",
+            "EN",
+            "e",
+            "english",
+            "zh_TW",
+            "zh-",
+            "en-Latn-toolongsubtag",
+        ] {
+            assert!(!is_locale(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_env_name("SENDGRID_API_KEY"));
+        assert!(is_env_name("_X1"));
+        assert!(!is_env_name("sendgrid_key"));
+        assert!(!is_env_name("1KEY"));
+        assert!(!is_env_name("SG.abc"));
+    }
+}

@@ -1,0 +1,152 @@
+//! The rules of one transport document: which settings each type takes and needs, and
+//! secrets never written inline.
+
+use super::syntax::{is_domain, is_env_name, is_http_url};
+use super::values::{name, rate};
+use crate::manifest::diagnostic::{Diagnostic, Problem};
+use crate::manifest::model::{TransportDoc, TransportKind};
+use crate::manifest::source::Loaded;
+
+pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    name(loaded, &loaded.doc.metadata.name, out);
+
+    // Secrets first: the value is never echoed, only where it should have gone.
+    for (field, present, instead) in [
+        ("api_key", spec.api_key.is_some(), "api_key_env"),
+        ("password", spec.password.is_some(), "password_env"),
+        ("token", spec.token.is_some(), "api_key_env"),
+    ] {
+        if present {
+            let problem = Problem::SecretInline { instead };
+            out.push(loaded.at_key(&format!("spec.{field}"), problem));
+        }
+    }
+
+    settings(loaded, out);
+
+    let public_key = spec.events.as_ref().and_then(|e| e.public_key_env.clone());
+    let signing_key = spec.events.as_ref().and_then(|e| e.signing_key_env.clone());
+    for (field, value) in [
+        ("api_key_env", &spec.api_key_env),
+        ("server_token_env", &spec.server_token_env),
+        ("username_env", &spec.username_env),
+        ("password_env", &spec.password_env),
+        ("events.public_key_env", &public_key),
+        ("events.signing_key_env", &signing_key),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
+            let problem = Problem::EnvNameInvalid {
+                value: value.to_owned(),
+            };
+            out.push(loaded.at_value(&format!("spec.{field}"), problem));
+        }
+    }
+    if let Some(value) = spec.concurrency.filter(|c| !(1..=256).contains(c)) {
+        out.push(loaded.at_value("spec.concurrency", Problem::ConcurrencyOutOfRange { value }));
+    }
+    if spec.timeout_seconds == Some(0) {
+        out.push(loaded.at_value("spec.timeout_seconds", Problem::TimeoutZero));
+    }
+    if spec.kind == TransportKind::Smtp
+        && spec.username_env.is_some() != spec.password_env.is_some()
+    {
+        out.push(loaded.at_key("spec.username_env", Problem::CredentialsUnpaired));
+    }
+    if let Some(endpoint) = &spec.endpoint {
+        if !is_http_url(endpoint) {
+            let problem = Problem::EndpointInvalid {
+                value: endpoint.clone(),
+            };
+            out.push(loaded.at_value("spec.endpoint", problem));
+        }
+    }
+    if let Some(domain) = spec.domain.as_deref().filter(|d| !is_domain(d)) {
+        let problem = Problem::DomainInvalid {
+            value: domain.to_owned(),
+        };
+        out.push(loaded.at_value("spec.domain", problem));
+    }
+    if let Some(value) = &spec.rate {
+        rate(loaded, "spec.rate", value, out);
+    }
+}
+
+/// Which settings each type takes, and which it needs.
+fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    let kind = spec.kind.as_str();
+    let events = spec.events.as_ref();
+    let (sendgrid, mailgun, postmark, smtp) = (
+        TransportKind::Sendgrid,
+        TransportKind::Mailgun,
+        TransportKind::Postmark,
+        TransportKind::Smtp,
+    );
+    // (field, present, the kinds that take it, the kinds that need it)
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 15] = [
+        (
+            "server_token_env",
+            spec.server_token_env.is_some(),
+            &[postmark],
+            &[postmark],
+        ),
+        (
+            "message_stream",
+            spec.message_stream.is_some(),
+            &[postmark],
+            &[],
+        ),
+        ("domain", spec.domain.is_some(), &[mailgun], &[mailgun]),
+        ("events", events.is_some(), &[sendgrid, mailgun], &[]),
+        (
+            "events.public_key_env",
+            events.is_some_and(|e| e.public_key_env.is_some()),
+            &[sendgrid],
+            if events.is_some() { &[sendgrid] } else { &[] },
+        ),
+        (
+            "events.signing_key_env",
+            events.is_some_and(|e| e.signing_key_env.is_some()),
+            &[mailgun],
+            if events.is_some() { &[mailgun] } else { &[] },
+        ),
+        (
+            "dir",
+            spec.dir.is_some(),
+            &[TransportKind::Outbox],
+            &[TransportKind::Outbox],
+        ),
+        (
+            "endpoint",
+            spec.endpoint.is_some(),
+            &[sendgrid, mailgun, postmark],
+            &[],
+        ),
+        (
+            "api_key_env",
+            spec.api_key_env.is_some(),
+            &[sendgrid, mailgun],
+            &[sendgrid, mailgun],
+        ),
+        ("host", spec.host.is_some(), &[smtp], &[smtp]),
+        ("port", spec.port.is_some(), &[smtp], &[]),
+        ("tls", spec.tls.is_some(), &[smtp], &[]),
+        ("username_env", spec.username_env.is_some(), &[smtp], &[]),
+        ("password_env", spec.password_env.is_some(), &[smtp], &[]),
+        (
+            "timeout_seconds",
+            spec.timeout_seconds.is_some(),
+            &[sendgrid, mailgun, postmark, smtp],
+            &[],
+        ),
+    ];
+    for (field, present, allowed, required) in settings {
+        let key = format!("spec.{field}");
+        if present && !allowed.contains(&spec.kind) {
+            out.push(loaded.at_key(&key, Problem::TransportFieldNotForType { kind }));
+        } else if !present && required.contains(&spec.kind) {
+            out.push(loaded.at_key(&key, Problem::TransportFieldRequired { kind }));
+        }
+    }
+}
