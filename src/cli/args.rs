@@ -29,8 +29,33 @@ unless given). The state store is `.herald` in PATH's folder unless --state says
 
 Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
 pub struct Cli {
+    /// The state store, for the commands that use one: the same as their own --state,
+    /// accepted before the command too (`herald --state DIR apply`), as kubectl takes its
+    /// flags anywhere
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// The command's `--state`, for the commands that use a state store.
+    pub fn state_mut(&mut self) -> Option<&mut StateArg> {
+        match self {
+            Self::Plan(args) => Some(&mut args.state),
+            Self::Apply(args) => Some(&mut args.state),
+            Self::Watch(args) => Some(&mut args.state),
+            Self::Status(args) => Some(&mut args.state),
+            Self::Init(args) => Some(&mut args.state),
+            Self::Suppressions(
+                SuppressionsCommand::List { state, .. }
+                | SuppressionsCommand::Add { state, .. }
+                | SuppressionsCommand::Remove { state, .. }
+                | SuppressionsCommand::Export { state },
+            ) => Some(state),
+            Self::Validate(_) | Self::Preview(_) | Self::Schema => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

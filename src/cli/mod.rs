@@ -16,7 +16,8 @@ mod watch;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
 pub use args::{Cli, Command, Listed, Output};
 
@@ -38,8 +39,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let _ = error.print();
             return if error.use_stderr() {
@@ -49,6 +53,10 @@ where
             };
         }
     };
+    if let Err(message) = state_before_command(&mut cli, &matches) {
+        report::error(message);
+        return Exit::Refused;
+    }
     report::logs();
     match cli.command {
         Command::Validate(args) => validate::run(&args),
@@ -62,6 +70,42 @@ where
         Command::Schema => {
             print!("{}", crate::manifest::schema::json());
             Exit::Success
+        }
+    }
+}
+
+/// `herald --state DIR COMMAND`: the state store given before the command is the
+/// command's own, unless the command names another.
+fn state_before_command(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> {
+    let Some(before) = cli.state.take() else {
+        return Ok(());
+    };
+    let mut command = matches;
+    let mut name = String::new();
+    while let Some((sub, inner)) = command.subcommand() {
+        name = if name.is_empty() {
+            sub.to_owned()
+        } else {
+            format!("{name} {sub}")
+        };
+        command = inner;
+    }
+    let Some(state) = cli.command.state_mut() else {
+        return Err(format!(
+            "`--state` is for the commands that use a state store; `herald {name}` does not"
+        ));
+    };
+    // Given on the command line after the command too (not from HERALD_STATE).
+    let given_after = command.value_source("state") == Some(ValueSource::CommandLine);
+    match &state.state {
+        Some(after) if given_after && *after != before => Err(format!(
+            "`--state` is given twice, as `{}` and `{}`; give it once",
+            before.display(),
+            after.display()
+        )),
+        _ => {
+            state.state = Some(before);
+            Ok(())
         }
     }
 }

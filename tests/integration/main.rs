@@ -1,6 +1,7 @@
 //! herald's integration tests: the real binary, run as a user would, in a temporary folder.
 
 mod apply;
+mod cli;
 // Shared with tests/service, which uses parts these tests do not.
 #[allow(dead_code)]
 mod browser;
