@@ -36,6 +36,16 @@ pub fn was(n: u64) -> &'static str {
     if n == 1 { "was" } else { "were" }
 }
 
+/// The one of `known` that `word` is most likely a typo of, if any is close enough.
+pub fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|known| (strsim::jaro_winkler(word, known), known))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, known)| known)
+}
+
 /// Items joined the way a sentence lists them.
 pub struct List<'a, T: Display> {
     items: &'a [T],

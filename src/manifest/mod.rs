@@ -47,11 +47,17 @@ pub fn load(path: &Path) -> Result<Manifests, LoadError> {
     let files = source::discover(path)?;
     let mut diagnostics = Vec::new();
     let documents = source::read(&files, &mut diagnostics)?;
+    // Documents with keys taken out are judged too; what a missing key explains is not
+    // a second problem.
     for campaign in &documents.campaigns {
-        validate::campaign(campaign, &mut diagnostics);
+        let mut found = Vec::new();
+        validate::campaign(campaign, &mut found);
+        diagnostics.extend(found.into_iter().filter(|d| !campaign.explains(d)));
     }
     for transport in &documents.transports {
-        validate::transport(transport, &mut diagnostics);
+        let mut found = Vec::new();
+        validate::transport(transport, &mut found);
+        diagnostics.extend(found.into_iter().filter(|d| !transport.explains(d)));
     }
     policy::unique_names(&documents, &mut diagnostics);
     policy::check(&documents, &mut diagnostics);

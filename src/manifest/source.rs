@@ -16,6 +16,9 @@ pub struct Loaded<T> {
     pub doc: T,
     pub file: PathBuf,
     pub index: DocumentIndex,
+    /// Keys taken out so that the rest could be typed, each already reported: the rules
+    /// still judge the rest, so one wrong key does not hide the other problems.
+    pub removed: Vec<String>,
 }
 
 impl<T> Loaded<T> {
@@ -45,6 +48,21 @@ impl<T> Loaded<T> {
     pub fn location(&self) -> Location {
         Location::new(self.file.clone(), self.index.value("metadata.name"))
     }
+
+    /// Whether a key taken out of this document explains `diagnostic`: a problem with
+    /// that key, with a part of it, or with what holds it (a rule seeing it missing).
+    pub fn explains(&self, diagnostic: &Diagnostic) -> bool {
+        let key = diagnostic.key.as_str();
+        let within = |outer: &str, inner: &str| {
+            inner == outer
+                || inner
+                    .strip_prefix(outer)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        };
+        self.removed.iter().any(|removed| {
+            within(removed, key) || (!key.is_empty() && key != "spec" && within(key, removed))
+        })
+    }
 }
 
 /// Every document of every manifest file that parsed into its type.
@@ -52,6 +70,9 @@ impl<T> Loaded<T> {
 pub struct Documents {
     pub campaigns: Vec<Loaded<CampaignDoc>>,
     pub transports: Vec<Loaded<TransportDoc>>,
+    /// The names of transports that could not be typed at all (already reported), so
+    /// that campaigns naming them are not told the transport does not exist.
+    pub untyped_transports: Vec<String>,
 }
 
 /// The manifest files at `path`: the file itself, or the `*.yaml`/`*.yml` files directly in
@@ -127,6 +148,7 @@ fn read_text(file: &Path, text: &str, out: &mut Documents, diagnostics: &mut Vec
             doc: (),
             file: file.to_owned(),
             index,
+            removed: Vec::new(),
         };
         match header.index.root() {
             Root::Empty => continue,
@@ -151,13 +173,43 @@ fn read_text(file: &Path, text: &str, out: &mut Documents, diagnostics: &mut Vec
         };
         match kind {
             Kind::Campaign => {
-                if let Some(doc) = typed::<CampaignDoc>(&file, &index, value, diagnostics) {
-                    out.campaigns.push(Loaded { doc, file, index });
+                let isolation = value
+                    .get("spec")
+                    .and_then(|s| s.get("batch"))
+                    .and_then(|b| b.get("isolation"))
+                    .cloned();
+                match typed::<CampaignDoc>(&file, &index, value, diagnostics) {
+                    Some((doc, removed)) => out.campaigns.push(Loaded {
+                        doc,
+                        file,
+                        index,
+                        removed,
+                    }),
+                    // The rule herald exists for is judged even on a document that
+                    // cannot be read as a campaign at all.
+                    None => {
+                        if let Some(problem) = super::policy::isolation(isolation.as_ref()) {
+                            let header = Loaded {
+                                doc: (),
+                                file,
+                                index,
+                                removed: Vec::new(),
+                            };
+                            diagnostics.push(problem.at(&header));
+                        }
+                    }
                 }
             }
             Kind::Transport => {
-                if let Some(doc) = typed::<TransportDoc>(&file, &index, value, diagnostics) {
-                    out.transports.push(Loaded { doc, file, index });
+                let name = index.scalar("metadata.name").map(str::to_owned);
+                match typed::<TransportDoc>(&file, &index, value, diagnostics) {
+                    Some((doc, removed)) => out.transports.push(Loaded {
+                        doc,
+                        file,
+                        index,
+                        removed,
+                    }),
+                    None => out.untyped_transports.extend(name),
                 }
             }
         }
@@ -209,19 +261,19 @@ fn check_header(header: &Loaded<()>, diagnostics: &mut Vec<Diagnostic>) -> Optio
 /// The most structural problems reported for one document.
 const MOST_PROBLEMS: usize = 20;
 
-/// `value` as a `T`, or `None` with a diagnostic for every part that does not fit: each
-/// problem is reported, the part removed, and the rest read again.
+/// `value` as a `T`, with a diagnostic for every part that does not fit: each problem
+/// is reported, the part removed, and the rest read again. What could be typed comes back
+/// with the keys removed (the rules judge the rest); `None` when nothing could be.
 fn typed<T: serde::de::DeserializeOwned>(
     file: &Path,
     index: &DocumentIndex,
     mut value: serde_yaml::Value,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<T> {
+) -> Option<(T, Vec<String>)> {
     let mut removed: Vec<String> = Vec::new();
     for _ in 0..MOST_PROBLEMS {
         let error = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(doc) if removed.is_empty() => return Some(doc),
-            Ok(_) => return None,
+            Ok(doc) => return Some((doc, removed)),
             Err(error) => error,
         };
         let path = error.path().to_string();
@@ -334,12 +386,5 @@ fn trailing_location(message: &str) -> Option<(String, usize, usize)> {
 /// The known key in `expected` (serde's "expected one of `a`, `b`") closest to `field`,
 /// when one is close enough to be a typo of it.
 fn closest(field: &str, expected: &str) -> Option<String> {
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|known| (strsim::jaro_winkler(field, known), known))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, known)| known.to_owned())
+    crate::text::closest(field, expected.split('`').skip(1).step_by(2)).map(str::to_owned)
 }

@@ -23,6 +23,7 @@ mod token;
 mod translate;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -388,8 +389,30 @@ impl Renderer {
             let mut message = describe(&error);
             if error.kind() == minijinja::ErrorKind::UndefinedError {
                 let columns = record.columns();
-                message = format!(
-                    "{message}; the audience columns are {}",
+                // The column named, or (when a `t()` argument was undefined) one written on
+                // the line that the row does not have.
+                let line = error
+                    .line()
+                    .and_then(|n| template.source().lines().nth(n.saturating_sub(1)));
+                let named = undefined_column(&message).map(str::to_owned);
+                let missing = named.clone().or_else(|| {
+                    line.into_iter()
+                        .flat_map(columns_named)
+                        .find(|name| !columns.iter().any(|c| c == name))
+                        .map(str::to_owned)
+                });
+                if let Some(name) = missing {
+                    if named.is_none() {
+                        let _ = write!(message, ": `recipient.{name}` is not a column");
+                    }
+                    let nearest = crate::text::closest(&name, columns.iter().map(String::as_str));
+                    if let Some(column) = nearest {
+                        let _ = write!(message, " (did you mean `recipient.{column}`?)");
+                    }
+                }
+                let _ = write!(
+                    message,
+                    "; the audience columns are {}",
                     crate::text::List::and_ticked(&columns)
                 );
             }
@@ -405,6 +428,23 @@ impl Renderer {
     pub fn token(&self, email: &str) -> String {
         unsubscribe_token(&self.key, &self.campaign_name, email)
     }
+}
+
+/// The column an undefined `recipient.NAME` names, as minijinja reports it.
+fn undefined_column(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("`recipient.")?;
+    let (name, rest) = rest.split_once('`')?;
+    rest.starts_with(" is undefined").then_some(name)
+}
+
+/// The columns a line of a template names as `recipient.NAME`.
+fn columns_named(line: &str) -> impl Iterator<Item = &str> {
+    line.split("recipient.").skip(1).filter_map(|rest| {
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
 }
 
 /// `recipient`: every audience column, looked up lazily.

@@ -108,8 +108,12 @@ fn no_input_makes_a_call_that_shows_anyone_another_address() {
     let fake = FakeMailgun::start(Scenario::Accept);
     let two_in_a_cell = "email,name,locale\n\"ann@example.com, bea@example.com\",Ann,en\n";
     let refused = workspace(&mailgun(&fake), two_in_a_cell, 1000);
-    let run = apply(&refused).code(2);
-    assert!(run.stderr.contains("customers.csv:2"), "{}", run.stderr);
+    apply(&refused).code(2).stderr(
+        "error: campaign `welcome`: campaigns/audiences/customers.csv:2: `ann@example.com, \
+        bea@example.com` is not a valid email address\n1 row without a valid address in \
+        `campaigns/audiences/customers.csv`; fix them, or set `audience.on_invalid: skip`; \
+        nothing was sent\n",
+    );
     assert_eq!(fake.log().requests, 0, "nothing sent");
 
     let hostile = "email,name,locale\n\
@@ -211,24 +215,18 @@ fn a_cut_connection_leaves_its_call_uncertain_and_never_sends_it_again() {
 fn a_refused_key_stops_the_campaign_and_is_never_shown() {
     let fake = FakeMailgun::start(Scenario::Unauthorized);
     let workspace = workspace(&mailgun(&fake), &harness::audience(5, 4), 1000);
-    let run = apply(&workspace).code(1);
-    assert!(
-        run.stderr.contains(
-            "the provider refused the credentials, so the campaign stopped: Mailgun answered 401 Unauthorized: Forbidden"
-        ),
-        "{}",
-        run.stderr
+    let run = apply(&workspace).code(1).stderr(
+        "error: campaign `welcome`: the provider refused the credentials, so the campaign stopped: \
+        Mailgun answered 401 Unauthorized: Forbidden; stopped (see `herald status welcome`)\n",
     );
     assert_eq!(fake.log().requests, 1);
     harness::assert_nowhere(KEY, &workspace, &[&run]);
 
     // No key at all: refused before any call, naming the variable, exit 2.
-    let run = workspace.run(["apply"]).code(2);
-    assert!(
-        run.stderr
-            .contains(&format!("the environment variable `{KEY_ENV}` is not set")),
-        "{}",
-        run.stderr
+    workspace.run(["apply"]).code(2).stderr(
+        "error: campaign `welcome`: transport `outbox`: the environment variable \
+        `HERALD_TEST_MAILGUN_KEY` is not set; export the secret there (it is never read from a \
+        manifest); nothing was sent\n",
     );
     assert_eq!(fake.log().requests, 1);
 }
@@ -237,41 +235,34 @@ fn a_refused_key_stops_the_campaign_and_is_never_shown() {
 fn mailgun_settings_are_checked_with_their_lines() {
     let fake = FakeMailgun::start(Scenario::Accept);
     let audience = harness::audience(5, 4);
-    let check = |transport: &str, expected: &[&str]| {
+    let check = |transport: &str, expected: &str| {
         let workspace = workspace(transport, &audience, 1000);
-        let run = workspace.run(["validate"]).code(2);
-        for line in expected {
-            assert!(run.stderr.contains(line), "{line} in:\n{}", run.stderr);
-        }
+        workspace.run(["validate"]).code(2).stderr(expected);
     };
     let head = "apiVersion: herald/v1\nkind: Transport\nmetadata: {name: outbox}\nspec:\n  type: mailgun\n";
     check(
         &format!("{head}  api_key_env: {KEY_ENV}\n"),
-        &[
-            "campaigns/transports.yaml:4:",
-            "spec.domain",
-            "missing: `mailgun` transports need it",
-        ],
+        "campaigns/transports.yaml:4:1: spec.domain: missing: `mailgun` transports need it\nerror: \
+            1 problem found in the manifests; nothing was sent\n",
     );
     check(
         &format!("{head}  api_key_env: {KEY_ENV}\n  domain: \"mg.example.com/../v4\"\n"),
-        &[
-            "campaigns/transports.yaml:7:",
-            "`mg.example.com/../v4` is not a domain name like `mg.example.com`",
-        ],
+        "campaigns/transports.yaml:7:11: spec.domain: `mg.example.com/../v4` is not a domain name \
+            like `mg.example.com`\nerror: 1 problem found in the manifests; nothing was sent\n",
     );
     check(
         &format!(
             "{head}  api_key_env: {KEY_ENV}\n  domain: {DOMAIN}\n  events: {{public_key_env: MG_EVENTS}}\n"
         ),
-        &["spec.events.public_key_env", "spec.events.signing_key_env"],
+        "campaigns/transports.yaml:8:3: spec.events.signing_key_env: missing: `mailgun` transports \
+            need it\ncampaigns/transports.yaml:8:12: spec.events.public_key_env: not a setting of \
+            `mailgun` transports\nerror: 2 problems found in the manifests; nothing was sent\n",
     );
     let big = workspace(&mailgun(&fake), &audience, 1001);
-    let run = big.run(["validate"]).code(2);
-    assert!(
-        run.stderr.contains("spec.batch.size") && run.stderr.contains("1000"),
-        "{}",
-        run.stderr
+    big.run(["validate"]).code(2).stderr(
+        "campaigns/welcome.yaml:18:11: spec.batch.size: `1001` is out of range: transport `outbox` \
+        (mailgun) takes 1 to 1000 recipients per call\nerror: 1 problem found in the manifests; \
+        nothing was sent\n",
     );
     assert_eq!(fake.log().requests, 0);
 }
