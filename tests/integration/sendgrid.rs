@@ -181,6 +181,34 @@ fn connections_cut_before_or_after_the_body_are_uncertain_not_doubled() {
     }
 }
 
+/// An error of one campaign is that campaign's: apply goes on with the others (the same
+/// policy as watch), and still exits 1.
+#[test]
+fn a_campaign_that_fails_leaves_the_others_to_go_on() {
+    let fake = FakeSendGrid::start(Scenario::Unauthorized);
+    let workspace = workspace(&fake, 3, 10, false);
+    let transports = workspace.read("campaigns/transports.yaml");
+    workspace.write(
+        "campaigns/transports.yaml",
+        &format!(
+            "{transports}---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: local}}\n\
+             spec: {{type: outbox, dir: ../outbox}}\n"
+        ),
+    );
+    workspace.write(
+        "campaigns/zz-after.yaml",
+        &harness::another_campaign("after", "customers.csv", 1000)
+            .replace("transport: outbox", "transport: local"),
+    );
+    let run = apply(&workspace).code(1);
+    let reports = run.json()["campaigns"].clone();
+    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
+    assert_eq!(reports[0]["name"], "after");
+    assert_eq!(reports[0]["sent"], 3);
+    assert_eq!(workspace.outbox("after").len(), 3);
+    assert!(workspace.outbox("welcome").is_empty());
+}
+
 #[test]
 fn a_wrong_key_stops_the_campaign_and_is_never_shown() {
     let fake = FakeSendGrid::start(Scenario::Unauthorized);
