@@ -9,7 +9,7 @@ use crate::manifest::Stage;
 use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
 use crate::text::List;
 
-/// One campaign in `status -o json`; see README.
+/// One campaign in `status -o json`; see docs/output.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignStatus {
     pub name: String,

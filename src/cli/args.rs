@@ -317,7 +317,7 @@ pub struct InitArgs {
 pub enum Output {
     /// For people
     Text,
-    /// For programs; the shape is documented in README.md
+    /// For programs; the shape is documented in docs/output.md
     Json,
 }
 

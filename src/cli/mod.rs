@@ -21,7 +21,7 @@ use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
 pub use args::{Cli, Command, Listed, Output};
 
-/// What the process exits with; see README "Exit codes".
+/// What the process exits with; see docs/output.md, "Exit codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Exit {

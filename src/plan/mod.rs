@@ -35,7 +35,7 @@ use crate::manifest::{OnInvalid, Stage};
 use crate::render::{Rendered, Renderer};
 use crate::store::Status;
 
-/// The plan of one campaign. Serialized as the `-o json` output; see README.
+/// The plan of one campaign. Serialized as the `-o json` output; see docs/output.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignPlan {
     pub name: String,

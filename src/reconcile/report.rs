@@ -1,4 +1,4 @@
-//! What one reconcile of one campaign did. Serialized in `apply -o json`; see README.
+//! What one reconcile of one campaign did. Serialized in `apply -o json`; see docs/output.md.
 
 use serde::Serialize;
 

@@ -12,7 +12,7 @@
 //! values. The subject and the `List-Unsubscribe` link are variables of their own. Mailgun
 //! documents recipient variables in the subject and body; that it fills them in custom
 //! `h:` headers as well is what other senders rely on (django-anymail's `merge_headers`),
-//! not a documented promise, and README says so.
+//! not a documented promise, and docs/transports.md says so.
 //!
 //! # Guarantees
 //! - Every call has `recipient-variables` with an entry for every `to`, each `to` one bare
