@@ -98,6 +98,22 @@ pub fn read(path: &Path) -> Result<Vec<u8>, InputError> {
 }
 
 /// Whether `path` is a regular file now (symlinks followed), without opening it.
+/// The catalogs in `folder`: its `*.yaml` and `*.yml` files, sorted.
+pub fn catalog_files(folder: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 pub fn is_regular(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }

@@ -36,19 +36,15 @@ pub fn of(campaign: &Campaign) -> Result<Fingerprint, InputError> {
         }
     }
     let folder = &campaign.locales.catalog;
-    let listing = |source| InputError::Open {
+    let catalogs = crate::input::catalog_files(folder).map_err(|source| InputError::Open {
         path: folder.clone(),
         source,
-    };
-    for entry in std::fs::read_dir(folder).map_err(listing)? {
-        let path = entry.map_err(listing)?.path();
-        let is_catalog = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
-        if is_catalog {
-            parts.insert(
-                format!("catalog {}", file_name(&path)),
-                sha256(&crate::input::read(&path)?),
-            );
-        }
+    })?;
+    for path in catalogs {
+        parts.insert(
+            format!("catalog {}", file_name(&path)),
+            sha256(&crate::input::read(&path)?),
+        );
     }
     Ok(parts)
 }

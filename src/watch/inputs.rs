@@ -75,13 +75,7 @@ pub fn files(campaign: &Campaign) -> Vec<PathBuf> {
     .into_iter()
     .flatten()
     .collect();
-    if let Ok(entries) = std::fs::read_dir(&campaign.locales.catalog) {
-        let mut catalogs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-            .collect();
-        catalogs.sort();
+    if let Ok(catalogs) = crate::input::catalog_files(&campaign.locales.catalog) {
         files.extend(catalogs);
     }
     files.push(campaign.audience.file.clone());

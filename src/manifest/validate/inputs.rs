@@ -61,15 +61,9 @@ impl<'a> Inputs<'a> {
 
     /// Every catalog in `folder` must be a regular file that may be read.
     pub fn catalogs(&self, folder: &Path, out: &mut Vec<Diagnostic>) {
-        let Ok(entries) = std::fs::read_dir(folder) else {
+        let Ok(catalogs) = crate::input::catalog_files(folder) else {
             return;
         };
-        let mut catalogs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-            .collect();
-        catalogs.sort();
         for path in catalogs {
             self.file("spec.locales.catalog", &path, out);
         }
