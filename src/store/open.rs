@@ -105,15 +105,20 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
 /// shorter file ending on a segment boundary goes on to sled; whatever it lost is then
 /// caught by the ledger's counts, checked against the records when the store opens.
 pub fn check_size(path: &Path, ledger: &Ledger) -> Result<(), StoreError> {
-    let bytes = std::fs::metadata(path.join("db")).map_or(0, |m| m.len());
-    if bytes < ledger.db_bytes && bytes % SEGMENT_BYTES != 0 {
-        return Err(StoreError::Damaged {
-            path: path.to_owned(),
-            reason: format!(
-                "its data file was cut short ({bytes} bytes, the ledger recorded {})",
-                ledger.db_bytes
-            ),
-        });
+    let damaged = |reason: String| StoreError::Damaged {
+        path: path.to_owned(),
+        reason,
+    };
+    // Opening sled where its file is gone would make a new, empty one: never in a store.
+    let bytes = std::fs::metadata(path.join("db"))
+        .map_err(|_| damaged("its data file `db` is missing".to_owned()))?
+        .len();
+    // sled gives back whole free segments at the end of its file, never the first one.
+    if bytes < ledger.db_bytes && (bytes == 0 || bytes % SEGMENT_BYTES != 0) {
+        return Err(damaged(format!(
+            "its data file was cut short ({bytes} bytes, the ledger recorded {})",
+            ledger.db_bytes
+        )));
     }
     Ok(())
 }

@@ -140,13 +140,26 @@ fn a_suppression_list_that_cannot_be_read_entry_by_entry_refuses_the_run() {
 /// Every way of finding a store damaged after a real apply is refused, and nothing is sent.
 #[test]
 fn a_damaged_store_is_refused_and_nothing_is_sent() {
-    type Damage = fn(&std::path::Path);
+    /// Damages a store, and says the reason herald is to give.
+    type Damage = fn(&std::path::Path) -> String;
+    fn recorded(state: &std::path::Path) -> u64 {
+        let ledger: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(state.join("herald-state.json")).unwrap(),
+        )
+        .unwrap();
+        ledger["ledger"]["db_bytes"].as_u64().unwrap()
+    }
     let damages: [(&str, Damage); 5] = [
         ("truncated", |state| {
             let db = state.join("db");
             let size = std::fs::metadata(&db).unwrap().len();
             let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
             file.set_len(size / 2).unwrap();
+            format!(
+                "its data file was cut short ({} bytes, the ledger recorded {})",
+                size / 2,
+                recorded(state)
+            )
         }),
         ("emptied", |state| {
             std::fs::OpenOptions::new()
@@ -155,17 +168,24 @@ fn a_damaged_store_is_refused_and_nothing_is_sent() {
                 .unwrap()
                 .set_len(0)
                 .unwrap();
+            format!(
+                "its data file was cut short (0 bytes, the ledger recorded {})",
+                recorded(state)
+            )
         }),
         ("data file removed", |state| {
             std::fs::remove_file(state.join("db")).unwrap();
+            "its data file `db` is missing".to_owned()
         }),
         ("ledger removed", |state| {
             std::fs::remove_file(state.join("herald-state.json")).unwrap();
+            "its ledger herald-state.json is missing".to_owned()
         }),
         ("ledger edited", |state| {
             let ledger = state.join("herald-state.json");
             let text = std::fs::read_to_string(&ledger).unwrap();
             std::fs::write(&ledger, text.replace("\"sent\": 5", "\"sent\": 0")).unwrap();
+            "its ledger herald-state.json does not match its checksum".to_owned()
         }),
     ];
     for (what, damage) in damages {
@@ -174,17 +194,22 @@ fn a_damaged_store_is_refused_and_nothing_is_sent() {
         assert_eq!(sent(&workspace).len(), 5);
         // sled lets go of its files a moment after the process exits.
         std::thread::sleep(Duration::from_millis(200));
-        damage(&workspace.path().join("campaigns/.herald"));
+        let reason = damage(&workspace.path().join("campaigns/.herald"));
         for command in ["plan", "apply"] {
             let run = workspace.run([command]).code(2);
-            assert!(
-                run.stderr.starts_with(
-                    "error: the state store campaigns/.herald cannot be read back whole: "
-                ) && run
-                    .stderr
-                    .contains("herald never takes lost state for \"nobody was sent\""),
-                "{what}, {command}: {}",
-                run.stderr
+            let end = if command == "apply" {
+                "; nothing was sent"
+            } else {
+                ""
+            };
+            assert_eq!(
+                run.stderr,
+                format!(
+                    "error: the state store campaigns/.herald cannot be read back whole: {reason}. herald never \
+                     takes lost state for \"nobody was sent\": restore the folder from a backup (or move it \
+                     aside and start over, knowing that everyone will be sent again){end}\n"
+                ),
+                "{what}, {command}"
             );
         }
         assert_eq!(sent(&workspace).len(), 5, "{what}: nothing more was sent");
