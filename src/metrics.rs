@@ -48,6 +48,7 @@ pub struct Metrics {
     durations: Durations,
     paused: Family<CampaignLabels, Gauge>,
     halted: Family<CampaignLabels, Gauge>,
+    transport_up: Family<TransportLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -60,6 +61,7 @@ impl Default for Metrics {
         });
         let paused = Family::<CampaignLabels, Gauge>::default();
         let halted = Family::<CampaignLabels, Gauge>::default();
+        let transport_up = Family::<TransportLabels, Gauge>::default();
         registry.register(
             "recipients",
             "Recipients of each campaign by state (sent, failed, uncertain, due, suppressed, bounced, complained, unsubscribed)",
@@ -85,6 +87,11 @@ impl Default for Metrics {
             "1 while a campaign is halted by its safety gate",
             halted.clone(),
         );
+        registry.register(
+            "transport_up",
+            "1 while a transport takes calls, 0 while it is down (its recipients wait, due)",
+            transport_up.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             recipients,
@@ -92,6 +99,7 @@ impl Default for Metrics {
             durations,
             paused,
             halted,
+            transport_up,
         }
     }
 }
@@ -111,6 +119,15 @@ impl Metrics {
                 transport: transport.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Whether `transport` takes calls now.
+    pub fn transport_up(&self, transport: &str, up: bool) {
+        self.transport_up
+            .get_or_create(&TransportLabels {
+                transport: transport.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// The metrics in the Prometheus text format, gauges set as of now.

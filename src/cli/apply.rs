@@ -6,7 +6,10 @@ use std::io::IsTerminal;
 
 use super::args::ApplyArgs;
 use super::{Exit, Output, report, session};
-use crate::reconcile::{self, Action, Context, Ending, Report, Stop, StopHandle, TransportLimits};
+use crate::reconcile::{
+    self, Action, Breakers, Context, Ending, Report, Stop, StopHandle, TransportLimits,
+};
+use crate::text::List;
 
 pub fn run(args: &ApplyArgs) -> Exit {
     match apply(args) {
@@ -35,6 +38,7 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         recovered: sending.recovered,
         git: crate::git::revision(path, &state),
         limits: TransportLimits::new(&manifests, &TransportLimits::default()),
+        breakers: Breakers::default(),
         live: crate::live::Live::default(),
         metrics: std::sync::Arc::default(),
     };
@@ -62,6 +66,12 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         tokio::spawn(stop_on_signal(handle));
         for (campaign, ready) in prepared {
             let name = &campaign.name;
+            // A transport found down in this run stays down for it: the campaigns after
+            // wait too, everyone due, without knocking again.
+            if let Some(waiting) = reconcile::waiting_for_transport(&ready, &ctx) {
+                reports.push(waiting);
+                continue;
+            }
             match reconcile::execute(ready, &ctx).await {
                 Ok(report) => reports.push(report),
                 Err(error) => {
@@ -82,6 +92,24 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         }
     });
     runtime.shutdown_background();
+    // One message per transport that is down, naming the campaigns waiting for it.
+    for down in ctx.breakers.down() {
+        let waiting: Vec<&str> = reports
+            .iter()
+            .filter(|r| {
+                r.down
+                    .as_ref()
+                    .is_some_and(|d| d.transport == down.transport)
+            })
+            .map(|r| r.name.as_str())
+            .collect();
+        report::error(format_args!(
+            "{down}; nobody was charged with it: {} {} for it, everyone not yet sent still due; \
+             run apply again once it is back",
+            List::and_ticked(&waiting),
+            if waiting.len() == 1 { "waits" } else { "wait" }
+        ));
+    }
 
     match output {
         Output::Json => println!("{}", serde_json::json!({ "campaigns": reports })),
@@ -135,6 +163,13 @@ pub(super) fn text(report: &Report) -> String {
             out,
             "{name}: interrupted: sent {} of {}; run apply again to continue",
             report.sent, report.due
+        ),
+        Ending::TransportDown => writeln!(
+            out,
+            "{name}: sent {} of {}; the rest wait for transport `{}`",
+            report.sent,
+            report.due,
+            report.down.as_ref().map_or("", |d| d.transport.as_str())
         ),
     };
     let mut problems = Vec::new();

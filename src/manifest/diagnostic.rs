@@ -128,6 +128,12 @@ pub enum Problem {
     DomainInvalid { value: String },
     #[error("`username_env` and `password_env` go together: set both or neither")]
     CredentialsUnpaired,
+    #[error(
+        "`none` would send the credentials to `{host}` in clear text, readable by anyone on the way; use `starttls` or `tls`, or set `allow_plaintext_auth: true` if the network to it is your own"
+    )]
+    PlaintextAuth { host: String },
+    #[error("a CA file is for TLS, and `tls: none` uses none; remove it or set `tls: starttls`")]
+    CaFileWithoutTls,
 
     #[error(
         "inline secrets are refused: put the secret in an environment variable and name it with `{instead}`"

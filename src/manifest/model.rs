@@ -336,6 +336,18 @@ pub struct TransportSpec {
     /// smtp: environment variable holding the password.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// smtp: a PEM file of the CA (or CAs) that signed the relay's certificate, trusted
+    /// besides `tls_trust`: for a relay with a certificate of a private CA.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// smtp: which CAs are trusted: `bundled` (Mozilla's, built into herald, the same on
+    /// every machine; the default) or `system` (the machine's trust store).
+    #[serde(default)]
+    pub tls_trust: Option<TlsTrust>,
+    /// smtp: send the credentials over a connection without TLS to a host that is not
+    /// loopback. Refused unless set: anyone on the way could read them.
+    #[serde(default)]
+    pub allow_plaintext_auth: Option<bool>,
     /// Ceiling shared by every campaign using this transport.
     #[serde(default)]
     pub rate: Option<RateSpec>,
@@ -431,6 +443,16 @@ impl TransportKind {
                 .map_or(2, |n| u32::try_from(n.get()).unwrap_or(2)),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsTrust {
+    /// Mozilla's root CAs, built into herald.
+    #[default]
+    Bundled,
+    /// The machine's trust store (`/etc/ssl/certs` and the like).
+    System,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

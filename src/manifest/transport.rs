@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::diagnostic::{Diagnostic, Location, Problem};
-use super::model::{self, Tls, TransportKind};
+use super::model::{self, Tls, TlsTrust, TransportKind};
 use super::rate::Rate;
 use super::source::Loaded;
 
@@ -70,6 +70,9 @@ pub enum Settings {
         tls: Tls,
         /// The environment variables holding the user name and password, if any.
         credentials: Option<(String, String)>,
+        /// A PEM file of CAs trusted besides `trust`, resolved against the manifest.
+        ca_file: Option<PathBuf>,
+        trust: TlsTrust,
     },
 }
 
@@ -182,6 +185,8 @@ fn settings(loaded: &Loaded<model::TransportDoc>) -> Result<Settings, Box<Diagno
                 }),
                 tls,
                 credentials: spec.username_env.clone().zip(spec.password_env.clone()),
+                ca_file: spec.tls_ca_file.as_ref().map(|p| dir.join(p)),
+                trust: spec.tls_trust.unwrap_or_default(),
             }
         }
     })

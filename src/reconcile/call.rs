@@ -7,20 +7,22 @@
 //!   outcomes replace the intent in one atomic write after. A crash in between leaves
 //!   exactly this call's recipients `uncertain`.
 //! - A retryable answer waits (as the provider says, or backing off) and draws tokens again
-//!   before the retry; after `MAX_TRIES` it counts as failed. A stop request during the
-//!   wait, or refused credentials, leaves the retried recipients as they were before the
-//!   call: certainly not sent, due again.
+//!   before the retry. Only an answer about a recipient fails them: after `MAX_TRIES`, a
+//!   stop request during the wait, the transport found down meanwhile, or an answer that
+//!   the transport cannot be used (refused credentials, untrusted TLS, a full disk) leaves
+//!   the recipients as they were before the call: certainly not sent, due again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ReconcileError;
+use super::breaker::Breaker;
 use super::pace::Pacer;
 use super::produce::Pending;
 use crate::metrics::Metrics;
 use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, StoreError, now};
-use crate::transport::{self, Deliver, Envelope, Outcome, TransportError};
+use crate::transport::{self, Cause, Deliver, Envelope, Outcome};
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
 pub const MAX_TRIES: u32 = 5;
@@ -29,7 +31,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What became of a call's recipients.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Settled {
     pub sent: u64,
     pub failed: u64,
@@ -39,6 +41,10 @@ pub struct Settled {
     /// Requests made (the first and every retry), and how long they took in all.
     pub requests: u32,
     pub seconds: f64,
+    /// Whether the transport answered about any of the call's recipients (it is up).
+    pub answered: bool,
+    /// Why the transport could not take the call, when it took none of it.
+    pub unavailable: Option<(Cause, String)>,
 }
 
 /// Where calls are timed and counted.
@@ -70,7 +76,8 @@ impl Probe {
     }
 }
 
-/// Sends one call: check, intent, deliver, retry what may be retried, outcomes.
+/// Sends one call: check, intent, deliver, retry what may be retried, outcomes. The
+/// retries give up early once `breaker` says the transport is down.
 pub async fn send<D: Deliver>(
     deliver: &D,
     store: &CampaignStore,
@@ -78,6 +85,7 @@ pub async fn send<D: Deliver>(
     call: Vec<Pending>,
     pacer: &Pacer,
     probe: &Probe,
+    breaker: &Breaker,
 ) -> Result<Settled, ReconcileError> {
     let (priors, envelopes): (HashMap<_, _>, Vec<_>) = call
         .into_iter()
@@ -104,7 +112,7 @@ pub async fn send<D: Deliver>(
         let mut retry = Vec::new();
         let mut wait: Option<Duration> = None;
         for (envelope, outcome) in outcomes {
-            if let Some((envelope, after)) = tally.judge(envelope, outcome, tries) {
+            if let Some((envelope, after)) = tally.judge(envelope, outcome) {
                 wait = wait.max(after);
                 retry.push(envelope);
             }
@@ -112,10 +120,19 @@ pub async fn send<D: Deliver>(
         if retry.is_empty() {
             break;
         }
-        // Retries wait (as told, or backing off) and draw tokens like any send.
+        // Retries wait (as told, or backing off) and draw tokens like any send, unless
+        // nothing will come of them: the transport cannot be used, or is down.
         let delay = wait.unwrap_or_else(|| backoff(tries));
-        if tally.unauthorized.is_some()
+        let futile = tally
+            .settled
+            .unavailable
+            .as_ref()
+            .is_some_and(|(c, _)| !c.passes())
+            || breaker.down().is_some();
+        if tries >= MAX_TRIES
+            || futile
             || !pacer.sleep(delay).await
+            || breaker.down().is_some()
             || !pacer.ready(retry.len()).await
         {
             // Retryable answers mean not accepted: these are due again next run.
@@ -128,16 +145,21 @@ pub async fn send<D: Deliver>(
         pending = retry;
     }
     let Tally {
-        settled,
+        mut settled,
         changes,
-        unauthorized,
+        retrying,
         ..
     } = tally;
-    durably(store, move |store| store.finish(Some(&intent), &changes)).await?;
-    match unauthorized {
-        Some(reason) => Err(TransportError::Unauthorized(reason).into()),
-        None => Ok(settled),
+    // A call that only ever heard "try again" could not be made either.
+    if !settled.answered && settled.unavailable.is_none() {
+        settled.unavailable =
+            retrying.map(|(cause, reason)| (cause, format!("{reason} (after {tries} tries)")));
     }
+    if settled.answered {
+        settled.unavailable = None;
+    }
+    durably(store, move |store| store.finish(Some(&intent), &changes)).await?;
+    Ok(settled)
 }
 
 /// A call's outcomes as they come in: counted, and turned into the store's changes.
@@ -147,7 +169,8 @@ struct Tally {
     priors: HashMap<String, Option<RecipientRecord>>,
     settled: Settled,
     changes: Vec<Change>,
-    unauthorized: Option<String>,
+    /// The last "try again" heard, and what it means if it lasts.
+    retrying: Option<(Cause, String)>,
 }
 
 impl Tally {
@@ -157,41 +180,43 @@ impl Tally {
             changes: Vec::with_capacity(priors.len()),
             priors,
             settled: Settled::default(),
-            unauthorized: None,
+            retrying: None,
         }
     }
 
-    /// Records one recipient's outcome; a retryable one (before `MAX_TRIES`) comes back
-    /// with the wait the provider asked for, to be sent again.
+    /// Records one recipient's outcome; a retryable one comes back with the wait the
+    /// provider asked for, to be sent again.
     fn judge(
         &mut self,
         mut envelope: Envelope,
         outcome: Outcome,
-        tries: u32,
     ) -> Option<(Envelope, Option<Duration>)> {
         let attempts = envelope.attempt;
         let (status, provider_id, reason) = match outcome {
             Outcome::Sent { id } => {
                 self.settled.sent += 1;
+                self.settled.answered = true;
                 (Status::Sent, Some(id), None)
             }
             Outcome::Failed { reason } => {
                 tracing::debug!(recipient = %envelope.key, %reason, "failed");
                 self.settled.failed += 1;
+                self.settled.answered = true;
                 (Status::Failed, None, Some(reason))
             }
-            Outcome::Retry { reason, .. } if tries >= MAX_TRIES => {
-                self.settled.failed += 1;
-                let reason = format!("{reason} (gave up after {tries} tries)");
-                (Status::Failed, None, Some(reason))
-            }
-            Outcome::Retry { after, reason } => {
+            Outcome::Retry {
+                after,
+                reason,
+                cause,
+            } => {
                 tracing::debug!(recipient = %envelope.key, %reason, "will retry");
+                self.retrying = Some((cause, reason));
                 envelope.attempt += 1;
                 return Some((envelope, after));
             }
             Outcome::Uncertain { reason } => {
                 self.settled.uncertain += 1;
+                self.settled.answered = true;
                 (Status::Uncertain, None, Some(reason))
             }
             Outcome::NotSent { reason } => {
@@ -199,8 +224,9 @@ impl Tally {
                 self.unchanged(envelope.key);
                 return None;
             }
-            Outcome::Unauthorized { reason } => {
-                self.unauthorized.get_or_insert(reason);
+            Outcome::Unavailable { cause, reason } => {
+                tracing::debug!(recipient = %envelope.key, %reason, "the transport cannot take it now");
+                self.settled.unavailable.get_or_insert((cause, reason));
                 self.unchanged(envelope.key);
                 return None;
             }
@@ -319,6 +345,7 @@ mod tests {
         Outcome::Retry {
             after: Some(Duration::from_millis(1)),
             reason: "429 Too Many Requests".into(),
+            cause: Cause::Busy,
         }
     }
 
@@ -328,6 +355,7 @@ mod tests {
         store: CampaignStore,
         pacer: Pacer,
         probe: Probe,
+        breaker: Breaker,
         _stop: StopHandle,
     }
 
@@ -347,6 +375,7 @@ mod tests {
                     transport: "scripted".into(),
                     metrics: Arc::default(),
                 },
+                breaker: Breaker::default(),
                 _stop: handle,
             }
         }
@@ -371,6 +400,7 @@ mod tests {
                 call,
                 &self.pacer,
                 &self.probe,
+                &self.breaker,
             ))
         }
 
@@ -424,22 +454,37 @@ mod tests {
         assert_eq!(bench.record("b@example.com").unwrap().attempts, 2);
     }
 
+    /// A provider that says "later" to every try charges nobody: the call could not be
+    /// made, and its recipients stay due.
     #[test]
-    fn retrying_gives_up_after_max_tries_as_failed_with_the_reason() {
+    fn retrying_gives_up_after_max_tries_leaving_everyone_due() {
         let bench = Bench::new();
         let deliver = Scripted::new(vec![retry_soon]);
         let settled = bench.send(&deliver, &THREE[..1]).unwrap();
         assert_eq!(
-            (settled.failed, settled.requests),
-            (1, MAX_TRIES),
+            (settled.failed, settled.not_sent, settled.requests),
+            (0, 1, MAX_TRIES),
             "{settled:?}"
         );
-        let record = bench.record("a@example.com").unwrap();
-        assert_eq!(record.status, Status::Failed);
         assert_eq!(
-            record.reason.as_deref(),
-            Some("429 Too Many Requests (gave up after 5 tries)")
+            settled.unavailable,
+            Some((
+                Cause::Busy,
+                "429 Too Many Requests (after 5 tries)".to_owned()
+            ))
         );
+        assert!(!settled.answered);
+        assert!(bench.record("a@example.com").is_none(), "still due");
+    }
+
+    /// Once the transport is found down (by another call), a retry gives up at once.
+    #[test]
+    fn retries_stop_once_the_transport_is_down() {
+        let bench = Bench::new();
+        bench.breaker.failed(Cause::Tls, "unknown issuer", 1, "");
+        let deliver = Scripted::new(vec![retry_soon]);
+        let settled = bench.send(&deliver, &THREE).unwrap();
+        assert_eq!((settled.not_sent, settled.requests), (3, 1));
     }
 
     #[test]
@@ -470,16 +515,18 @@ mod tests {
     }
 
     #[test]
-    fn refused_credentials_stop_the_campaign_and_record_nothing() {
+    fn refused_credentials_charge_nobody_and_are_not_tried_again() {
         let bench = Bench::new();
-        let deliver = Scripted::new(vec![|_| Outcome::Unauthorized {
+        let deliver = Scripted::new(vec![|_| Outcome::Unavailable {
+            cause: Cause::Credentials,
             reason: "401: bad key".into(),
         }]);
-        let error = bench.send(&deliver, &THREE).unwrap_err();
+        let settled = bench.send(&deliver, &THREE).unwrap();
         assert_eq!(
-            error.to_string(),
-            "the provider refused the credentials, so the campaign stopped: 401: bad key"
+            settled.unavailable,
+            Some((Cause::Credentials, "401: bad key".to_owned()))
         );
+        assert_eq!((settled.not_sent, settled.failed), (3, 0));
         assert_eq!(deliver.requests().len(), 1);
         assert!(THREE.iter().all(|a| bench.record(a).is_none()));
     }

@@ -8,6 +8,9 @@
 //!   finishes: sending never waits for a group of calls to end.
 //! - A stop request starts no new call; the calls in flight finish and are recorded.
 //! - The gate is judged after every call; once it trips, no new call starts.
+//! - A transport that cannot take calls (see `breaker`) ends the run with its recipients
+//!   due, nobody charged; a run that finds its transport down sends one call at a time
+//!   until one gets through.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +18,7 @@ use std::time::Instant;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
+use super::breaker::Breaker;
 use super::call::{self, Probe, Settled};
 use super::pace::{Bucket, Pacer};
 use super::produce::Pending;
@@ -22,8 +26,9 @@ use super::produce::Producer;
 use super::{Context, Ending, Prepared, Progress, ReconcileError, Report, gate};
 use crate::live::{CampaignLive, Live};
 use crate::manifest::Campaign;
+use crate::metrics::Metrics;
 use crate::plan::CampaignPlan;
-use crate::store::{CallLatency, CampaignRecord, CampaignStore, StatusCounts};
+use crate::store::{CallLatency, CampaignRecord, CampaignStore, StatusCounts, now, timestamp};
 use crate::transport::Transport;
 
 /// Sends to everyone due, up to `concurrency` calls at once.
@@ -55,11 +60,6 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         return Ok(report);
     };
 
-    let pacer = Pacer::new(
-        Bucket::new(campaign.rate.per_second()),
-        ctx.limits.get(&campaign.transport.name),
-        ctx.stop.clone(),
-    );
     ctx.progress.tell(Progress::Started {
         campaign: &campaign.name,
         due: plan.to_send,
@@ -78,19 +78,22 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
     ctx.live.update(&campaign.name, |live| {
         live.sending_since = Some(Instant::now());
     });
-    let probe = Probe {
-        transport: campaign.transport.name.as_str().into(),
-        metrics: Arc::clone(&ctx.metrics),
-    };
+    let caller = Caller::new(&campaign, transport, &store, ctx);
     let mut stop = ctx.stop.clone();
-    let transport = Arc::new(transport);
-    let mut in_flight: FuturesUnordered<
-        tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>>,
-    > = FuturesUnordered::new();
+    let mut in_flight: FuturesUnordered<Flight> = FuturesUnordered::new();
     let mut producing = true;
-    let mut run = Run::new(report, gate, record, &store, ctx);
+    let mut run = Run::new(
+        report,
+        gate,
+        record,
+        &store,
+        ctx,
+        Arc::clone(&caller.breaker),
+        campaign.transport.clone(),
+    );
     loop {
-        let may_start = producing && !run.closed && in_flight.len() < delivery.concurrency;
+        let concurrency = if run.probing { 1 } else { delivery.concurrency };
+        let may_start = producing && !run.closed && in_flight.len() < concurrency;
         if !may_start && in_flight.is_empty() {
             break;
         }
@@ -104,14 +107,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
                 Some(Err(error)) => run.fail(error),
                 // Each call is a task of its own, so calls run on every worker thread,
                 // and it waits for the rate itself, so the others go on meanwhile.
-                Some(Ok(call)) => in_flight.push(launch(
-                    call,
-                    Arc::clone(&transport),
-                    store.clone(),
-                    campaign.revision.number,
-                    pacer.clone(),
-                    probe.clone(),
-                )),
+                Some(Ok(call)) => in_flight.push(caller.launch(call)),
             },
             () = stop.wait(), if !run.closed => run.interrupt(),
         }
@@ -125,22 +121,82 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
     run.end(&store, &campaign.transport.name, started)
 }
 
-/// Starts one call as a task of its own: it waits for the rate, then sends; `None` when
-/// a stop came first.
-fn launch(
-    call: Vec<Pending>,
+/// What a campaign's run amounts to when an earlier campaign of the same one-shot run
+/// found its transport down: nothing sent, everyone due; `None` when it is not down.
+pub fn waiting_for_transport(prepared: &Prepared, ctx: &Context) -> Option<Report> {
+    let down = ctx.breakers.get(&prepared.campaign.transport.name).down()?;
+    let recovered = ctx
+        .recovered
+        .get(&prepared.campaign.name)
+        .copied()
+        .unwrap_or(0);
+    let mut report = Report::new(&prepared.plan, recovered);
+    report.ending = Ending::TransportDown;
+    report.down = Some(down);
+    Some(report)
+}
+
+/// A call under way: `None` when a stop came before it started.
+type Flight = tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>>;
+
+/// What every call of a run shares, to start one.
+#[derive(Clone)]
+struct Caller {
     transport: Arc<Transport>,
     store: CampaignStore,
     revision: u32,
     pacer: Pacer,
     probe: Probe,
-) -> tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>> {
-    tokio::spawn(async move {
-        if !pacer.ready(call.len()).await {
-            return None;
+    breaker: Arc<Breaker>,
+}
+
+impl Caller {
+    fn new(
+        campaign: &Campaign,
+        transport: Transport,
+        store: &CampaignStore,
+        ctx: &Context,
+    ) -> Self {
+        let name = &campaign.transport.name;
+        let breaker = ctx.breakers.get(name);
+        ctx.metrics.transport_up(name, breaker.down().is_none());
+        Self {
+            transport: Arc::new(transport),
+            store: store.clone(),
+            revision: campaign.revision.number,
+            pacer: Pacer::new(
+                Bucket::new(campaign.rate.per_second()),
+                ctx.limits.get(name),
+                ctx.stop.clone(),
+            ),
+            probe: Probe {
+                transport: name.as_str().into(),
+                metrics: Arc::clone(&ctx.metrics),
+            },
+            breaker,
         }
-        Some(call::send(&*transport, &store, revision, call, &pacer, &probe).await)
-    })
+    }
+
+    /// Starts one call as a task of its own: it waits for the rate, then sends; `None`
+    /// when a stop came first.
+    fn launch(&self, call: Vec<Pending>) -> Flight {
+        let caller = self.clone();
+        tokio::spawn(async move {
+            let Caller {
+                transport,
+                store,
+                revision,
+                pacer,
+                probe,
+                breaker,
+            } = &caller;
+            if !pacer.ready(call.len()).await {
+                return None;
+            }
+            let sent = call::send(&**transport, store, *revision, call, pacer, probe, breaker);
+            Some(sent.await)
+        })
+    }
 }
 
 /// What a run keeps track of while calls settle.
@@ -151,6 +207,14 @@ struct Run<'a> {
     store: &'a CampaignStore,
     live: &'a Live,
     progress: &'a super::Observer,
+    metrics: &'a Metrics,
+    transport: String,
+    /// The transport's settings, to say what fixes it when it is down.
+    settings: crate::manifest::Transport,
+    /// The transport's breaker, and whether it was down when the run began: then one
+    /// call at a time, until one gets through.
+    breaker: Arc<Breaker>,
+    probing: bool,
     /// No new call starts, once something says so.
     closed: bool,
     failure: Option<ReconcileError>,
@@ -164,6 +228,8 @@ impl<'a> Run<'a> {
         record: CampaignRecord,
         store: &'a CampaignStore,
         ctx: &'a Context,
+        breaker: Arc<Breaker>,
+        settings: crate::manifest::Transport,
     ) -> Self {
         Self {
             report,
@@ -172,6 +238,11 @@ impl<'a> Run<'a> {
             store,
             live: &ctx.live,
             progress: &ctx.progress,
+            metrics: &ctx.metrics,
+            transport: breaker.name().to_owned(),
+            settings,
+            probing: breaker.down().is_some(),
+            breaker,
             closed: false,
             failure: None,
             timing: Timing::default(),
@@ -199,7 +270,7 @@ impl<'a> Run<'a> {
         count(&settled, &mut self.report, self.live);
         self.progress.tell(Progress::Settled {
             campaign: &self.report.name,
-            settled: settled.sent + settled.failed + settled.uncertain + settled.not_sent,
+            settled: settled.sent + settled.failed + settled.uncertain,
         });
         self.timing.add(&settled);
         self.gate.record(settled.sent, settled.failed);
@@ -212,10 +283,47 @@ impl<'a> Run<'a> {
             self.report.ending = Ending::Halted;
             self.closed = true;
         }
-        if settled.not_sent > 0 {
-            // The transport cannot take messages now; the rest stays due for later.
-            self.closed = true;
+        self.transport(&settled)?;
+        Ok(())
+    }
+
+    /// What the call says of its transport: up when it answered, one more failure when it
+    /// could not take the call; once down, the run ends with everyone left due.
+    fn transport(&mut self, settled: &Settled) -> Result<(), ReconcileError> {
+        let name = &self.transport;
+        if settled.answered {
+            if self.probing || self.breaker.down().is_some() {
+                tracing::info!(transport = %name, "the transport takes calls again");
+            }
+            self.breaker.succeeded();
+            self.probing = false;
+            self.record.down = None;
+            self.metrics.transport_up(name, true);
+            return Ok(());
         }
+        let Some((cause, reason)) = &settled.unavailable else {
+            return Ok(());
+        };
+        let fix = super::breaker::remedy(*cause, &self.settings);
+        self.breaker.failed(*cause, reason, now(), &fix);
+        if self.report.down.is_some() {
+            return Ok(());
+        }
+        let down = self.breaker.down().expect("the breaker is down");
+        self.metrics.transport_up(name, false);
+        self.record.down = Some(down.clone().into());
+        self.store.save(&self.record)?;
+        let waiting = format!(
+            "transport `{}` is down since {}: {}",
+            down.transport,
+            timestamp(down.since),
+            down.reason
+        );
+        self.live
+            .update(&self.report.name, |live| live.waiting = Some(waiting));
+        self.report.down = Some(down);
+        self.report.ending = Ending::TransportDown;
+        self.closed = true;
         Ok(())
     }
 

@@ -23,6 +23,7 @@
 //! - A stop request (Ctrl-C, SIGTERM, a change under watch) never interrupts a call in
 //!   flight; no new call starts, and the sender stops within a second.
 
+mod breaker;
 mod call;
 mod error;
 mod execute;
@@ -39,8 +40,9 @@ mod stop;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use breaker::{Breakers, Down};
 pub use error::ReconcileError;
-pub use execute::execute;
+pub use execute::{execute, waiting_for_transport};
 pub use pace::TransportLimits;
 pub use policy::{Action, Meaning, after_run, error_policy};
 pub use prepare::{Prepared, check_content, prepare};
@@ -68,6 +70,8 @@ pub struct Context {
     pub git: Option<GitRevision>,
     /// Rate ceilings of transports, shared by the campaigns using them.
     pub limits: TransportLimits,
+    /// Whether each transport takes calls now, shared by the campaigns using it.
+    pub breakers: Breakers,
     /// What each campaign is doing now, for the status page and the metrics.
     pub live: Live,
     pub metrics: Arc<Metrics>,

@@ -19,6 +19,8 @@ use crate::transport::TransportError;
 /// row, up to `LONGEST_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const LONGEST_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest wait before looking again whether a transport that was down is back.
+const DOWN_BACKOFF: Duration = Duration::from_secs(60);
 
 /// When to reconcile a campaign again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +118,9 @@ fn store_meaning(error: &StoreError) -> Meaning {
 
 fn transport_meaning(error: &TransportError) -> Meaning {
     match error {
-        TransportError::MissingSecret { .. }
-        | TransportError::ShortSecret { .. }
-        | TransportError::Unauthorized(_) => Meaning::NeedsEnvironment,
+        TransportError::MissingSecret { .. } | TransportError::ShortSecret { .. } => {
+            Meaning::NeedsEnvironment
+        }
         // A batch that failed the isolation check, or settings the transport cannot use.
         TransportError::Isolation(_) | TransportError::Setup { .. } => Meaning::NeedsChange,
     }
@@ -145,6 +147,9 @@ pub fn after_run(report: &Report, failures: u32) -> Action {
         Ending::Done | Ending::Interrupted if report.not_sent > 0 => {
             Action::Requeue(backoff(failures.max(1)).max(Duration::from_secs(30)))
         }
+        // The transport could not take calls: everyone left waits, and a later pass tries
+        // one call to see whether it is back, soon at first, then at most a minute apart.
+        Ending::TransportDown => Action::Requeue(backoff(failures.max(1)).min(DOWN_BACKOFF)),
         Ending::NothingToSend
         | Ending::Done
         | Ending::Paused

@@ -77,6 +77,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         last_apply: Some(now()),
         git: ctx.git.clone(),
         latency: previous.latency,
+        down: previous.down,
     };
     Ok(Prepared {
         warnings,

@@ -18,6 +18,8 @@ pub enum Ending {
     Halted,
     /// Ctrl-C or SIGTERM: the batch in flight was finished and recorded.
     Interrupted,
+    /// The transport could not take calls: everyone left is due, nobody was charged.
+    TransportDown,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +44,9 @@ pub struct Report {
     pub calls: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
+    /// The transport that could not take calls, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down: Option<super::breaker::Down>,
     pub seconds: f64,
 }
 
@@ -62,6 +67,7 @@ impl Report {
             due: plan.to_send,
             calls: 0,
             halted: None,
+            down: None,
             seconds: 0.0,
         }
     }
@@ -69,6 +75,9 @@ impl Report {
     /// Whether this run went wrong part-way: exit code 1.
     pub fn failed_part_way(&self) -> bool {
         self.failed + self.uncertain + self.not_sent + self.recovered > 0
-            || matches!(self.ending, Ending::Halted | Ending::Interrupted)
+            || matches!(
+                self.ending,
+                Ending::Halted | Ending::Interrupted | Ending::TransportDown
+            )
     }
 }

@@ -48,7 +48,8 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use campaign::{CampaignStore, Change};
 pub use error::StoreError;
 pub use record::{
-    CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, now, timestamp,
+    CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, TransportDown, now,
+    timestamp,
 };
 pub use suppressions::Suppression;
 

@@ -149,6 +149,21 @@ pub struct CampaignRecord {
     /// How long the last run's provider calls took, for plan's estimate of the next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<CallLatency>,
+    /// The transport could not take this campaign's calls when its last run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down: Option<TransportDown>,
+}
+
+/// A transport that could not take calls: since when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransportDown {
+    pub transport: String,
+    /// `network`, `tls`, `credentials`, `busy` or `storage`.
+    pub cause: String,
+    /// What the last call that failed was told.
+    pub reason: String,
+    /// Unix seconds of the first failure in a row.
+    pub since: u64,
 }
 
 /// The mean time of one provider call through `transport`, in the last run that made any.

@@ -41,26 +41,30 @@ pub struct Envelope {
     pub message: Message,
 }
 
-/// What became of one envelope.
+/// What became of one envelope. Only an answer about the recipient fails them; an answer
+/// about the call or the environment (`Unavailable`) changes nobody's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Accepted; `id` is the provider's message id (the file name, for the outbox).
     Sent { id: String },
-    /// Refused for good, with the provider's reason.
+    /// Refused for good, and for this recipient: an SMTP 5xx to its RCPT or DATA, a
+    /// provider's error about this message or address.
     Failed { reason: String },
     /// It may or may not have gone out; never re-sent unless the user asks.
     Uncertain { reason: String },
-    /// Certainly not sent (the outbox could not write, say); due again on the next run.
+    /// Refused by herald's own check right before the call (nothing left); due again.
     NotSent { reason: String },
     /// Not accepted now, worth trying again: after `after` when the provider says, else
     /// after a backoff.
     Retry {
         after: Option<Duration>,
         reason: String,
+        /// What it means if it lasts past every retry.
+        cause: Cause,
     },
-    /// The provider refuses the credentials: nothing was sent, and nothing will be until
-    /// they are fixed, so the campaign stops.
-    Unauthorized { reason: String },
+    /// The call could not be made, and nothing of it was taken: the transport, or what
+    /// herald needs to reach it, is at fault. Recipients stay due.
+    Unavailable { cause: Cause, reason: String },
 }
 
 impl Outcome {
@@ -72,7 +76,41 @@ impl Outcome {
             Self::Uncertain { .. } => "uncertain",
             Self::NotSent { .. } => "not_sent",
             Self::Retry { .. } => "retry",
-            Self::Unauthorized { .. } => "unauthorized",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+}
+
+/// Why a transport could not take a call: what is at fault, and so what fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// It cannot be reached: refused or reset connections, DNS, no route.
+    Network,
+    /// Its TLS cannot be trusted or agreed on: a certificate no trusted CA signed, say.
+    Tls,
+    /// It refuses herald's credentials (HTTP 401 or 403, SMTP 535).
+    Credentials,
+    /// It answered, but would take nothing however often it was asked (5xx, 429 or an
+    /// SMTP 4xx, after every retry).
+    Busy,
+    /// Where it writes cannot be written (the outbox's disk).
+    Storage,
+}
+
+impl Cause {
+    /// Whether waiting a little is the likely cure, rather than a change of settings.
+    pub fn passes(self) -> bool {
+        matches!(self, Self::Network | Self::Busy | Self::Storage)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Network => "network",
+            Self::Tls => "tls",
+            Self::Credentials => "credentials",
+            Self::Busy => "busy",
+            Self::Storage => "storage",
         }
     }
 }
@@ -92,8 +130,6 @@ pub enum TransportError {
     ShortSecret { transport: String, variable: String },
     #[error("transport `{transport}`: {reason}")]
     Setup { transport: String, reason: String },
-    #[error("the provider refused the credentials, so the campaign stopped: {0}")]
-    Unauthorized(String),
 }
 
 /// What every transport does: make one call for a batch of envelopes and answer one
@@ -169,6 +205,23 @@ fn not_sent(batch: Vec<Envelope>, reason: &str) -> Vec<(Envelope, Outcome)> {
 /// The one outcome of a call that answers for all its envelopes alike.
 fn each(batch: Vec<Envelope>, outcome: &Outcome) -> Vec<(Envelope, Outcome)> {
     batch.into_iter().map(|e| (e, outcome.clone())).collect()
+}
+
+/// Whether `error` (or what it wraps) is a TLS handshake that failed, as rustls says:
+/// sometimes inside an `io::Error`, whose `source` skips the error it holds.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let held = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+        let rustls = |e: &(dyn std::error::Error + 'static)| e.is::<rustls::Error>();
+        if rustls(cause) || held.is_some_and(|e| rustls(e)) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// Refuses a batch that could put two recipients in one envelope or one address twice.

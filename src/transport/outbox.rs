@@ -53,7 +53,11 @@ impl Deliver for Outbox {
         tokio::task::spawn_blocking(move || {
             if let Err(error) = std::fs::create_dir_all(&dir) {
                 let reason = format!("cannot create `{}`: {error}", dir.display());
-                return super::not_sent(batch, &reason);
+                let outcome = Outcome::Unavailable {
+                    cause: super::Cause::Storage,
+                    reason,
+                };
+                return super::each(batch, &outcome);
             }
             batch
                 .into_par_iter()
@@ -100,7 +104,8 @@ fn write(dir: &Path, revision: u32, envelope: &Envelope, bytes: &[u8]) -> Outcom
         Ok(name) => Outcome::Sent { id: name },
         Err(error) => {
             let _ = std::fs::remove_file(&temporary);
-            Outcome::NotSent {
+            Outcome::Unavailable {
+                cause: super::Cause::Storage,
                 reason: format!(
                     "cannot write `{}`: {error}",
                     dir.join(format!("{stem}.eml")).display()

@@ -1,9 +1,14 @@
 //! SMTP through lettre (async, pooled connections, rustls): one transaction per
 //! recipient, with one `RCPT TO` and a `To` header holding that address only.
 //!
-//! Answers: 2xx is sent; 4xx (421 included) is retried with backoff; 5xx fails with the
-//! server's words; a connection that cannot be made is retried; a connection lost during
-//! the transaction, or a timeout, is `uncertain`: the server may have taken the message.
+//! Answers: 2xx is sent; 4xx (421 included) is retried with backoff; a 5xx about the
+//! message or its recipient fails them with the server's words, while 535 and the other
+//! refusals of the credentials say the relay cannot be used; a connection that cannot be
+//! made is retried, one whose TLS cannot be trusted is not; a connection lost during the
+//! transaction, or a timeout, is `uncertain`: the server may have taken the message.
+//!
+//! TLS trusts Mozilla's roots built into herald, or the machine's store
+//! (`tls_trust: system`), and the CAs in `tls_ca_file`.
 //!
 //! # Secrets
 //! User name and password come from the environment variables the manifest names; this
@@ -14,8 +19,10 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Deliver, Envelope, Outcome, TransportError};
-use crate::manifest::{Address, Tls};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
+
+use super::{Cause, Deliver, Envelope, Outcome, TransportError};
+use crate::manifest::{Address, Tls, TlsTrust};
 use crate::manifest::{Campaign, Settings, Transport};
 
 pub struct Smtp {
@@ -33,6 +40,8 @@ impl Smtp {
             port,
             tls,
             credentials,
+            ca_file,
+            trust,
         } = &transport.settings
         else {
             return Err(TransportError::Setup {
@@ -40,16 +49,21 @@ impl Smtp {
                 reason: "not an smtp transport".to_owned(),
             });
         };
-        let tls_error = |error: lettre::transport::smtp::Error| TransportError::Setup {
+        let setup = |reason: String| TransportError::Setup {
             transport: transport.name.clone(),
-            reason: error.to_string(),
+            reason,
         };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let builder = match tls {
-            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            Tls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_error)?
+            Tls::None => builder,
+            Tls::Starttls | Tls::Tls => {
+                let parameters = parameters(host, *trust, ca_file.as_deref()).map_err(setup)?;
+                builder.tls(if *tls == Tls::Starttls {
+                    lettre::transport::smtp::client::Tls::Required(parameters)
+                } else {
+                    lettre::transport::smtp::client::Tls::Wrapper(parameters)
+                })
             }
-            Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(tls_error)?,
         };
         let mut builder = builder
             .port(*port)
@@ -113,25 +127,62 @@ impl Deliver for Smtp {
     }
 }
 
+/// What to trust for the relay `host`'s certificate: the bundled or the system's roots,
+/// and the CAs in `ca_file`.
+fn parameters(
+    host: &str,
+    trust: TlsTrust,
+    ca_file: Option<&std::path::Path>,
+) -> Result<TlsParameters, String> {
+    let store = match trust {
+        TlsTrust::Bundled => CertificateStore::WebpkiRoots,
+        TlsTrust::System => CertificateStore::Default,
+    };
+    let mut builder = TlsParameters::builder(host.to_owned()).certificate_store(store);
+    if let Some(path) = ca_file {
+        let pem = crate::input::read(path).map_err(|e| e.to_string())?;
+        let certificate = Certificate::from_pem(&pem)
+            .map_err(|e| format!("`{}` holds no PEM certificate: {e}", path.display()))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build_rustls().map_err(|e| e.to_string())
+}
+
+/// SMTP replies that refuse the credentials (RFC 4954: 530, 534, 535, 538).
+const REFUSED_CREDENTIALS: [&str; 4] = ["530", "534", "535", "538"];
+
 fn classify(error: &lettre::transport::smtp::Error) -> Outcome {
     let reason = error.to_string();
-    if error.is_permanent() {
+    let code = error.status().map(|code| code.to_string());
+    if error.is_tls() || super::is_tls_failure(error) {
+        Outcome::Unavailable {
+            cause: Cause::Tls,
+            reason: format!("TLS failed: {reason}"),
+        }
+    } else if code.is_some_and(|c| REFUSED_CREDENTIALS.contains(&c.as_str())) {
+        Outcome::Unavailable {
+            cause: Cause::Credentials,
+            reason,
+        }
+    } else if error.is_permanent() {
         Outcome::Failed { reason }
     } else if error.is_transient() {
         Outcome::Retry {
             after: None,
             reason,
+            cause: Cause::Busy,
         }
     } else if error.is_timeout() {
         Outcome::Uncertain {
             reason: format!("no answer in time: {reason}"),
         }
-    } else if reason.starts_with("Connection error") || error.is_tls() {
+    } else if reason.starts_with("Connection error") {
         // lettre's kind for failing to connect, which it does not expose but in its
         // message: nothing was sent yet.
         Outcome::Retry {
             after: None,
             reason: format!("cannot connect: {reason}"),
+            cause: Cause::Network,
         }
     } else {
         Outcome::Uncertain {

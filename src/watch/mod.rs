@@ -136,6 +136,7 @@ pub async fn watch(
         stop_all,
         stopped_all: Arc::new(AtomicBool::new(false)),
         report: Arc::clone(&report),
+        breakers: crate::reconcile::Breakers::default(),
     };
     let stopped_all = Arc::clone(&shared.stopped_all);
     let interval = options.interval;

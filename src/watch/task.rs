@@ -47,6 +47,8 @@ pub struct Shared {
     /// Whether a task stopped them all.
     pub stopped_all: Arc<AtomicBool>,
     pub report: Reporter,
+    /// Whether each transport takes calls now, shared by every campaign.
+    pub breakers: reconcile::Breakers,
 }
 
 /// One campaign's life.
@@ -88,6 +90,7 @@ pub async fn run(
                 .unwrap_or_default(),
             git: spec.git.clone(),
             limits: spec.limits.clone(),
+            breakers: shared.breakers.clone(),
             live: shared.live.clone(),
             metrics: Arc::clone(&shared.metrics),
         };

@@ -504,3 +504,13 @@ impl Drop for Run {
         }
     }
 }
+
+/// A message with its one RFC 3339 time written `THEN`, to compare it whole.
+pub fn since_as_then(text: &str) -> String {
+    let Some(at) = text.find(" since ") else {
+        return text.to_owned();
+    };
+    let start = at + " since ".len();
+    let end = text[start..].find(": ").map_or(text.len(), |e| start + e);
+    format!("{}THEN{}", &text[..start], &text[end..])
+}

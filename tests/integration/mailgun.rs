@@ -215,9 +215,16 @@ fn a_cut_connection_leaves_its_call_uncertain_and_never_sends_it_again() {
 fn a_refused_key_stops_the_campaign_and_is_never_shown() {
     let fake = FakeMailgun::start(Scenario::Unauthorized);
     let workspace = workspace(&mailgun(&fake), &harness::audience(5, 4), 1000);
-    let run = apply(&workspace).code(1).stderr(
-        "error: campaign `welcome`: the provider refused the credentials, so the campaign stopped: \
-        Mailgun answered 401 Unauthorized: Forbidden; stopped (see `herald status welcome`)\n",
+    let run = apply(&workspace).code(1);
+    assert_eq!(
+        harness::since_as_then(&run.stderr),
+        "error: transport `outbox` is down since THEN: Mailgun answered 401 Unauthorized: Forbidden; check the \
+         key in `HERALD_TEST_MAILGUN_KEY` (set, current, and allowed to send); nobody was charged with it: \
+         `welcome` waits for it, everyone not yet sent still due; run apply again once it is back\n"
+    );
+    assert_eq!(
+        workspace.listed_addresses("welcome", "failed"),
+        Vec::<String>::new()
     );
     assert_eq!(fake.log().requests, 1);
     harness::assert_nowhere(KEY, &workspace, &[&run]);

@@ -134,11 +134,13 @@ fn refusals_inside_a_200_fail_exactly_those_recipients() {
 fn a_refused_token_stops_the_campaign_and_is_never_shown() {
     let fake = FakePostmark::start(Scenario::Unauthorized);
     let workspace = workspace(&postmark(&fake), 5, 500);
-    let run = apply(&workspace).code(1).stderr(
-        "error: campaign `welcome`: the provider refused the credentials, so the campaign stopped: \
-        Postmark answered 401 Unauthorized: The Server Token you provided in the \
-        X-Postmark-Server-Token request header was invalid.; stopped (see `herald status \
-        welcome`)\n",
+    let run = apply(&workspace).code(1);
+    assert_eq!(
+        harness::since_as_then(&run.stderr),
+        "error: transport `outbox` is down since THEN: Postmark answered 401 Unauthorized: The Server Token you \
+         provided in the X-Postmark-Server-Token request header was invalid.; check the server token in \
+         `HERALD_TEST_POSTMARK_TOKEN`; nobody was charged with it: `welcome` waits for it, everyone not yet \
+         sent still due; run apply again once it is back\n"
     );
     assert_eq!(fake.log().requests, 1);
     assert_eq!(

@@ -202,9 +202,12 @@ fn a_campaign_that_fails_leaves_the_others_to_go_on() {
     );
     let run = apply(&workspace).code(1);
     let reports = run.json()["campaigns"].clone();
-    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
-    assert_eq!(reports[0]["name"], "after");
-    assert_eq!(reports[0]["sent"], 3);
+    assert_eq!(reports.as_array().map(Vec::len), Some(2), "{reports}");
+    assert_eq!(reports[0]["name"], "welcome");
+    assert_eq!(reports[0]["ending"], "transport_down");
+    assert_eq!(reports[0]["failed"], 0);
+    assert_eq!(reports[1]["name"], "after");
+    assert_eq!(reports[1]["sent"], 3);
     assert_eq!(workspace.outbox("after").len(), 3);
     assert!(workspace.outbox("welcome").is_empty());
 }
@@ -220,10 +223,11 @@ fn a_wrong_key_stops_the_campaign_and_is_never_shown() {
     );
     let run = apply(&workspace).code(1);
     assert_eq!(
-        run.stderr,
-        "error: campaign `welcome`: the provider refused the credentials, so the campaign stopped: \
-         SendGrid answered 401 Unauthorized: The provided authorization grant is invalid, expired, \
-         or revoked; stopped (see `herald status welcome`)\n"
+        harness::since_as_then(&run.stderr),
+        "error: transport `outbox` is down since THEN: SendGrid answered 401 Unauthorized: The provided \
+         authorization grant is invalid, expired, or revoked; check the key in `HERALD_TEST_SENDGRID_KEY` (set, \
+         current, and allowed to send); nobody was charged with it: `welcome` waits for it, everyone not yet \
+         sent still due; run apply again once it is back\n"
     );
     // The calls already in flight when the first 401 came back, and none after.
     let requests = fake.log().requests;

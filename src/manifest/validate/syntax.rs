@@ -1,5 +1,15 @@
 //! What a locale tag, an environment variable name, an API URL and a domain are.
 
+/// `localhost`, or an address in 127.0.0.0/8 or `::1`: this machine.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub fn is_env_name(value: &str) -> bool {
     let mut bytes = value.bytes();
     bytes

@@ -1,10 +1,10 @@
 //! The rules of one transport document: which settings each type takes and needs, and
 //! secrets never written inline.
 
-use super::syntax::{is_domain, is_env_name, is_http_url};
+use super::syntax::{is_domain, is_env_name, is_http_url, is_loopback};
 use super::values::{name, rate};
 use crate::manifest::diagnostic::{Diagnostic, Problem};
-use crate::manifest::model::{TransportDoc, TransportKind};
+use crate::manifest::model::{Tls, TransportDoc, TransportKind};
 use crate::manifest::source::Loaded;
 
 pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
@@ -48,10 +48,8 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     if spec.timeout_seconds == Some(0) {
         out.push(loaded.at_value("spec.timeout_seconds", Problem::TimeoutZero));
     }
-    if spec.kind == TransportKind::Smtp
-        && spec.username_env.is_some() != spec.password_env.is_some()
-    {
-        out.push(loaded.at_key("spec.username_env", Problem::CredentialsUnpaired));
+    if spec.kind == TransportKind::Smtp {
+        smtp(loaded, out);
     }
     if let Some(endpoint) = &spec.endpoint {
         if !is_http_url(endpoint) {
@@ -84,7 +82,7 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         TransportKind::Smtp,
     );
     // (field, present, the kinds that take it, the kinds that need it)
-    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 15] = [
+    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 18] = [
         (
             "server_token_env",
             spec.server_token_env.is_some(),
@@ -134,6 +132,14 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         ("tls", spec.tls.is_some(), &[smtp], &[]),
         ("username_env", spec.username_env.is_some(), &[smtp], &[]),
         ("password_env", spec.password_env.is_some(), &[smtp], &[]),
+        ("tls_ca_file", spec.tls_ca_file.is_some(), &[smtp], &[]),
+        ("tls_trust", spec.tls_trust.is_some(), &[smtp], &[]),
+        (
+            "allow_plaintext_auth",
+            spec.allow_plaintext_auth.is_some(),
+            &[smtp],
+            &[],
+        ),
         (
             "timeout_seconds",
             spec.timeout_seconds.is_some(),
@@ -147,6 +153,40 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
             out.push(loaded.at_key(&key, Problem::TransportFieldNotForType { kind }));
         } else if !present && required.contains(&spec.kind) {
             out.push(loaded.at_key(&key, Problem::TransportFieldRequired { kind }));
+        }
+    }
+}
+
+/// An SMTP transport's TLS and credentials: credentials go only over TLS (or to this
+/// machine), and a CA file must be there to be read.
+fn smtp(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    if spec.username_env.is_some() != spec.password_env.is_some() {
+        out.push(loaded.at_key("spec.username_env", Problem::CredentialsUnpaired));
+    }
+    let plaintext = spec.tls == Some(Tls::None);
+    let host = spec.host.as_deref().unwrap_or_default();
+    if plaintext
+        && spec.username_env.is_some()
+        && spec.allow_plaintext_auth != Some(true)
+        && !is_loopback(host)
+    {
+        let problem = Problem::PlaintextAuth {
+            host: host.to_owned(),
+        };
+        out.push(loaded.at_value("spec.tls", problem));
+    }
+    if let Some(path) = &spec.tls_ca_file {
+        if plaintext {
+            out.push(loaded.at_key("spec.tls_ca_file", Problem::CaFileWithoutTls));
+        }
+        let resolved = loaded.dir().join(path);
+        if !crate::input::is_regular(&resolved) {
+            let problem = Problem::FileNotFound {
+                value: path.display().to_string(),
+                resolved,
+            };
+            out.push(loaded.at_value("spec.tls_ca_file", problem));
         }
     }
 }
