@@ -3,6 +3,7 @@
 
 mod apply;
 mod args;
+mod generate;
 mod init;
 mod plan;
 mod preview;
@@ -17,7 +18,7 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, Listed, Output};
+pub use args::{Cli, Command, Listed, Output, VERSION};
 
 /// What the process exits with; see README "Exit codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,5 +63,7 @@ where
             print!("{}", crate::schema::json());
             Exit::Success
         }
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
     }
 }

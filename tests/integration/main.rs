@@ -4,6 +4,7 @@ mod apply;
 // Shared with tests/service, which uses parts these tests do not.
 #[allow(dead_code)]
 mod browser;
+mod cli;
 mod crash;
 mod fake_mailgun;
 mod fake_postmark;
