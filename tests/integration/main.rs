@@ -15,6 +15,7 @@ mod harness;
 #[allow(dead_code)]
 mod http;
 mod mailgun;
+mod metrics;
 mod plan;
 mod postmark;
 mod preview;
@@ -23,6 +24,7 @@ mod schema;
 mod sendgrid;
 mod servers;
 mod smtp;
+mod tools;
 mod validate;
 mod watch;
 mod wire;
