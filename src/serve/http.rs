@@ -83,7 +83,15 @@ async fn metrics(State(service): State<Service>, headers: HeaderMap) -> Response
     })
     .await
     .unwrap_or_default();
-    ([(header::CONTENT_TYPE, format.content_type())], text).into_response()
+    // Caches between herald and a scraper must not give one format to those asking the other.
+    (
+        [
+            (header::CONTENT_TYPE, format.content_type()),
+            (header::VARY, "accept"),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 async fn page(State(service): State<Service>) -> Response {

@@ -84,6 +84,7 @@ fn metrics_pass_promtool_as_text_and_the_openmetrics_parser_as_openmetrics() {
         openmetrics.header("content-type"),
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
+    assert_eq!(openmetrics.header("vary"), Some("accept"));
     assert!(
         openmetrics.body.ends_with("# EOF\n"),
         "{}",
