@@ -24,6 +24,7 @@ mod schema;
 mod sendgrid;
 mod servers;
 mod smtp;
+mod systemd;
 mod tools;
 mod validate;
 mod watch;

@@ -34,6 +34,15 @@ pub fn validators_python() -> Option<PathBuf> {
     installed(".tools/validators/bin/python", "the validators venv")
 }
 
+pub fn systemd_analyze() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/systemd-analyze");
+    if path.exists() {
+        Some(path)
+    } else {
+        unavailable("systemd-analyze (Debian's systemd)")
+    }
+}
+
 /// Runs `command` with `input` on its stdin and returns what it did.
 pub fn run_with_input(command: &mut Command, input: &str) -> Output {
     use std::io::Write as _;
@@ -59,4 +68,20 @@ pub fn printed(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Asserts that herald parses `args` (a unit's `ExecStart`, a container's entrypoint and
+/// arguments) as a command line: the same words with `--help` appended print the help,
+/// where an unknown flag, a missing value or a bad address is a usage error.
+pub fn assert_herald_parses(args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("herald runs");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "herald does not take {args:?}: {}",
+        printed(&output)
+    );
 }

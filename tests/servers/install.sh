@@ -5,6 +5,8 @@
 #   .tools/postfix/        Postfix unpacked from Debian's package, for smtp-sink (fault injection)
 #   chromium, chromedriver Debian's packages, system-wide (the page tests drive them)
 #   .tools/prometheus/     Prometheus unpacked from Debian's package, for promtool (no daemon)
+#   systemd-analyze        Debian's systemd, system-wide (usually there already; no daemon is
+#                          started: the unit tests run it offline)
 #   .tools/validators/     Python venv with kubernetes-validate, checkov and prometheus-client
 #                          (its OpenMetrics parser), the checkers the deployment tests run
 set -euo pipefail
@@ -32,6 +34,10 @@ fi
 
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+fi
+
+if [ ! -x /usr/bin/systemd-analyze ]; then
+    apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd man-db
 fi
 
 if [ ! -x .tools/prometheus/usr/bin/promtool ]; then
