@@ -14,6 +14,7 @@ mod fuzz;
 mod harness;
 #[allow(dead_code)]
 mod http;
+mod kubernetes;
 mod mailgun;
 mod metrics;
 mod plan;

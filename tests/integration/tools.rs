@@ -34,6 +34,17 @@ pub fn validators_python() -> Option<PathBuf> {
     installed(".tools/validators/bin/python", "the validators venv")
 }
 
+pub fn kubernetes_validate() -> Option<PathBuf> {
+    installed(
+        ".tools/validators/bin/kubernetes-validate",
+        "kubernetes-validate",
+    )
+}
+
+pub fn checkov() -> Option<PathBuf> {
+    installed(".tools/validators/bin/checkov", "checkov")
+}
+
 pub fn systemd_analyze() -> Option<PathBuf> {
     let path = PathBuf::from("/usr/bin/systemd-analyze");
     if path.exists() {
