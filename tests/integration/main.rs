@@ -5,6 +5,7 @@ mod apply;
 #[allow(dead_code)]
 mod browser;
 mod cli;
+mod container;
 mod crash;
 mod fake_mailgun;
 mod fake_postmark;
