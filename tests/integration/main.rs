@@ -18,6 +18,7 @@ mod http;
 mod kubernetes;
 mod mailgun;
 mod metrics;
+mod package;
 mod plan;
 mod postmark;
 mod preview;
