@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real servers and the browser the tests run. Safe to run again; it skips
-# what is already there.
+# Installs the real servers, the browser and the checkers the tests run. Safe to run again;
+# it skips what is already there.
 #   .venv/                 Python venv with aiosmtpd (an SMTP server that stores what it gets)
 #   .tools/postfix/        Postfix unpacked from Debian's package, for smtp-sink (fault injection)
 #   chromium, chromedriver Debian's packages, system-wide (the page tests drive them)
