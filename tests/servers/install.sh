@@ -36,7 +36,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
 fi
 
-if [ ! -x /usr/bin/systemd-analyze ]; then
+if [ ! -x /usr/bin/systemd-analyze ] || [ ! -x /usr/bin/man ]; then
     apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd man-db
 fi
 
