@@ -4,6 +4,17 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `herald --version`: the package version, the commit and the date of the build (see
+/// build.rs), so that a running herald can be traced to its source.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HERALD_BUILD_COMMIT"),
+    ", built ",
+    env!("HERALD_BUILD_DATE"),
+    ")"
+);
+
 /// Declarative bulk email: every recipient gets the message exactly once, in their
 /// language, at the declared rate, each in an envelope of their own.
 ///
@@ -11,7 +22,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// them before anything is sent and refuses any campaign that could put two recipients
 /// in one envelope.
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, max_term_width = 100)]
+#[command(name = "herald", version = VERSION, max_term_width = 100)]
 #[command(after_help = "\
 Examples:
   herald validate                      check ./campaigns
@@ -23,6 +34,8 @@ Examples:
   herald status launch --recipients uncertain
   herald preview --out /tmp/preview && open /tmp/preview/index.html
   herald schema > schemas/herald-v1.schema.json
+  herald completions bash > /etc/bash_completion.d/herald
+  herald man | man -l -
 
 PATH is a manifest file or a folder whose *.yaml/*.yml files are manifests (./campaigns
 unless given). The state store is `.herald` in PATH's folder unless --state says otherwise.
@@ -53,7 +66,11 @@ impl Command {
                 | SuppressionsCommand::Remove { state, .. }
                 | SuppressionsCommand::Export { state },
             ) => Some(state),
-            Self::Validate(_) | Self::Preview(_) | Self::Schema => None,
+            Self::Validate(_)
+            | Self::Preview(_)
+            | Self::Schema
+            | Self::Completions(_)
+            | Self::Man(_) => None,
         }
     }
 }
@@ -74,6 +91,8 @@ pub enum Command {
     /// Point your editor at it (the yaml-language-server reads a
     /// `# yaml-language-server: $schema=...` comment) to validate manifests as you type.
     Schema,
+    Completions(CompletionsArgs),
+    Man(ManArgs),
 }
 
 /// Where the manifests are.
@@ -310,6 +329,31 @@ pub struct InitArgs {
     pub path: PathArg,
     #[command(flatten)]
     pub state: StateArg,
+}
+
+/// Print a shell completion script, generated from this help
+///
+/// Load it from your shell's startup file, e.g. `source <(herald completions bash)` in
+/// ~/.bashrc, or install it where your shell looks: `herald completions bash >
+/// /etc/bash_completion.d/herald`, `herald completions zsh > "${fpath[1]}/_herald"`,
+/// `herald completions fish > ~/.config/fish/completions/herald.fish`. The Debian
+/// package installs bash, zsh and fish completions.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Print the manual page (roff), generated from this help
+///
+/// `herald man | man -l -` reads it. With --dir, writes herald.1 and one page per
+/// subcommand (herald-apply.1, ...) into DIR instead, as the Debian package installs them.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page into this folder (it must exist) instead of herald.1 to stdout
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// How results are printed. JSON goes to stdout; logs and progress always go to stderr.

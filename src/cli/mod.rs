@@ -3,6 +3,7 @@
 
 mod apply;
 mod args;
+mod generate;
 mod init;
 mod plan;
 mod preview;
@@ -19,7 +20,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
-pub use args::{Cli, Command, Listed, Output};
+pub use args::{Cli, Command, Listed, Output, VERSION};
 
 /// What the process exits with; see docs/output.md, "Exit codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,8 @@ where
             print!("{}", crate::manifest::schema::json());
             Exit::Success
         }
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
     }
 }
 

@@ -3,11 +3,12 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::Service;
+use super::exposition::Format;
 use crate::status::Query;
 
 pub fn router(service: Service) -> Router {
@@ -66,16 +67,28 @@ async fn status(State(service): State<Service>) -> Response {
     }
 }
 
-async fn metrics(State(service): State<Service>) -> Response {
-    let text =
-        tokio::task::spawn_blocking(move || service.metrics.render(&service.live, &service.store))
-            .await
-            .unwrap_or_default();
+/// OpenMetrics, or the Prometheus text format 0.0.4 when `Accept` prefers it.
+async fn metrics(State(service): State<Service>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(
+        headers
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok()),
+    );
+    let text = tokio::task::spawn_blocking(move || {
+        let openmetrics = service.metrics.render(&service.live, &service.store);
+        match format {
+            Format::OpenMetrics => openmetrics,
+            Format::Text => super::exposition::to_text(&openmetrics),
+        }
+    })
+    .await
+    .unwrap_or_default();
+    // Caches between herald and a scraper must not give one format to those asking the other.
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [
+            (header::CONTENT_TYPE, format.content_type()),
+            (header::VARY, "accept"),
+        ],
         text,
     )
         .into_response()

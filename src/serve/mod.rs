@@ -10,6 +10,7 @@
 
 pub mod directory;
 mod events;
+mod exposition;
 mod feedback;
 mod http;
 mod page;

@@ -1,10 +1,11 @@
 //! herald's integration tests: the real binary, run as a user would, in a temporary folder.
 
 mod apply;
-mod cli;
 // Shared with tests/service, which uses parts these tests do not.
 #[allow(dead_code)]
 mod browser;
+mod cli;
+mod container;
 mod crash;
 mod fake_mailgun;
 mod fake_postmark;
@@ -14,8 +15,11 @@ mod fuzz;
 mod harness;
 #[allow(dead_code)]
 mod http;
+mod kubernetes;
 mod layers;
 mod mailgun;
+mod metrics;
+mod package;
 mod plan;
 mod postmark;
 mod preview;
@@ -24,6 +28,8 @@ mod schema;
 mod sendgrid;
 mod servers;
 mod smtp;
+mod systemd;
+mod tools;
 mod validate;
 mod watch;
 mod wire;

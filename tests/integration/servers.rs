@@ -35,8 +35,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `None` (and a note) when a server cannot run here; a failure under `CI=true`.
-fn unavailable(what: &str) -> Option<Server> {
+/// `None` (and a note) when a server or tool cannot run here; a failure under `CI=true`.
+pub fn unavailable<T>(what: &str) -> Option<T> {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{what} is required under CI=true; run tests/servers/install.sh (README's test command)"
