@@ -17,6 +17,9 @@ pub struct CampaignStatus {
     pub stage: Option<Stage>,
     pub paused: bool,
     pub halted: Option<String>,
+    /// The transport that could not take this campaign's calls when its last run ended.
+    #[serde(default)]
+    pub down: Option<DownStatus>,
     pub first_apply: Option<String>,
     pub last_apply: Option<String>,
     /// The git commit of the manifests at the last apply.
@@ -60,6 +63,17 @@ impl Feedback {
         }
         feedback
     }
+}
+
+/// A transport that was down, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownStatus {
+    pub transport: String,
+    /// `network`, `tls`, `credentials`, `busy` or `storage`.
+    pub cause: String,
+    pub reason: String,
+    /// RFC 3339 UTC: since when it could not take calls.
+    pub since: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +173,12 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
             stage: record.stage,
             paused: record.paused,
             halted: record.halted,
+            down: record.down.map(|d| DownStatus {
+                transport: d.transport,
+                cause: d.cause,
+                reason: crate::secret::scrub(&d.reason).into_owned(),
+                since: timestamp(d.since),
+            }),
             first_apply: record.first_apply.map(timestamp),
             last_apply: record.last_apply.map(timestamp),
             git: record.git,

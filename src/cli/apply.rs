@@ -32,7 +32,10 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let _socket = crate::serve::socket::serve(sending.store.clone());
     let ctx = Context {
         store: sending.store,
-        resend_uncertain: args.resend_uncertain,
+        again: crate::plan::Again {
+            uncertain: args.again.resend_uncertain,
+            failed: args.again.retry_failed.clone(),
+        },
         stop,
         progress: super::progress::bars(output == Output::Text && std::io::stderr().is_terminal()),
         recovered: sending.recovered,

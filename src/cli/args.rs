@@ -163,6 +163,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
     #[command(flatten)]
+    pub again: AgainArg,
+    #[command(flatten)]
     pub state: StateArg,
     #[command(flatten)]
     pub output: OutputArg,
@@ -186,15 +188,28 @@ pub struct ApplyArgs {
     /// Apply only this campaign
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
-    /// Send again to recipients whose earlier delivery is uncertain (they may get it twice)
-    #[arg(long)]
-    pub resend_uncertain: bool,
+    #[command(flatten)]
+    pub again: AgainArg,
     #[command(flatten)]
     pub require: RequireStateArg,
     #[command(flatten)]
     pub state: StateArg,
     #[command(flatten)]
     pub output: OutputArg,
+}
+
+/// Who is sent again, though the state store has an outcome for them.
+#[derive(Debug, Clone, Args)]
+pub struct AgainArg {
+    /// Send again to recipients whose earlier delivery is uncertain (they may get it twice)
+    #[arg(long)]
+    pub resend_uncertain: bool,
+    /// Send again to recipients recorded as failed; with MATCH, only those whose recorded
+    /// reason contains it (`--retry-failed="Connection refused"`). The way back after a
+    /// provider's own problem, and for stores where earlier versions of herald charged an
+    /// outage to the recipients. Each is sent once more, not twice
+    #[arg(long, value_name = "MATCH", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    pub retry_failed: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

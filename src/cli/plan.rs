@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::args::PlanArgs;
 use super::{Exit, Output, report, session};
-use crate::plan::{self, CampaignPlan, Delivery, StateView};
+use crate::plan::{self, Again, CampaignPlan, Delivery, StateView};
 use crate::reconcile::check_content;
 use crate::text::Count;
 
@@ -22,6 +22,10 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
     let state = session::state(&args.state, path)?;
     // Without a state store nothing was sent yet; plan never creates one.
     let store = session::open_existing(&state)?;
+    let again = Again {
+        uncertain: args.again.resend_uncertain,
+        failed: args.again.retry_failed.clone(),
+    };
     let mut plans = Vec::new();
     for campaign in campaigns {
         let view = store
@@ -34,7 +38,7 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
             })?;
         let state = view.as_ref().map(|store| StateView {
             store,
-            resend_uncertain: false,
+            again: &again,
         });
         let record = match &view {
             Some(view) => view.record().map_err(|error| {

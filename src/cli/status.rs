@@ -100,6 +100,13 @@ fn text(status: &CampaignStatus) -> String {
     if let Some(reason) = &status.halted {
         let _ = writeln!(out, "  halted     {reason}");
     }
+    if let Some(down) = &status.down {
+        let _ = writeln!(
+            out,
+            "  waiting    for transport `{}`, down since {}: {}",
+            down.transport, down.since, down.reason
+        );
+    }
     let c = &status.counts;
     let _ = writeln!(out, "  sent       {}", c.sent);
     let _ = writeln!(out, "  failed     {}", c.failed);

@@ -25,7 +25,7 @@ pub use delivery::{ASSUMED_LATENCY, Binds, Delivery, Estimate};
 pub use duration::human_duration;
 pub use error::{InvalidRow, PlanError};
 pub use packing::Packer;
-pub use rollout::{Due, Rollout, StateView, due, in_canary};
+pub use rollout::{Again, Due, Rollout, StateView, due, in_canary};
 pub use select::{Selected, Selection, select};
 pub use walk::{CHUNK, Walked, row_label, walk};
 

@@ -61,27 +61,48 @@ pub enum Due {
     Done(Status),
 }
 
+/// Who is due again although the state store has an outcome for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Again {
+    /// `--resend-uncertain`: those whose delivery is uncertain.
+    pub uncertain: bool,
+    /// `--retry-failed[=MATCH]`: those recorded as failed whose reason contains MATCH
+    /// (every one, when it is empty).
+    pub failed: Option<String>,
+}
+
 /// The state store of a campaign as apply sees it.
 #[derive(Clone, Copy)]
 pub struct StateView<'a> {
     pub store: &'a CampaignStore,
-    pub resend_uncertain: bool,
+    pub again: &'a Again,
 }
 
 /// Whether `key` is due now; without a state store, nothing was sent yet.
 pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result<Due, StoreError> {
-    let status = match state {
-        Some(view) => view.store.status(key)?,
-        None => None,
+    let Some(view) = state else {
+        return Ok(if rollout.reaches(key) {
+            Due::Now
+        } else {
+            Due::Later
+        });
+    };
+    let status = view.store.status(key)?;
+    let again = match status {
+        Some(Status::Uncertain) => view.again.uncertain,
+        Some(Status::Failed) => match view.again.failed.as_deref() {
+            None => false,
+            Some("") => true,
+            Some(matching) => view
+                .store
+                .get(key)?
+                .and_then(|record| record.reason)
+                .is_some_and(|reason| reason.contains(matching)),
+        },
+        Some(Status::Sent | Status::InFlight) | None => false,
     };
     Ok(match status {
-        Some(Status::Uncertain) if state.is_some_and(|v| v.resend_uncertain) => {
-            if rollout.reaches(key) {
-                Due::Now
-            } else {
-                Due::Done(Status::Uncertain)
-            }
-        }
+        Some(_) if again && rollout.reaches(key) => Due::Now,
         Some(status) => Due::Done(status),
         None if rollout.reaches(key) => Due::Now,
         None => Due::Later,

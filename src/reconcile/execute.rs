@@ -69,7 +69,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         campaign: Arc::clone(&campaign),
         renderer,
         store: store.clone(),
-        resend_uncertain: ctx.resend_uncertain,
+        again: ctx.again.clone(),
         kind: delivery.kind,
         call_size: delivery.call_size,
         tags: transport.tags(),
@@ -295,9 +295,12 @@ impl<'a> Run<'a> {
             if self.probing || self.breaker.down().is_some() {
                 tracing::info!(transport = %name, "the transport takes calls again");
             }
+            if self.record.down.take().is_some() {
+                self.live
+                    .update(&self.report.name, |live| live.waiting = None);
+            }
             self.breaker.succeeded();
             self.probing = false;
-            self.record.down = None;
             self.metrics.transport_up(name, true);
             return Ok(());
         }

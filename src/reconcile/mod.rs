@@ -54,13 +54,14 @@ use crate::git::GitRevision;
 use crate::live::Live;
 use crate::manifest::Campaign;
 use crate::metrics::Metrics;
+use crate::plan::Again;
 use crate::store::Store;
 
 /// What a reconcile needs besides the campaign.
 pub struct Context {
     pub store: Store,
-    /// `apply --resend-uncertain`: uncertain recipients are due again.
-    pub resend_uncertain: bool,
+    /// `apply --resend-uncertain` and `--retry-failed`: who is due again.
+    pub again: Again,
     pub stop: Stop,
     /// Who hears how sending goes (the command line's progress bar).
     pub progress: Observer,

@@ -49,7 +49,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
     let warnings = unsubscribe_key(campaign, manifest, &renderer)?;
     let state = StateView {
         store: &store,
-        resend_uncertain: ctx.resend_uncertain,
+        again: &ctx.again,
     };
     let delivery = Delivery::of(campaign, previous.latency.as_ref());
     let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, |_, _| {})?;

@@ -15,7 +15,7 @@ use super::ReconcileError;
 use crate::manifest::Campaign;
 use crate::manifest::TransportKind;
 use crate::plan::packing::{self, Packer};
-use crate::plan::{Due, PlanError, Selected, StateView, row_label, select};
+use crate::plan::{Again, Due, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
 use crate::store::{CampaignStore, RecipientRecord};
 use crate::transport::{Envelope, Message, Tags, message_id};
@@ -34,7 +34,8 @@ pub struct Producer {
     pub campaign: Arc<Campaign>,
     pub renderer: Arc<Renderer>,
     pub store: CampaignStore,
-    pub resend_uncertain: bool,
+    /// Who is due again although the store has an outcome for them.
+    pub again: Again,
     pub kind: TransportKind,
     pub call_size: usize,
     /// For a transport that shares content across a call: proves each message and keeps
@@ -68,7 +69,7 @@ impl Producer {
     fn produce(&self, calls: &Sender<Call>) -> Result<(), Failure> {
         let state = StateView {
             store: &self.store,
-            resend_uncertain: self.resend_uncertain,
+            again: &self.again,
         };
         let mut packer = Packer::new(self.call_size);
         let mut full = Vec::new();
@@ -99,8 +100,8 @@ impl Producer {
     /// The recipient's envelope and the key it packs under.
     fn pending(&self, selected: Selected) -> Result<(Pending, Option<String>), PlanError> {
         let Selected { recipient, key, .. } = selected;
-        // Only an uncertain recipient being re-sent has a record already.
-        let prior = if self.resend_uncertain {
+        // Only a recipient sent again (uncertain, or failed) has a record already.
+        let prior = if self.again.uncertain || self.again.failed.is_some() {
             self.store.get(&key)?
         } else {
             None

@@ -81,7 +81,7 @@ pub async fn run(
         let name = spec.campaign.name.clone();
         let ctx = Context {
             store: shared.store.clone(),
-            resend_uncertain: false,
+            again: crate::plan::Again::default(),
             stop: run_stop,
             progress: reconcile::Observer::default(),
             recovered: recovered

@@ -9,6 +9,8 @@ mod container;
 mod crash;
 mod fake_mailgun;
 mod fake_postmark;
+// Shared with tests/service, which uses parts these tests do not.
+#[allow(dead_code)]
 mod fake_sendgrid;
 mod feedback;
 mod fuzz;

@@ -100,7 +100,8 @@ fn metrics_pass_promtool_as_text_and_the_openmetrics_parser_as_openmetrics() {
          herald_provider_calls counter documented\n\
          herald_provider_call_duration_seconds histogram documented\n\
          herald_campaign_paused gauge documented\n\
-         herald_campaign_halted gauge documented\n",
+         herald_campaign_halted gauge documented\n\
+         herald_transport_up gauge documented\n",
         "{}",
         openmetrics.body
     );

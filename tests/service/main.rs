@@ -1,13 +1,18 @@
-//! `herald watch` as a service, timed against `herald apply`.
+//! The timed tests: `herald watch` as a service against `herald apply`, and plan's
+//! estimate of a send against the send.
 //!
 //! A test binary of its own, because cargo runs test binaries one after another: nothing
-//! from the integration tests competes for the machine's cores while this one compares
-//! how long watch and apply take on the same campaign.
+//! from the integration tests competes for the machine's cores while these compare how
+//! long things take.
 
 // The helpers are shared with the integration tests, which use more of them.
 #[allow(dead_code)]
 #[path = "../integration/browser.rs"]
 mod browser;
+mod estimate;
+#[allow(dead_code)]
+#[path = "../integration/fake_sendgrid.rs"]
+mod fake_sendgrid;
 #[allow(dead_code)]
 #[path = "../integration/harness.rs"]
 mod harness;
@@ -15,3 +20,6 @@ mod harness;
 #[path = "../integration/http.rs"]
 mod http;
 mod service;
+#[allow(dead_code)]
+#[path = "../integration/wire.rs"]
+mod wire;
