@@ -94,17 +94,16 @@ impl Breaker {
         *state = State::default();
     }
 
-    /// A call could not be made for `cause`: the transport is down (since when it first
-    /// was, if it already is).
+    /// A call could not be made for `cause`: the transport is down. The first failure
+    /// says since when and why, until a call gets through.
     pub fn failed(&self, cause: Cause, reason: &str, now: u64, fix: &str) {
         let mut state = self.state.lock().expect("the breaker lock");
-        let since = state.down.as_ref().map_or(now, |d| d.since);
-        state.down = Some(Down {
+        state.down.get_or_insert_with(|| Down {
             transport: self.name.clone(),
             cause,
             reason: reason.to_owned(),
             fix: fix.to_owned(),
-            since,
+            since: now,
         });
     }
 
@@ -187,12 +186,12 @@ mod tests {
             breakers.down(),
             [Down {
                 transport: "sendgrid".into(),
-                cause: Cause::Busy,
-                reason: "503".into(),
+                cause: Cause::Network,
+                reason: "refused".into(),
                 fix: "wait".into(),
                 since: 100,
             }],
-            "the last cause, since the first failure"
+            "the first failure says since when and why"
         );
         breaker.succeeded();
         assert_eq!(breaker.down(), None);

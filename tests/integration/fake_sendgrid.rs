@@ -37,6 +37,10 @@ pub enum Scenario {
     CutAfterBody { times: usize },
     /// 401 to everything.
     Unauthorized,
+    /// 401 for this long from the start (a key not yet active), then 202.
+    UnauthorizedFor(Duration),
+    /// 503 for this long from the start (an incident), then 202.
+    ServerErrorsFor(Duration),
     /// 400 with SendGrid's error shape for requests naming an address containing this.
     Reject(&'static str),
     /// 400 whose message echoes the request's headers, as a misconfigured proxy might:
@@ -74,6 +78,11 @@ pub struct FakeSendGrid {
 
 impl FakeSendGrid {
     pub fn start(scenario: Scenario) -> Self {
+        Self::start_after(Duration::ZERO, scenario)
+    }
+
+    /// A fake whose port refuses connections for `down`, then serves `scenario`.
+    pub fn start_after(down: Duration, scenario: Scenario) -> Self {
         let log = Arc::new(Mutex::new(Log::default()));
         let schema: Value = serde_json::from_str(
             &std::fs::read_to_string(
@@ -90,10 +99,12 @@ impl FakeSendGrid {
                 .expect("the published schema compiles"),
         );
         let shared = Arc::clone(&log);
-        let server = Loopback::start(move |stream| {
+        let started = std::time::Instant::now();
+        let server = Loopback::start_after(down, move |stream| {
             serve(
                 stream,
                 scenario.clone(),
+                started,
                 Arc::clone(&shared),
                 Arc::clone(&validator),
             )
@@ -114,6 +125,7 @@ impl FakeSendGrid {
 async fn serve(
     stream: TcpStream,
     scenario: Scenario,
+    started: std::time::Instant,
     log: Arc<Mutex<Log>>,
     validator: Arc<jsonschema::Validator>,
 ) {
@@ -152,6 +164,12 @@ async fn serve(
                 ("500 Internal Server Error", String::new())
             }
             Scenario::Unauthorized => ("401 Unauthorized", String::new()),
+            Scenario::UnauthorizedFor(period) if started.elapsed() < *period => {
+                ("401 Unauthorized", String::new())
+            }
+            Scenario::ServerErrorsFor(period) if started.elapsed() < *period => {
+                ("503 Service Unavailable", String::new())
+            }
             Scenario::Reject(part) if String::from_utf8_lossy(&body).contains(part) => {
                 ("400 Bad Request", String::new())
             }

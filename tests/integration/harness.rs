@@ -266,6 +266,22 @@ impl Workspace {
         Running(Some(child))
     }
 
+    /// Starts herald with `env` set, e.g. a key.
+    pub fn spawn_env<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: I,
+        env: &[(&str, &str)],
+    ) -> Running {
+        let child = self
+            .command(args)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("herald starts");
+        Running(Some(child))
+    }
+
     /// Runs herald to the end and returns what it printed.
     pub fn run<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Run {
         let Output {

@@ -27,7 +27,7 @@ fn checkout() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -56,8 +56,8 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
-/// aiosmtpd storing messages in a maildir.
-pub fn aiosmtpd() -> Option<Server> {
+/// The Python that has aiosmtpd, or `None` (a failure under `CI=true`).
+fn python() -> Option<PathBuf> {
     let python: PathBuf = std::env::var_os("HERALD_TEST_PYTHON")
         .map_or_else(|| checkout().join(".venv/bin/python"), PathBuf::from);
     let usable = Command::new(&python)
@@ -65,13 +65,92 @@ pub fn aiosmtpd() -> Option<Server> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !usable {
-        return unavailable("aiosmtpd");
+    if usable {
+        Some(python)
+    } else {
+        unavailable("aiosmtpd")
     }
+}
+
+fn maildir() -> tempfile::TempDir {
     let maildir = tempfile::tempdir().unwrap();
     for sub in ["cur", "new", "tmp"] {
         std::fs::create_dir(maildir.path().join(sub)).unwrap();
     }
+    maildir
+}
+
+/// How `smtpd` behaves beyond taking every message.
+#[derive(Default)]
+pub struct Smtpd<'a> {
+    /// Listen on this port (one a test reserved, say) rather than a free one.
+    pub port: Option<u16>,
+    /// Answer `550 5.1.1` to every recipient this regular expression finds.
+    pub reject: Option<&'a str>,
+    /// Require STARTTLS with this certificate and key (PEM files).
+    pub tls: Option<(&'a Path, &'a Path)>,
+    /// Require AUTH (PLAIN or LOGIN, over TLS when there is TLS) with this user and password.
+    pub auth: Option<(&'a str, &'a str)>,
+}
+
+/// `tests/servers/smtpd.py`: aiosmtpd storing messages in a maildir, refusing, requiring
+/// STARTTLS or AUTH as `options` say.
+pub fn smtpd(options: &Smtpd<'_>) -> Option<Server> {
+    let python = python()?;
+    let maildir = maildir();
+    let port = options.port.unwrap_or_else(free_port);
+    let mut command = Command::new(python);
+    command
+        .arg(checkout().join("tests/servers/smtpd.py"))
+        .args(["--port", &port.to_string()])
+        .arg("--maildir")
+        .arg(maildir.path());
+    if let Some(reject) = options.reject {
+        command.args(["--reject", reject]);
+    }
+    if let Some((cert, key)) = options.tls {
+        command.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    if let Some((user, password)) = options.auth {
+        command.args(["--auth", &format!("{user}:{password}")]);
+    }
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut child, "smtpd.py");
+    Some(Server {
+        port,
+        child,
+        maildir: Some(maildir),
+    })
+}
+
+impl Server {
+    /// Who the server stored a message for (each `X-RcptTo`), once per message.
+    pub fn recipients(&self) -> Vec<String> {
+        let Some(maildir) = &self.maildir else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(maildir.path().join("new")).unwrap() {
+            let raw = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            found.extend(
+                raw.lines()
+                    .filter_map(|l| l.strip_prefix("X-RcptTo: "))
+                    .map(str::to_owned),
+            );
+        }
+        found.sort();
+        found
+    }
+}
+
+/// aiosmtpd storing messages in a maildir.
+pub fn aiosmtpd() -> Option<Server> {
+    let python = python()?;
+    let maildir = maildir();
     let port = free_port();
     let mut child = Command::new(&python)
         .args(["-m", "aiosmtpd", "-n", "-u", "-l"])

@@ -150,3 +150,43 @@ fn a_connection_lost_after_data_is_uncertain_and_not_sent_again() {
     assert_eq!(again.json()["campaigns"][0]["ending"], "nothing_to_send");
     assert_eq!(again.json()["campaigns"][0]["previously_uncertain"], 3);
 }
+
+/// Credentials go only over TLS, or to this machine, unless the manifest says the network
+/// is its own; a CA file without TLS is a mistake, and one that is not there too.
+#[test]
+fn credentials_in_clear_text_are_refused_unless_loopback_or_allowed() {
+    let transport = |spec: &str| {
+        Test::campaign()
+            .file(
+                "campaigns/transports.yaml",
+                &format!("apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\nspec: {spec}\n"),
+            )
+            .args(["validate"])
+            .run()
+    };
+    transport(
+        "{type: smtp, host: smtp.example.com, tls: none, username_env: SMTP_USER, password_env: SMTP_PASSWORD}",
+    )
+    .code(2)
+    .stderr(
+        "campaigns/transports.yaml:4:49: spec.tls: `none` would send the credentials to `smtp.example.com` in \
+         clear text, readable by anyone on the way; use `starttls` or `tls`, or set `allow_plaintext_auth: true` \
+         if the network to it is your own\nerror: 1 problem found in the manifests; nothing was sent\n",
+    );
+    for allowed in [
+        "{type: smtp, host: smtp.example.com, tls: none, allow_plaintext_auth: true, username_env: U, password_env: P}",
+        "{type: smtp, host: 127.0.0.1, tls: none, username_env: U, password_env: P}",
+        "{type: smtp, host: localhost, tls: none, username_env: U, password_env: P}",
+        "{type: smtp, host: smtp.example.com, tls: none}",
+    ] {
+        transport(allowed).code(0);
+    }
+    transport("{type: smtp, host: relay.example.com, tls: none, tls_ca_file: ca.pem}")
+        .code(2)
+        .stderr(
+            "campaigns/transports.yaml:4:56: spec.tls_ca_file: a CA file is for TLS, and `tls: none` uses none; \
+             remove it or set `tls: starttls`\n\
+             campaigns/transports.yaml:4:69: spec.tls_ca_file: `ca.pem` not found (looked for `campaigns/ca.pem`)\n\
+             error: 2 problems found in the manifests; nothing was sent\n",
+        );
+}

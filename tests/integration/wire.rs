@@ -56,6 +56,16 @@ impl Loopback {
         F: Fn(TcpStream) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
+        Self::start_after(std::time::Duration::ZERO, serve)
+    }
+
+    /// Like `start`, but the port refuses connections (nothing listens) for `down`
+    /// first, as a provider that is down does.
+    pub fn start_after<F, Fut>(down: std::time::Duration, serve: F) -> Self
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -65,7 +75,22 @@ impl Loopback {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("a free loopback port");
         let port = listener.local_addr().unwrap().port();
+        // Closed meanwhile: a connection to it is refused.
+        let listener = if down.is_zero() {
+            Some(listener)
+        } else {
+            drop(listener);
+            None
+        };
         runtime.spawn(async move {
+            let listener = if let Some(listener) = listener {
+                listener
+            } else {
+                tokio::time::sleep(down).await;
+                tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .expect("the port is free again")
+            };
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(serve(stream));
             }
