@@ -207,13 +207,16 @@ fn starttls_with_auth_an_untrusted_certificate_then_the_ca_file() {
     assert!(server.recipients().is_empty(), "nothing left without TLS");
 
     std::fs::copy(&ca.ca, workspace.path().join("campaigns/relay-ca.pem")).unwrap();
-    workspace.write(
-        "campaigns/transports.yaml",
-        &format!(
-            "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\nspec: {}\n",
-            transport(", tls_ca_file: relay-ca.pem")
-        ),
-    );
+    let write_transport = |extra: &str| {
+        workspace.write(
+            "campaigns/transports.yaml",
+            &format!(
+                "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\nspec: {}\n",
+                transport(extra)
+            ),
+        );
+    };
+    write_transport(", tls_ca_file: relay-ca.pem");
     let refused = run("wrong-password-here").code(1);
     assert_eq!(
         down_message(&refused.stderr),
@@ -223,7 +226,21 @@ fn starttls_with_auth_an_untrusted_certificate_then_the_ca_file() {
     );
     assert!(failed(&workspace).is_empty(), "nobody failed");
 
-    run("correct-horse-battery").code(0);
+    // watch, waiting on the certificate, sends as soon as the CA is given.
+    write_transport("");
+    let watching = workspace.spawn_env(
+        ["watch", "--interval", "1h"],
+        &[
+            ("SMTP_USER", "mailer"),
+            ("SMTP_PASSWORD", "correct-horse-battery"),
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(server.recipients().is_empty(), "not without the CA");
+    write_transport(", tls_ca_file: relay-ca.pem");
+    until(watching, "send everyone", Duration::from_secs(30), || {
+        server.recipients().len() >= 12
+    });
     everyone_once(&stored(&server), 12);
     assert!(failed(&workspace).is_empty());
 }
