@@ -39,6 +39,7 @@ impl Postmark {
             endpoint,
             server_token_env,
             message_stream,
+            ..
         } = &transport.settings
         else {
             return Err(TransportError::Setup {
