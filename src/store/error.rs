@@ -38,10 +38,26 @@ pub enum StoreError {
     },
     #[error("the state store {} failed: {reason}", path.display())]
     Io { path: PathBuf, reason: String },
+    /// A write failed for want of space: the disk (or the process's share of it) is full.
+    #[error(
+        "the state store {} is out of space ({reason}); free space on its disk, then run again: calls that never started stay due, and only calls that may have reached the provider are `uncertain` (`herald status`)",
+        path.display()
+    )]
+    Full { path: PathBuf, reason: String },
     #[error("the state store {} holds a damaged record for `{key}`: {reason}", path.display())]
     Corrupt {
         path: PathBuf,
         key: String,
         reason: String,
     },
+}
+
+/// Whether `error` says there is no room left to write: a full disk, a used-up quota, or a
+/// file past the size the process may write.
+pub(super) fn is_full(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    ) || error.raw_os_error() == Some(libc::ENOSPC)
 }

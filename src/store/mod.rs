@@ -9,8 +9,10 @@
 //! them. Keys that start with NUL, which no address does, are herald's own: `\0seq` (the
 //! tree's sequence number, see `ledger`), the outcomes, and one `\0in-flight\0<id>`
 //! `Intent` per call under way. Where each recipient stands is kept in memory (`index`),
-//! built when the store is opened. Beside sled's files, `herald-state.json` is the ledger
-//! of what the store must hold.
+//! built when the store is opened. Tree `suppressions` holds the store's suppression list,
+//! and under `\0seen\0<token>` the tokens of signed provider requests seen lately (see
+//! `tokens`). Beside sled's files, `herald-state.json` is the ledger of what the store
+//! must hold.
 //!
 //! # Guarantees
 //! - Every write that records a state change is flushed before the call returns, so a
@@ -25,6 +27,9 @@
 //!   replace it atomically, in one sled batch, flushed after (`finish`). Several calls may
 //!   be under way at once, each with its own intent.
 //! - `recover` turns intents left by a crashed run into `uncertain`, before anything else.
+//!   An intent the ledger never vouched for was never acted on (its write failed, on a
+//!   full disk say, so its call was never made): it is dropped when the store opens, and
+//!   its recipients stay due (see `vouched`).
 //!
 //! # Caveats
 //! - A store restored whole from an older backup is consistent with its own ledger:
@@ -38,8 +43,10 @@ mod ledger;
 mod open;
 mod record;
 mod suppressions;
+mod tokens;
 mod upgrade;
 mod verify;
+mod vouched;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -52,6 +59,7 @@ pub use record::{
     timestamp,
 };
 pub use suppressions::Suppression;
+pub use tokens::{Once, Recorded};
 
 use index::Index;
 use ledger::{Keeper, Ledger};
@@ -97,6 +105,8 @@ struct Inner {
     suppression_tree: sled::Tree,
     /// The suppression list, read whole on open (see `suppressions`).
     suppressions: RwLock<BTreeMap<String, Suppression>>,
+    /// Tokens of signed provider requests seen lately, and until when (see `tokens`).
+    seen: Mutex<HashMap<String, u64>>,
 }
 
 impl Store {
@@ -186,6 +196,7 @@ impl Store {
         let campaigns = db.open_tree("campaigns").map_err(&io)?;
         let suppression_tree = db.open_tree(suppressions::TREE).map_err(&io)?;
         let suppressions = suppressions::load(&suppression_tree, path)?;
+        let seen = tokens::load(&suppression_tree, path)?;
         std::fs::write(path.join(open::PID_FILE), std::process::id().to_string())
             .map_err(|e| io(e.into()))?;
         Ok(Self(Arc::new(Inner {
@@ -197,6 +208,7 @@ impl Store {
             indexes: Mutex::new(indexes),
             suppression_tree,
             suppressions: RwLock::new(suppressions),
+            seen: Mutex::new(seen),
         })))
     }
 
@@ -320,6 +332,10 @@ fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
         sled::Error::Corruption { .. } => StoreError::Damaged {
             path: path.to_owned(),
             reason: format!("sled found damaged data in it ({error})"),
+        },
+        sled::Error::Io(io) if error::is_full(&io) => StoreError::Full {
+            path: path.to_owned(),
+            reason: io.to_string(),
         },
         error => StoreError::Io {
             path: path.to_owned(),

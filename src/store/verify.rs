@@ -1,6 +1,8 @@
 //! Opening a store that has a ledger: it is refused unless sled holds everything the
 //! ledger says it must (the format, the store's identity, every tree's sequence number and
-//! every campaign's counts). This is how herald notices what sled lost silently.
+//! every campaign's counts). This is how herald notices what sled lost silently. What sled
+//! holds beyond the ledger is kept, except intents the ledger never vouched for (see
+//! `vouched`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -105,6 +107,8 @@ impl Store {
         if checked != *ledger {
             store.persist_ledger()?;
         }
+        // Before anyone reads the intents: those never vouched for were never acted on.
+        store.drop_unvouched(ledger)?;
         Ok(store)
     }
 }
