@@ -8,6 +8,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::reconcile::Stop;
 use crate::serve::directory::Directory;
+use crate::serve::events::{Certificates, TestTrust};
 use crate::serve::{Service, socket};
 use crate::watch::{self, Event, Options};
 
@@ -49,6 +50,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
                 })
         })
         .transpose()?;
+    let trust = test_trust()?;
     let sending = session::open_for_sending(&state, args.require.require_state)?;
     let runtime = session::runtime();
     let (handle, stop) = Stop::new();
@@ -66,7 +68,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         live: live.clone(),
         metrics: Arc::clone(&metrics),
         directory: Arc::clone(&directory),
-        replays: Arc::default(),
+        certificates: Arc::new(Certificates::new(trust)),
     };
     let options = Options {
         path: path.to_owned(),
@@ -118,6 +120,23 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
             Ok(Exit::Failed)
         }
     }
+}
+
+/// The test-only SNS trust the environment asks for; refused before anything is sent
+/// when it would reach past this machine, and warned about when set.
+fn test_trust() -> Result<Option<TestTrust>, Exit> {
+    let trust = TestTrust::from_env().map_err(|reason| {
+        report::error(format_args!("{reason}; nothing was sent"));
+        Exit::Refused
+    })?;
+    if let Some(trust) = &trust {
+        report::warning(format_args!(
+            "SNS certificates are also taken from https://{}/ (`{}`): for tests only, never set it in production",
+            trust.authority(),
+            crate::serve::events::certificates::TEST_HOST_ENV
+        ));
+    }
+    Ok(trust)
 }
 
 fn print(event: Event<'_>) {
