@@ -55,9 +55,17 @@ pub enum StoreError {
 /// Whether `error` says there is no room left to write: a full disk, a used-up quota, or a
 /// file past the size the process may write.
 pub(super) fn is_full(error: &std::io::Error) -> bool {
+    room(error).is_some()
+}
+
+/// What `error` says of the room left to write, in words, when it says there is none.
+/// (sled hands on an OS error wrapped in text of its own; its kind survives.)
+pub(super) fn room(error: &std::io::Error) -> Option<&'static str> {
     use std::io::ErrorKind;
-    matches!(
-        error.kind(),
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
-    ) || error.raw_os_error() == Some(libc::ENOSPC)
+    match error.kind() {
+        ErrorKind::StorageFull => Some("no space left on device"),
+        ErrorKind::QuotaExceeded => Some("disk quota exceeded"),
+        ErrorKind::FileTooLarge => Some("file too large"),
+        _ => (error.raw_os_error() == Some(libc::ENOSPC)).then_some("no space left on device"),
+    }
 }

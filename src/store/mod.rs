@@ -335,7 +335,7 @@ fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
         },
         sled::Error::Io(io) if error::is_full(&io) => StoreError::Full {
             path: path.to_owned(),
-            reason: io.to_string(),
+            reason: error::room(&io).unwrap_or_default().to_owned(),
         },
         error => StoreError::Io {
             path: path.to_owned(),
