@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{MAX_SKEW_SECONDS, Token, fresh, record, refuse, suppression};
+use super::{MAX_SKEW_SECONDS, Token, fresh, record, refuse, suppression, turn};
 use crate::manifest::TransportKind;
 use crate::serve::Service;
 use crate::store::Suppression;
@@ -52,6 +52,7 @@ pub async fn mailgun(State(service): State<Service>, body: Bytes) -> Response {
         until: at + MAX_SKEW_SECONDS,
         seen: "a token seen before",
     };
+    let _turn = turn().await;
     record(&service, Some(token), found, "Mailgun").await
 }
 

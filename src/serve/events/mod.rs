@@ -40,6 +40,18 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// How far a signed timestamp may be from now (SendGrid, Mailgun).
 const MAX_SKEW_SECONDS: u64 = 600;
 
+/// Requests whose events are read and recorded at once, each on a blocking thread. The
+/// store takes one write at a time, and two cores read no faster than four requests at a
+/// time: a burst of SendGrid's largest requests waits its turn holding only its body,
+/// rather than fifty threads each holding their events half-read.
+const AT_ONCE: usize = 4;
+static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
+
+/// Waits for a turn to read and record a request's events; the turn ends when dropped.
+async fn turn() -> tokio::sync::SemaphorePermit<'static> {
+    TURNS.acquire().await.expect("the turns are never closed")
+}
+
 /// What a request's events mean for the suppression list: normalised address and why.
 type Found = Vec<(String, Suppression)>;
 
@@ -82,7 +94,8 @@ struct Token {
 
 /// Puts what a request found in the suppression list (with its token, if it has one), in
 /// one durable write, and answers the provider: 200 once recorded, 403 for a token seen
-/// before, 503 (so that it sends them again) when the store cannot take them now.
+/// before, 503 (so that it sends them again) when the store cannot take them now. The
+/// caller holds a `turn`.
 async fn record(
     service: &Service,
     token: Option<Token>,

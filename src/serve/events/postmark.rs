@@ -29,7 +29,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::{record, refuse, suppression};
+use super::{record, refuse, suppression, turn};
 use crate::serve::Service;
 use crate::store::Suppression;
 
@@ -56,6 +56,7 @@ pub async fn postmark(State(service): State<Service>, headers: HeaderMap, body: 
         return (StatusCode::BAD_REQUEST, "not a JSON webhook\n").into_response();
     };
     let found = record_of(&webhook).into_iter().collect();
+    let _turn = turn().await;
     record(&service, None, found, "Postmark").await
 }
 

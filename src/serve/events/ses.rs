@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::certificates::Unusable;
 use super::sns::{Kind, Malformed, Message};
-use super::{Found, Token, record, refuse, suppression};
+use super::{Found, Token, record, refuse, suppression, turn};
 use crate::serve::Service;
 
 /// How old a message may be: SNS retries a delivery for at most an hour.
@@ -87,6 +87,7 @@ pub async fn ses(State(service): State<Service>, body: Bytes) -> Response {
                 until: sent + MAX_AGE_SECONDS,
                 seen: "a message seen before",
             };
+            let _turn = turn().await;
             record(&service, Some(token), found, "SES").await
         }
     }
