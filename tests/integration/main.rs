@@ -12,6 +12,7 @@ mod fake_postmark;
 // Shared with tests/service, which uses parts these tests do not.
 #[allow(dead_code)]
 mod fake_sendgrid;
+mod fake_sns;
 mod feedback;
 mod fuzz;
 mod harness;
@@ -25,11 +26,13 @@ mod outage;
 mod package;
 mod plan;
 mod postmark;
+mod postmark_events;
 mod preview;
 mod safety;
 mod schema;
 mod sendgrid;
 mod servers;
+mod ses_events;
 mod smtp;
 mod systemd;
 mod tls;
