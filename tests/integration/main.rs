@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod container;
 mod crash;
+mod events_load;
 mod fake_mailgun;
 mod fake_postmark;
 // Shared with tests/service, which uses parts these tests do not.
