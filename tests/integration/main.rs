@@ -15,6 +15,7 @@ mod fake_postmark;
 mod fake_sendgrid;
 mod fake_sns;
 mod feedback;
+mod full_disk;
 mod fuzz;
 mod harness;
 #[allow(dead_code)]
@@ -36,6 +37,7 @@ mod servers;
 mod ses_events;
 mod smtp;
 mod systemd;
+mod timeouts;
 mod tls;
 mod tools;
 mod validate;
