@@ -133,3 +133,104 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::super::{IfMissing, Store};
+    use super::*;
+
+    /// Opens the store at `path` again once sled's flusher has let go of the last one.
+    fn reopen(path: &Path) -> Store {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Store::open(path, IfMissing::Refuse) {
+                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    fn bounced(address: &str) -> (String, Suppression) {
+        (
+            address.to_owned(),
+            Suppression::new("bounced", Some("launch")),
+        )
+    }
+
+    #[test]
+    fn a_token_is_taken_once_across_reopens_with_its_events_in_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let until = now() + 600;
+        let once = |token| Some(Once { token, until });
+        {
+            let store = Store::open(dir.path(), IfMissing::Create).unwrap();
+            let found = [
+                bounced("a@example.com"),
+                bounced("b@example.com"),
+                bounced("a@example.com"),
+            ];
+            assert_eq!(
+                store.record_events(once("mailgun:t1"), &found).unwrap(),
+                Recorded::New { suppressed: 2 }
+            );
+            assert_eq!(
+                store
+                    .record_events(once("mailgun:t1"), &[bounced("c@example.com")])
+                    .unwrap(),
+                Recorded::Seen
+            );
+            assert_eq!(
+                store.suppressed("c@example.com"),
+                None,
+                "a replay records nothing"
+            );
+        }
+        let store = reopen(dir.path());
+        assert_eq!(
+            store
+                .record_events(once("mailgun:t1"), &[bounced("c@example.com")])
+                .unwrap(),
+            Recorded::Seen,
+            "after a reopen"
+        );
+        assert_eq!(
+            store.suppressions().keys().collect::<Vec<_>>(),
+            ["a@example.com", "b@example.com"],
+            "tokens are not addresses"
+        );
+        // Without a token, a request of addresses all suppressed before writes nothing.
+        assert_eq!(
+            store
+                .record_events(None, &[bounced("a@example.com")])
+                .unwrap(),
+            Recorded::New { suppressed: 0 }
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_pruned_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), IfMissing::Create).unwrap();
+            let stale = Once {
+                token: "mailgun:old",
+                until: now() - 1,
+            };
+            store.record_events(Some(stale), &[]).unwrap();
+            let fresh = Once {
+                token: "mailgun:new",
+                until: now() + 600,
+            };
+            store.record_events(Some(fresh), &[]).unwrap();
+            assert!(!store.0.seen.lock().unwrap().contains_key("mailgun:old"));
+        }
+        let store = reopen(dir.path());
+        let seen = store.0.seen.lock().unwrap().clone();
+        assert_eq!(seen.keys().collect::<Vec<_>>(), ["mailgun:new"]);
+    }
+}

@@ -52,7 +52,66 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::super::{IfMissing, Intent, Status, now};
     use super::*;
+
+    fn reopen(path: &Path) -> Store {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Store::open(path, IfMissing::Refuse) {
+                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    fn intent(addresses: &[&str]) -> Intent {
+        Intent {
+            revision: 1,
+            started: now(),
+            recipients: addresses.iter().map(|a| ((*a).to_owned(), 1)).collect(),
+        }
+    }
+
+    /// An intent written and flushed whose ledger write failed (the ledger on disk is put
+    /// back as it was before it, as a full disk leaves it) was never acted on: dropped,
+    /// its recipients due. One the ledger vouched for becomes `uncertain`.
+    #[test]
+    fn only_intents_the_ledger_vouched_for_become_uncertain() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join(super::super::ledger::FILE);
+        {
+            let store = Store::open(dir.path(), IfMissing::Create).unwrap();
+            let campaign = store.campaign("launch").unwrap();
+            campaign.begin(&intent(&["a@example.com"])).unwrap();
+            let before = std::fs::read(&ledger).unwrap();
+            campaign.begin(&intent(&["b@example.com"])).unwrap();
+            std::fs::write(&ledger, before).unwrap();
+        }
+        let store = reopen(dir.path());
+        let campaign = store.campaign("launch").unwrap();
+        assert_eq!(
+            campaign.intents().unwrap().len(),
+            1,
+            "the unvouched one is gone"
+        );
+        assert_eq!(
+            store.recover().unwrap().get("launch").copied(),
+            Some(1),
+            "only the vouched one is uncertain"
+        );
+        let campaign = store.campaign("launch").unwrap();
+        assert_eq!(
+            campaign.get("a@example.com").unwrap().map(|r| r.status),
+            Some(Status::Uncertain)
+        );
+        assert_eq!(campaign.get("b@example.com").unwrap(), None, "due");
+    }
 
     #[test]
     fn intent_numbers_come_from_their_keys() {
