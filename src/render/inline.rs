@@ -191,7 +191,7 @@ mod tests {
             "a: Poisson & frites\nb: \"Salut {name}\"\n",
         )
         .unwrap();
-        let catalogs = Catalogs::load(dir.path(), "en").unwrap();
+        let catalogs = Catalogs::load(dir.path(), "en", &[]).unwrap();
         let resolved = catalogs.resolve("fr");
         (dir, resolved)
     }

@@ -18,6 +18,7 @@ mod environment;
 mod error;
 mod inline;
 mod link;
+mod locale;
 mod shape;
 mod token;
 mod translate;
@@ -33,6 +34,7 @@ use minijinja::{AutoEscape, Environment, context};
 pub use catalog::{Catalogs, Resolved};
 pub use direct::Direct;
 pub use error::RenderError;
+pub use locale::Reached;
 pub use shape::{Personal, Shape, Spans};
 pub use token::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
 
@@ -49,8 +51,11 @@ pub struct Rendered {
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,
-    /// The recipient's locale as the audience gives it (the default when empty).
+    /// The recipient's locale as the audience gives it, as a tag in the registry's spelling
+    /// (the default when empty; the value as written when mapped or unknown).
     pub locale: String,
+    /// How the value reached its catalog.
+    pub reached: Reached,
     /// The catalog that answered first for this recipient.
     pub catalog: String,
     /// Whether any `t()` call fell back to another catalog.
@@ -108,6 +113,7 @@ impl Renderer {
         let catalogs = Arc::new(Catalogs::load(
             &campaign.locales.catalog,
             &campaign.locales.default,
+            &campaign.locales.map,
         )?);
         let mut env = environment::new(&catalogs);
         let subject_name = format!(
@@ -215,17 +221,6 @@ impl Renderer {
         self.keyed
     }
 
-    /// The locale column's value for `record`, trimmed; the default locale when empty.
-    fn requested_locale(&self, record: &Record) -> String {
-        let requested = record.get(&self.locale_field).unwrap_or_default();
-        let requested = requested.trim();
-        if requested.is_empty() {
-            self.catalogs.default_locale().to_owned()
-        } else {
-            requested.to_owned()
-        }
-    }
-
     /// Renders subject and bodies for one recipient. `row` names the audience row in errors.
     pub fn render(
         &self,
@@ -247,8 +242,8 @@ impl Renderer {
         row: &dyn std::fmt::Display,
         as_written: bool,
     ) -> Result<Rendered, RenderError> {
-        let requested = self.requested_locale(record);
-        let resolved = self.catalogs.resolve(&requested);
+        let value = record.get(&self.locale_field).unwrap_or_default();
+        let resolved = self.catalogs.resolve(&value);
         let scope = Arc::new(Scope {
             resolved: Arc::clone(&resolved),
             fell_back: AtomicBool::new(false),
@@ -343,7 +338,8 @@ impl Renderer {
             subject,
             html,
             text,
-            locale: requested,
+            locale: resolved.requested.clone(),
+            reached: resolved.reached,
             catalog: resolved.catalog.clone(),
             fallback: templates.fallback || scope.fell_back.load(Ordering::Relaxed),
             unsubscribe_url,
