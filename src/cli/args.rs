@@ -25,7 +25,7 @@ Examples:
   herald schema > schemas/herald-v1.schema.json
 
 PATH is a manifest file or a folder whose *.yaml/*.yml files are manifests (./campaigns
-unless given). The state store is `.herald` in PATH's folder unless --state says otherwise.
+unless given, or . when there is no campaigns folder here). The state store is `.herald` in PATH's folder unless --state says otherwise.
 
 Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
 pub struct Cli {
@@ -80,9 +80,28 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct PathArg {
     /// A manifest file, or a folder whose `*.yaml`/`*.yml` files are manifests (subfolders
-    /// are not searched: they hold templates, catalogs and audiences)
-    #[arg(default_value = "campaigns")]
-    pub path: PathBuf,
+    /// are not searched: they hold templates, catalogs and audiences). Default:
+    /// `./campaigns`, or `.` when there is no `campaigns` folder here
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl PathArg {
+    /// PATH as given, else `./campaigns`, else `.` (run inside a folder of manifests).
+    pub fn path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(default_path)
+    }
+}
+
+/// The manifests' folder when no PATH is given: `campaigns` if there is such a folder
+/// here, else this folder.
+pub fn default_path() -> PathBuf {
+    let campaigns = Path::new("campaigns");
+    if campaigns.is_dir() {
+        campaigns.to_owned()
+    } else {
+        PathBuf::from(".")
+    }
 }
 
 /// Where the state store is.
@@ -229,14 +248,20 @@ pub struct WatchArgs {
 
 /// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
 ///
-/// Reads only the state store, not the manifests: `--state`, else the store of
-/// `./campaigns` (or of `.` when there is no `campaigns` folder here). While a watch or
-/// an apply holds the store, the answer comes from that process. With --recipients,
-/// lists who is failed or uncertain, with the reason and the number of attempts.
+/// Reads only the state store, not the manifests, and finds it as apply does: `--state`,
+/// else `.herald` in the folder of --path, else the store of `./campaigns` (or of `.` when
+/// there is no `campaigns` folder here). When there is none it says where it looked (and
+/// exits 2 if --path was given). While a watch or an apply holds the store, the answer
+/// comes from that process. With --recipients, lists who is failed or uncertain, with the
+/// reason and the number of attempts.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Show only this campaign
     pub name: Option<String>,
+    /// The manifests whose store to read, as apply's PATH (a flag here: the positional
+    /// argument is the campaign)
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
     /// List the recipients in this state
     #[arg(long, value_enum, value_name = "STATE")]
     pub recipients: Option<Listed>,

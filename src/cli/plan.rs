@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::args::PlanArgs;
 use super::{Exit, Output, report, session};
+use crate::manifest::Resend;
 use crate::plan::{self, CampaignPlan, Delivery, LocalePlan, StateView};
 use crate::reconcile::check_content;
 use crate::render::Reached;
@@ -17,7 +18,7 @@ pub fn run(args: &PlanArgs) -> Exit {
 }
 
 fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = session::state(&args.state, path)?;
@@ -173,10 +174,14 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
     let a = &plan.audience;
     let mut out = String::new();
     let stage = plan.stage.as_str();
+    let resend = match plan.revision.resend {
+        Resend::All => ", resend: all",
+        Resend::None => "",
+    };
     let _ = writeln!(
         out,
-        "campaign {} (stage {stage}, transport {})",
-        plan.name, plan.transport
+        "campaign {} (revision {}{resend}, stage {stage}, transport {})",
+        plan.name, plan.revision.number, plan.transport
     );
     let known = if exists {
         "read"
@@ -211,7 +216,19 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
             plan.already_sent, plan.failed, plan.uncertain
         );
     }
-    let _ = writeln!(out, "  to send   {} in stage {stage}{paused}", plan.to_send);
+    let again = if plan.resend > 0 {
+        format!(
+            ", {} of them again: they got an earlier revision",
+            plan.resend
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "  to send   {} in stage {stage}{again}{paused}",
+        plan.to_send
+    );
     locales(&mut out, plan);
     let _ = writeln!(
         out,

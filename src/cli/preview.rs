@@ -21,7 +21,7 @@ struct Sample {
 }
 
 pub fn run(args: &PreviewArgs) -> Exit {
-    let Ok(manifests) = session::load(&args.path.path) else {
+    let Ok(manifests) = session::load(&args.path.path()) else {
         return Exit::Refused;
     };
     let campaign = match (args.campaign.as_deref(), manifests.campaigns.as_slice()) {
@@ -30,7 +30,7 @@ pub fn run(args: &PreviewArgs) -> Exit {
             let names: Vec<&str> = many.iter().map(|c| c.name.as_str()).collect();
             report::error(format_args!(
                 "{} holds {}: say which to preview with --campaign ({})",
-                args.path.path.display(),
+                args.path.path().display(),
                 Count("campaign", names.len() as u64),
                 List::or_ticked(&names)
             ));

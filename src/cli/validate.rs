@@ -10,7 +10,7 @@ use crate::manifest::{self, LoadError, Manifests};
 use crate::text::Count;
 
 pub fn run(args: &ValidateArgs) -> Exit {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let output = args.output.output;
     let loaded = manifest::load(path);
     if let Ok(manifests) = &loaded {

@@ -119,7 +119,10 @@ fn status_reports_counts_from_the_state_store() {
     workspace
         .run(["status"])
         .code(0)
-        .stdout("no state store at campaigns/.herald: nothing has been applied yet\n");
+        .stdout(
+            "no state store at campaigns/.herald (the store of `campaigns`; pass --path PATH for other manifests): \
+             nothing has been applied there yet\n",
+        );
     workspace.run(["apply"]).code(0);
     let status = workspace.run(["status", "-o", "json"]).code(0).json();
     let campaign = &status["campaigns"][0];
