@@ -31,7 +31,7 @@ pub use walk::{CHUNK, Walked, row_label, walk};
 
 use crate::audience::{Recipient, Tally};
 use crate::manifest::Campaign;
-use crate::manifest::{OnInvalid, OnUnknown, Stage};
+use crate::manifest::{OnInvalid, OnUnknown, Resend, Stage};
 use crate::render::{Reached, Rendered, Renderer};
 use crate::store::Status;
 use crate::text::{Count, Thousands};
@@ -41,6 +41,8 @@ use crate::text::{Count, Thousands};
 pub struct CampaignPlan {
     pub name: String,
     pub transport: String,
+    /// The revision apply would send, and whether it goes to those who got an earlier one.
+    pub revision: PlanRevision,
     pub stage: Stage,
     pub paused: bool,
     pub audience: Tally,
@@ -56,6 +58,8 @@ pub struct CampaignPlan {
     pub uncertain: u64,
     /// Recipients the current stage reaches who are not sent yet: what apply sends now.
     pub to_send: u64,
+    /// Of `to_send`, those who got an earlier revision (`resend: all`).
+    pub resend: u64,
     /// Per locale value (the audience column; empty counts as the default), as a tag in
     /// the registry's spelling, or as written when mapped or unknown.
     pub locales: Vec<LocalePlan>,
@@ -106,6 +110,14 @@ pub struct LocalePlan {
     pub fallbacks: u64,
     /// Keys this locale takes from a fallback catalog.
     pub fallback_keys: Vec<String>,
+}
+
+/// `spec.revision`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PlanRevision {
+    pub number: u32,
+    /// `all` or `none`.
+    pub resend: Resend,
 }
 
 /// How many recipients get one catalog.
@@ -202,7 +214,7 @@ pub fn plan_with(
             let message = message?;
             counts.locale(&message, selected.recipient.line);
             counts.add(selected.due);
-            if selected.due == Due::Now {
+            if selected.due.is_now() {
                 let key = packing::key(delivery.kind, &message);
                 packer.push(key.as_deref(), (), &mut calls);
             }
@@ -238,6 +250,10 @@ pub fn plan_with(
     Ok(CampaignPlan {
         name: campaign.name.clone(),
         transport: campaign.transport.name.clone(),
+        revision: PlanRevision {
+            number: campaign.revision.number,
+            resend: campaign.revision.resend,
+        },
         stage: campaign.stage,
         paused: campaign.paused,
         audience: tally,
@@ -252,6 +268,7 @@ pub fn plan_with(
         failed: counts.failed,
         uncertain: counts.uncertain,
         to_send,
+        resend: counts.again,
         locales: counts.locales(renderer),
         catalogs: counts.catalogs(),
         defaulted: counts.defaulted(renderer),
@@ -275,6 +292,8 @@ struct Counts {
     /// By value as shown and how it reached its catalog (`en` written, and empty, apart).
     locale: BTreeMap<(String, Reached), LocaleCount>,
     due: u64,
+    /// Of `due`, those who got an earlier revision.
+    again: u64,
     sent: u64,
     failed: u64,
     uncertain: u64,
@@ -371,6 +390,10 @@ impl Counts {
         match due {
             Due::Later => {}
             Due::Now => self.due += 1,
+            Due::Again(_) => {
+                self.due += 1;
+                self.again += 1;
+            }
             Due::Done(Status::Sent) => self.sent += 1,
             Due::Done(Status::Failed) => self.failed += 1,
             Due::Done(Status::Uncertain | Status::InFlight) => self.uncertain += 1,

@@ -1,4 +1,10 @@
 //! Who the current stage reaches, and who of them is due now given the state store.
+//!
+//! # Guarantees
+//! - A recipient with an outcome is never due again, except: an uncertain one when
+//!   `--resend-uncertain` is given, and, when the revision says `resend: all`, one who got
+//!   (or may have got: uncertain) an earlier revision. Their new record is of this
+//!   revision, so they are due once per revision, however often apply runs or crashes.
 
 use std::collections::HashSet;
 
@@ -7,12 +13,15 @@ use sha2::{Digest, Sha256};
 use crate::audience::{self, Suppressions};
 use crate::manifest::Campaign;
 use crate::manifest::Stage;
-use crate::store::{CampaignStore, Status, StoreError};
+use crate::store::{CampaignStore, Status};
 
 /// The stage of a campaign and the people it reaches.
 pub struct Rollout {
     campaign: String,
     stage: Stage,
+    /// The campaign's revision, and whether it goes to those who got an earlier one.
+    revision: u32,
+    resend_all: bool,
     /// Normalised `rollout.seed` addresses, suppressed ones removed.
     seeds: HashSet<String>,
     canary_share: f64,
@@ -25,6 +34,8 @@ impl Rollout {
         Self {
             campaign: campaign.name.clone(),
             stage: campaign.stage,
+            revision: campaign.revision.number,
+            resend_all: campaign.revision.resends(),
             seeds: rollout
                 .seed
                 .iter()
@@ -57,8 +68,18 @@ pub enum Due {
     Later,
     /// Due now: never sent, or uncertain and `--resend-uncertain` was given.
     Now,
+    /// Due now again: got (or may have got) an earlier revision, and this one says
+    /// `resend: all`. Holds what the store has for them.
+    Again(Status),
     /// Already has an outcome (or an intent, which `Store::recover` turns into uncertain).
     Done(Status),
+}
+
+impl Due {
+    /// Whether apply sends to them now.
+    pub fn is_now(self) -> bool {
+        matches!(self, Self::Now | Self::Again(_))
+    }
 }
 
 /// The state store of a campaign as apply sees it.
@@ -69,23 +90,32 @@ pub struct StateView<'a> {
 }
 
 /// Whether `key` is due now; without a state store, nothing was sent yet.
-pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result<Due, StoreError> {
-    let status = match state {
-        Some(view) => view.store.status(key)?,
-        None => None,
-    };
-    Ok(match status {
-        Some(Status::Uncertain) if state.is_some_and(|v| v.resend_uncertain) => {
+pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Due {
+    let standing = state.and_then(|view| view.store.standing(key));
+    let resend_uncertain = state.is_some_and(|v| v.resend_uncertain);
+    match standing {
+        Some((Status::Uncertain, revision))
+            if resend_uncertain && !(rollout.resend_all && revision < rollout.revision) =>
+        {
             if rollout.reaches(key) {
                 Due::Now
             } else {
                 Due::Done(Status::Uncertain)
             }
         }
-        Some(status) => Due::Done(status),
+        Some((status @ (Status::Sent | Status::Uncertain), revision))
+            if rollout.resend_all && revision < rollout.revision =>
+        {
+            if rollout.reaches(key) {
+                Due::Again(status)
+            } else {
+                Due::Done(status)
+            }
+        }
+        Some((status, _)) => Due::Done(status),
         None if rollout.reaches(key) => Due::Now,
         None => Due::Later,
-    })
+    }
 }
 
 /// Whether `address` falls in the canary sample: a stable hash, the same on every run.

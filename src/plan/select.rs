@@ -44,17 +44,14 @@ pub fn select<E: From<PlanError>>(
                     *by_reason.entry(suppression.reason.clone()).or_default() += 1;
                     return None;
                 }
-                Some(
-                    due(&rollout, state, &key)
-                        .map_err(PlanError::from)
-                        .map(|due| Selected {
-                            recipient,
-                            key,
-                            due,
-                        }),
-                )
+                let due = due(&rollout, state, &key);
+                Some(Selected {
+                    recipient,
+                    key,
+                    due,
+                })
             })
-            .collect::<Result<Vec<_>, PlanError>>()?;
+            .collect::<Vec<_>>();
         each(selected)
     })?;
     for (reason, recipients) in by_reason {

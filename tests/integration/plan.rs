@@ -102,7 +102,7 @@ fn text_output_says_how_long_it_takes() {
         .run()
         .code(0)
         .stdout(
-            "campaign welcome (stage full, transport outbox)
+            "campaign welcome (revision 1, stage full, transport outbox)
   state     campaigns/.herald (none yet: apply creates it)
   audience  9 rows: 7 unique, 2 duplicates, 0 invalid, 1 suppressed
   suppress  campaigns/audiences/unsubscribed.csv: 1
