@@ -5,8 +5,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use minijinja::HtmlEscape;
-
 use super::args::PreviewArgs;
 use super::{Exit, report, session};
 use crate::manifest::Campaign;
@@ -143,5 +141,5 @@ dt{font-weight:bold;float:left;width:9em}dd{margin-left:9em}iframe{width:100%;he
 
 /// Text for an HTML page, with the same escaping as `.html` templates.
 fn escape(text: &str) -> String {
-    HtmlEscape(text).to_string()
+    crate::render::escape_html(text)
 }

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use minijinja::HtmlEscape;
+use super::escape::Html;
 use minijinja::value::Value;
 
 use super::error::RenderError;
@@ -72,7 +72,7 @@ pub struct Entry {
 
 impl Entry {
     fn new(text: String, fallback: bool) -> Self {
-        let escaped = HtmlEscape(&text).to_string();
+        let escaped = Html(&text).to_string();
         Self {
             plain: Value::from(text.as_str()),
             escaped: Value::from_safe_string(escaped),

@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use minijinja::HtmlEscape;
+use super::escape::Html;
 
 use super::catalog::{Part, Resolved};
 
@@ -88,7 +88,7 @@ fn with_arguments(parts: &[Part], arguments: &[(&str, &str)], html: bool) -> Opt
         match part {
             Part::Text(text) if inlinable(text) => {
                 let text = if html {
-                    HtmlEscape(text).to_string()
+                    Html(text).to_string()
                 } else {
                     text.clone()
                 };
