@@ -309,10 +309,14 @@ pub enum SuppressionsCommand {
     },
 }
 
-/// Render one sample message per locale for review: .eml, .html and an index.html
+/// Render a sample of every locale and every path through the templates: .eml, .html
+/// and an index.html
 ///
-/// Open DIR/index.html to see subject, sender, recipient and body of every language at
-/// a glance. Every recipient is rendered, as in plan; only the samples are written.
+/// One sample per catalog and per way through the templates (each `{% if %}` branch a
+/// recipient can take), each labelled with the audience rows it stands for. Open
+/// DIR/index.html to see subject, sender, recipient and body of every one at a glance.
+/// Every recipient is rendered, as in plan; only the samples are written. --row or
+/// --recipient writes the message of one recipient instead.
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     #[command(flatten)]
@@ -320,6 +324,13 @@ pub struct PreviewArgs {
     /// The campaign to preview; needed only when PATH holds several
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
+    /// Preview the recipient on this line of the audience file, as an editor numbers it
+    /// (the header is line 1)
+    #[arg(long, value_name = "N", conflicts_with = "recipient")]
+    pub row: Option<u64>,
+    /// Preview the recipient with this address (any case)
+    #[arg(long, value_name = "ADDRESS")]
+    pub recipient: Option<String>,
     /// Folder to write the samples to (created if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

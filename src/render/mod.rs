@@ -20,6 +20,7 @@ mod escape;
 mod inline;
 mod link;
 mod locale;
+mod paths;
 mod shape;
 mod token;
 mod translate;
@@ -37,6 +38,7 @@ pub use direct::Direct;
 pub use error::RenderError;
 pub use escape::html as escape_html;
 pub use locale::Reached;
+pub use paths::Branch;
 pub use shape::{Personal, Shape, Spans};
 pub use token::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
 
@@ -85,6 +87,9 @@ pub struct Renderer {
     subject_name: String,
     key: Vec<u8>,
     keyed: bool,
+    /// The templates with a marker after every branching tag (`paths`), when any has one.
+    path_templates: Vec<String>,
+    branches: Vec<Branch>,
 }
 
 /// One template of one locale: made by concatenation when it is only text and values
@@ -123,18 +128,9 @@ impl Renderer {
             campaign.location.file.display()
         );
         let subject = (subject_name.clone(), campaign.template.subject.clone());
-        let html = campaign
-            .template
-            .html
-            .as_deref()
-            .map(read_template)
-            .transpose()?;
-        let text = campaign
-            .template
-            .text
-            .as_deref()
-            .map(read_template)
-            .transpose()?;
+        let [html, text] = [&campaign.template.html, &campaign.template.text]
+            .map(|path| path.as_deref().map(read_template).transpose());
+        let (html, text) = (html?, text?);
         // Compile the sources as written first, so that syntax errors are reported once.
         for (name, source) in [Some(&subject), html.as_ref(), text.as_ref()]
             .into_iter()
@@ -142,6 +138,8 @@ impl Renderer {
         {
             add(&mut env, name, source.clone())?;
         }
+        let (path_templates, branches) =
+            paths::compile(&mut env, [Some(&subject), html.as_ref(), text.as_ref()])?;
         let written = Compiled {
             subject: Slot::Template(subject.0.clone()),
             html: html.as_ref().map(|(name, _)| Slot::Template(name.clone())),
@@ -211,7 +209,41 @@ impl Renderer {
                 || b"herald-unkeyed".to_vec(),
                 |k| k.expose().as_bytes().to_vec(),
             ),
+            path_templates,
+            branches,
         })
+    }
+
+    /// Every branching tag of the templates (`{% if %}`, `{% else %}`, ...), by index.
+    pub fn branches(&self) -> &[Branch] {
+        &self.branches
+    }
+
+    /// The branches `rendered` (this recipient's message) took through the templates, as
+    /// indexes into `branches`; empty when the templates do not branch.
+    pub fn path(&self, record: &Record, rendered: &Rendered) -> Result<Vec<usize>, RenderError> {
+        let mut taken = Vec::new();
+        if self.path_templates.is_empty() {
+            return Ok(taken);
+        }
+        let value = record.get(&self.locale_field).unwrap_or_default();
+        let resolved = self.catalogs.resolve(&value);
+        let scope = Arc::new(Scope {
+            resolved: Arc::clone(&resolved),
+            fell_back: AtomicBool::new(false),
+        });
+        let ctx = context! {
+            recipient => Value::from_object(Recipient(record.clone())),
+            locale => resolved.catalog.clone(),
+            campaign => self.campaign.clone(),
+            unsubscribe_url => rendered.unsubscribe_url.clone().unwrap_or_default(),
+            __herald => Value::from_dyn_object(scope),
+        };
+        for name in &self.path_templates {
+            let output = self.run(name, ctx.clone(), record, &"preview")?;
+            paths::taken(&output, &mut taken);
+        }
+        Ok(taken)
     }
 
     pub fn catalogs(&self) -> &Catalogs {
