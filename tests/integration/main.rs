@@ -6,6 +6,7 @@ mod cli;
 #[allow(dead_code)]
 mod browser;
 mod crash;
+mod exports;
 mod fake_mailgun;
 mod fake_postmark;
 mod fake_sendgrid;
