@@ -5,6 +5,7 @@ mod cli;
 // Shared with tests/service, which uses parts these tests do not.
 #[allow(dead_code)]
 mod browser;
+mod correction;
 mod crash;
 mod exports;
 mod fake_mailgun;

@@ -103,3 +103,74 @@ fn html_bodies_escape_audience_values_and_text_bodies_do_not() {
             .contains("Hello <b>Sue</b> & co")
     );
 }
+
+/// An `if` on a column that is empty for some rows: both branches get a sample, each
+/// labelled with the rows it stands for; --recipient picks one recipient's message.
+#[test]
+fn every_path_through_the_templates_gets_a_sample() {
+    let workspace = multilingual()
+        .file(
+            "campaigns/templates/welcome.txt.j2",
+            "{% if recipient.name %}Dear {{ recipient.name }},{% else %}Dear customer,{% endif %}\n",
+        )
+        .file(
+            "campaigns/templates/welcome.html.j2",
+            "<p>{% if recipient.name %}Dear {{ recipient.name }},{% else %}Dear customer,{% endif %}</p>\n",
+        )
+        .file(
+            "campaigns/audiences/customers.csv",
+            "email,name,locale\nann@example.com,Ann,en\nbo@example.com,,en\ncy@example.com,Cy,en\ndi@example.com,,\nken@example.com,Ken,ja\n",
+        )
+        .workspace();
+    workspace
+        .run(["preview", "--out", "preview"])
+        .code(0)
+        .stdout("3 samples of 2 locales rendered to preview; open preview/index.html\n");
+    let out = workspace.path().join("preview");
+    let index = fs::read_to_string(out.join("index.html")).unwrap();
+    let read = |name: &str| fs::read_to_string(out.join(format!("{name}.html"))).unwrap();
+    // Within a locale, the path most rows take keeps the locale's name.
+    assert_eq!(read("en"), "<p>Dear Ann,</p>");
+    assert_eq!(read("en-2"), "<p>Dear customer,</p>");
+    assert_eq!(read("ja"), "<p>Dear Ken,</p>");
+    let section = |name: &str| {
+        index
+            .split(&format!("id=\"{name}\""))
+            .nth(1)
+            .unwrap()
+            .split("</section>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        section("en-2").contains(
+            "<dd class=\"rows\">2 rows: lines 3 and 5 of campaigns/audiences/customers.csv</dd>"
+        ),
+        "{}",
+        section("en-2")
+    );
+    assert!(
+        section("en-2").contains("<dd class=\"path\">campaigns/templates/welcome.html.j2:1 {% else %} · campaigns/templates/welcome.txt.j2:1 {% else %}</dd>"),
+        "{}",
+        section("en-2")
+    );
+    assert!(
+        section("en").contains("2 rows: lines 2 and 4"),
+        "{}",
+        section("en")
+    );
+
+    workspace
+        .run(["preview", "--recipient", "BO@example.com", "--out", "one"])
+        .code(0)
+        .stdout("the message of `bo@example.com` (campaigns/audiences/customers.csv:3) rendered to one; open one/index.html\n");
+    assert_eq!(
+        fs::read_to_string(workspace.path().join("one/en.html")).unwrap(),
+        "<p>Dear customer,</p>"
+    );
+    workspace
+        .run(["preview", "--row", "1", "--out", "one"])
+        .code(2)
+        .stderr("error: campaign `welcome`: no recipient on line 1 of `campaigns/audiences/customers.csv`: it is the header, beyond the end, or a row that is not sent (a duplicate, suppressed or invalid); nothing was sent\n");
+}
