@@ -153,8 +153,8 @@ fn a_correction_reaches_exactly_those_who_got_revision_1_once() {
 /// 2 twice, and everyone who got revision 1 has revision 2 or is reported uncertain.
 #[test]
 fn a_correction_killed_mid_way_sends_nobody_a_revision_twice() {
-    let _alone = crate::harness::exclusive();
     const RECIPIENTS: usize = 6_000;
+    let _alone = crate::harness::exclusive();
     let workspace = workspace(RECIPIENTS);
     workspace.run(["apply"]).code(0);
     correct(&workspace);

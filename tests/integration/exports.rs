@@ -362,10 +362,12 @@ fn every_message_names_the_line_an_editor_shows() {
             "dan@example.com,\"Dan\nthe second\",ja",
             "eve@example.com,Eve,en",
         ];
-        let csv: String = std::iter::once(header)
+        let csv = std::iter::once(header)
             .chain(rows)
-            .map(|r| format!("{r}{line_end}"))
-            .collect();
+            .fold(String::new(), |mut csv, row| {
+                let _ = write!(csv, "{row}{line_end}");
+                csv
+            });
         let base = notice(&export(0, line_end, bom), MAPPED).file(AUDIENCE, &csv);
         let workspace = base.workspace();
 
