@@ -347,110 +347,115 @@ fn every_message_names_the_line_an_editor_shows() {
         ("bom-crlf", "\r\n", true),
         ("bom-lf", "\n", true),
     ] {
-        let header = if bom {
-            "\u{feff}E-mail Address,First Name,Language"
-        } else {
-            "E-mail Address,First Name,Language"
-        };
-        let rows = [
-            "ann@example.com,Ann,de",
-            "",
-            "bob@example.com,,es",
-            "not-an-address,Cy,de",
-            "",
-            "",
-            "dan@example.com,\"Dan\nthe second\",ja",
-            "eve@example.com,Eve,en",
-        ];
-        let csv = std::iter::once(header)
-            .chain(rows)
-            .fold(String::new(), |mut csv, row| {
-                let _ = write!(csv, "{row}{line_end}");
-                csv
-            });
-        let base = notice(&export(0, line_end, bom), MAPPED).file(AUDIENCE, &csv);
-        let workspace = base.workspace();
+        lines_in(variant, line_end, bom);
+    }
+}
 
-        // An invalid address: plan refuses with the row's line.
-        let run = workspace.run(["plan"]).code(2);
-        let line = 5;
-        assert!(
-            run.stderr.starts_with(&format!("error: campaign `notice`: campaigns/audiences/export.csv:{line}: `not-an-address` is not a valid email address\n")),
-            "{variant}: {}",
-            run.stderr
-        );
-        assert!(
-            sed(&workspace, AUDIENCE, line).starts_with("not-an-address,"),
-            "{variant}"
-        );
+/// The checks of `every_message_names_the_line_an_editor_shows` for one kind of file.
+fn lines_in(variant: &str, line_end: &str, bom: bool) {
+    let header = if bom {
+        "\u{feff}E-mail Address,First Name,Language"
+    } else {
+        "E-mail Address,First Name,Language"
+    };
+    let rows = [
+        "ann@example.com,Ann,de",
+        "",
+        "bob@example.com,,es",
+        "not-an-address,Cy,de",
+        "",
+        "",
+        "dan@example.com,\"Dan\nthe second\",ja",
+        "eve@example.com,Eve,en",
+    ];
+    let csv = std::iter::once(header)
+        .chain(rows)
+        .fold(String::new(), |mut csv, row| {
+            let _ = write!(csv, "{row}{line_end}");
+            csv
+        });
+    let base = notice(&export(0, line_end, bom), MAPPED).file(AUDIENCE, &csv);
+    let workspace = base.workspace();
 
-        // preview --row N picks the row `sed -n Np` shows; a row after a quoted line break
-        // is on the line it starts on.
-        workspace.edit(
-            CAMPAIGN,
-            "    email_field: E-mail Address\n",
-            "    email_field: E-mail Address\n    on_invalid: skip\n",
-        );
-        for (line, address) in [
-            (4, "bob@example.com"),
-            (8, "dan@example.com"),
-            (10, "eve@example.com"),
-        ] {
-            assert!(
-                sed(&workspace, AUDIENCE, line).starts_with(address),
-                "{variant} line {line}"
-            );
-            workspace
-                .run(["preview", "--row", &line.to_string(), "--out", "preview"])
-                .code(0)
-                .stdout(&format!(
-                    "the message of `{address}` (campaigns/audiences/export.csv:{line}) rendered to preview; open preview/index.html\n"
-                ));
-        }
-        let plan = workspace.run(["plan", "-o", "json"]).code(0).json();
-        assert_eq!(
-            plan["campaigns"][0]["invalid_rows"][0]["line"], 5,
-            "{variant}"
-        );
+    // An invalid address: plan refuses with the row's line.
+    let run = workspace.run(["plan"]).code(2);
+    let line = 5;
+    assert!(
+        run.stderr.starts_with(&format!("error: campaign `notice`: campaigns/audiences/export.csv:{line}: `not-an-address` is not a valid email address\n")),
+        "{variant}: {}",
+        run.stderr
+    );
+    assert!(
+        sed(&workspace, AUDIENCE, line).starts_with("not-an-address,"),
+        "{variant}"
+    );
 
-        // A template error names the row's line, not the header's.
-        workspace.write(
-            "campaigns/templates/notice.txt.j2",
-            "{{ recipient['First Name'] | int(strict=true) }}\n",
-        );
-        let run = workspace.run(["plan"]).code(2);
+    // preview --row N picks the row `sed -n Np` shows; a row after a quoted line break
+    // is on the line it starts on.
+    workspace.edit(
+        CAMPAIGN,
+        "    email_field: E-mail Address\n",
+        "    email_field: E-mail Address\n    on_invalid: skip\n",
+    );
+    for (line, address) in [
+        (4, "bob@example.com"),
+        (8, "dan@example.com"),
+        (10, "eve@example.com"),
+    ] {
         assert!(
-            run.stderr
-                .contains("(audience row campaigns/audiences/export.csv:2)"),
-            "{variant}: {}",
-            run.stderr
-        );
-        assert!(
-            sed(&workspace, AUDIENCE, 2).starts_with("ann@example.com"),
-            "{variant}"
-        );
-
-        // A suppression list, likewise.
-        let list = format!(
-            "{}Email Address,First Name{line_end}ann@example.com,Ann{line_end}{line_end}Bob <bob@example.com>,Bob{line_end}",
-            if bom { "\u{feff}" } else { "" }
-        );
-        workspace.write("campaigns/audiences/mailchimp.csv", &list);
-        workspace.write("campaigns/templates/notice.txt.j2", "Hi\n");
-        workspace.edit(
-            CAMPAIGN,
-            "    on_invalid: skip\n",
-            "    on_invalid: skip\n    suppress: [{file: audiences/mailchimp.csv, email_field: Email Address}]\n",
+            sed(&workspace, AUDIENCE, line).starts_with(address),
+            "{variant} line {line}"
         );
         workspace
-            .run(["plan"])
-            .code(2)
-            .stderr("error: campaign `notice`: campaigns/audiences/mailchimp.csv:4: `Bob <bob@example.com>` is not an email address (write `bob@example.com`); suppression lists hold one bare address per entry; nothing was sent\n");
-        assert!(
-            sed(&workspace, "campaigns/audiences/mailchimp.csv", 4).starts_with("Bob <bob@"),
-            "{variant}"
-        );
+            .run(["preview", "--row", &line.to_string(), "--out", "preview"])
+            .code(0)
+            .stdout(&format!(
+                "the message of `{address}` (campaigns/audiences/export.csv:{line}) rendered to preview; open preview/index.html\n"
+            ));
     }
+    let plan = workspace.run(["plan", "-o", "json"]).code(0).json();
+    assert_eq!(
+        plan["campaigns"][0]["invalid_rows"][0]["line"], 5,
+        "{variant}"
+    );
+
+    // A template error names the row's line, not the header's.
+    workspace.write(
+        "campaigns/templates/notice.txt.j2",
+        "{{ recipient['First Name'] | int(strict=true) }}\n",
+    );
+    let run = workspace.run(["plan"]).code(2);
+    assert!(
+        run.stderr
+            .contains("(audience row campaigns/audiences/export.csv:2)"),
+        "{variant}: {}",
+        run.stderr
+    );
+    assert!(
+        sed(&workspace, AUDIENCE, 2).starts_with("ann@example.com"),
+        "{variant}"
+    );
+
+    // A suppression list, likewise.
+    let list = format!(
+        "{}Email Address,First Name{line_end}ann@example.com,Ann{line_end}{line_end}Bob <bob@example.com>,Bob{line_end}",
+        if bom { "\u{feff}" } else { "" }
+    );
+    workspace.write("campaigns/audiences/mailchimp.csv", &list);
+    workspace.write("campaigns/templates/notice.txt.j2", "Hi\n");
+    workspace.edit(
+        CAMPAIGN,
+        "    on_invalid: skip\n",
+        "    on_invalid: skip\n    suppress: [{file: audiences/mailchimp.csv, email_field: Email Address}]\n",
+    );
+    workspace
+        .run(["plan"])
+        .code(2)
+        .stderr("error: campaign `notice`: campaigns/audiences/mailchimp.csv:4: `Bob <bob@example.com>` is not an email address (write `bob@example.com`); suppression lists hold one bare address per entry; nothing was sent\n");
+    assert!(
+        sed(&workspace, "campaigns/audiences/mailchimp.csv", 4).starts_with("Bob <bob@"),
+        "{variant}"
+    );
 }
 
 /// A Mailchimp export of unsubscribes, as it comes: `Email Address` header, quoted, CRLF.
