@@ -17,7 +17,13 @@ pub fn run(args: &ValidateArgs) -> Exit {
         // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
         for campaign in &manifests.campaigns {
             let delivery = crate::plan::Delivery::of(campaign, None);
-            if let Err(error) = crate::plan::plan(campaign, None, &delivery) {
+            let planned = crate::plan::plan(campaign, None, &delivery);
+            if let Ok(plan) = &planned {
+                for warning in plan.warnings() {
+                    report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
+                }
+            }
+            if let Err(error) = planned {
                 let message = format!("campaign `{}`: {error}", campaign.name);
                 match output {
                     Output::Text => report::error(format_args!("{message}; nothing was sent")),
