@@ -9,12 +9,13 @@
 //! - Every row ends up in exactly one bucket: to send, duplicate, suppressed or invalid.
 
 mod error;
+mod lines;
 mod reader;
 mod suppress;
 
 pub use error::AudienceError;
 pub use reader::{Record, Row, Rows, rows};
-pub use suppress::{MAX_SOURCES, Suppressions};
+pub use suppress::{MAX_SOURCES, SuppressList, Suppressions};
 
 use crate::address;
 use crate::text::List;
@@ -174,7 +175,8 @@ mod tests {
 
     /// Screens every row of `audience` and returns the tally and the lines to send.
     fn screen_all(audience: &Path, suppress: &[PathBuf]) -> (Tally, Vec<(u64, String)>) {
-        let mut screen = Screen::new("email", Suppressions::load(suppress).unwrap());
+        let lists: Vec<SuppressList> = suppress.iter().map(SuppressList::strict).collect();
+        let mut screen = Screen::new("email", Suppressions::load(&lists).unwrap());
         let mut send = Vec::new();
         for row in rows(audience, "email").unwrap() {
             if let Verdict::Send(recipient) = screen.screen(row.unwrap()) {
@@ -379,6 +381,7 @@ mod tests {
                 "ann@example.com\neve@example.com\n",
             ),
         ];
+        let lists: Vec<SuppressList> = lists.iter().map(SuppressList::strict).collect();
         let suppressions = Suppressions::load(&lists).unwrap();
         let mut screen = Screen::new("email", suppressions);
         let mut send = Vec::new();
@@ -428,7 +431,7 @@ mod tests {
             ),
         ] {
             let list = write(dir.path(), name, text);
-            let error = Suppressions::load(&[&list]).unwrap_err();
+            let error = Suppressions::load(&[SuppressList::strict(&list)]).unwrap_err();
             assert_eq!(
                 error.to_string(),
                 format!(
@@ -447,7 +450,7 @@ mod tests {
             "s.csv",
             "address,reason\na@example.com,bounced\n",
         );
-        let error = Suppressions::load(&[&list]).unwrap_err();
+        let error = Suppressions::load(&[SuppressList::strict(&list)]).unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
@@ -456,7 +459,7 @@ mod tests {
             )
         );
         let list = write(dir.path(), "s.tsv", "a@example.com\n");
-        let error = Suppressions::load(&[&list]).unwrap_err();
+        let error = Suppressions::load(&[SuppressList::strict(&list)]).unwrap_err();
         assert!(
             error
                 .to_string()

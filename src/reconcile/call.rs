@@ -420,6 +420,7 @@ mod tests {
                 html: None,
                 text: Some("Hello\n".into()),
                 locale: "en".into(),
+                reached: crate::render::Reached::Catalog,
                 catalog: "en".into(),
                 fallback: false,
                 unsubscribe_url: None,

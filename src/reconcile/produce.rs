@@ -82,7 +82,7 @@ impl Producer {
             Ok::<_, Failure>(())
         };
         select(&self.campaign, Some(state), |chunk| {
-            let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due == Due::Now).collect();
+            let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due.is_now()).collect();
             let ready: Vec<Result<(Pending, Option<String>), PlanError>> = due
                 .into_par_iter()
                 .map(|selected| self.pending(selected))
@@ -99,9 +99,17 @@ impl Producer {
 
     /// The recipient's envelope and the key it packs under.
     fn pending(&self, selected: Selected) -> Result<(Pending, Option<String>), PlanError> {
-        let Selected { recipient, key, .. } = selected;
-        // Only a recipient sent again (uncertain, or failed) has a record already.
-        let prior = if self.again.uncertain || self.again.failed.is_some() {
+        let Selected {
+            recipient,
+            key,
+            due,
+        } = selected;
+        // Only a recipient sent again (uncertain, failed, or one who got an earlier
+        // revision) has a record already.
+        let prior = if self.again.uncertain
+            || self.again.failed.is_some()
+            || matches!(due, Due::Again(_))
+        {
             self.store.get(&key)?
         } else {
             None

@@ -10,7 +10,7 @@
 //!
 //! # Guarantees
 //! - Output is byte for byte what minijinja renders from the same source: values are
-//!   escaped with minijinja's own `HtmlEscape` in `.html` templates, a single trailing
+//!   escaped as minijinja escapes them (`escape`) in `.html` templates, a single trailing
 //!   newline is dropped as minijinja drops it, and anything this module does not fully
 //!   understand (any other tag, filter, expression, comment or whitespace control) makes
 //!   the template fall back to minijinja. Tests compare both on every shipped recipient
@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use minijinja::HtmlEscape;
+use super::escape::Html;
 
 use crate::audience::Record;
 
@@ -81,11 +81,7 @@ impl Direct {
                 texts.last_mut()?.push_str(&rest[..start]);
                 match value {
                     Value::Fixed(text) => {
-                        let text = if html {
-                            HtmlEscape(&text).to_string()
-                        } else {
-                            text
-                        };
+                        let text = if html { Html(&text).to_string() } else { text };
                         texts.last_mut()?.push_str(&text);
                     }
                     value => {
@@ -143,7 +139,7 @@ impl Direct {
 
     fn push(&self, out: &mut String, value: &str) {
         if self.html {
-            let _ = write!(out, "{}", HtmlEscape(value));
+            let _ = write!(out, "{}", Html(value));
         } else {
             out.push_str(value);
         }
@@ -253,6 +249,7 @@ mod tests {
         ];
         for html in [true, false] {
             let mut env = minijinja::Environment::new();
+            super::super::environment::escaping(&mut env);
             env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
             env.set_auto_escape_callback(move |_| {
                 if html {

@@ -41,15 +41,14 @@ pub(super) fn load(tree: &sled::Tree, path: &Path, name: &str) -> Result<(Index,
     for entry in tree.range(&[1u8][..]..) {
         let (key, value) = entry.map_err(&io)?;
         let key = String::from_utf8_lossy(&key).into_owned();
-        let status = value
-            .first()
-            .copied()
-            .and_then(Status::from_code)
-            .ok_or_else(|| corrupt(key.clone(), "no status".to_owned()))?;
+        // Records kept under their own address are from before outcomes were kept per
+        // call: few, and read whole for their revision.
+        let record = encoding::decode(&value).map_err(|reason| corrupt(key.clone(), reason))?;
         index.set(
             &key,
             Entry {
-                status,
+                status: record.status,
+                revision: record.revision,
                 place: Place::Own,
             },
         );
@@ -70,6 +69,7 @@ pub(super) fn load(tree: &sled::Tree, path: &Path, name: &str) -> Result<(Index,
                     &key,
                     Entry {
                         status: record.status,
+                        revision: record.revision,
                         place: Place::Call(seq),
                     },
                 ),
@@ -236,6 +236,15 @@ impl CampaignStore {
         Ok(self.stored_status(key))
     }
 
+    /// The status of one recipient and the revision it is of; a call under way (a killed
+    /// run's, before recovery) counts as of no revision known.
+    pub fn standing(&self, key: &str) -> Option<(Status, u32)> {
+        if self.in_flight.contains_key(key) {
+            return Some((Status::InFlight, 0));
+        }
+        self.index().get(key).map(|e| (e.status, e.revision))
+    }
+
     fn stored_status(&self, key: &str) -> Option<Status> {
         self.index().get(key).map(|e| e.status)
     }
@@ -361,6 +370,7 @@ impl CampaignStore {
                     &change.key,
                     Entry {
                         status: record.status,
+                        revision: record.revision,
                         place: Place::Call(seq),
                     },
                 ),
@@ -401,6 +411,11 @@ impl CampaignStore {
         counts
     }
 
+    /// How many recipients with `status` are of each revision (their latest record's).
+    pub fn by_revision(&self, status: Status) -> std::collections::BTreeMap<u32, u64> {
+        self.index().by_revision(status)
+    }
+
     /// Every recipient with `status`, in address order.
     pub fn list(&self, status: Status) -> Result<Vec<(String, RecipientRecord)>, StoreError> {
         if status == Status::InFlight {
@@ -417,7 +432,10 @@ impl CampaignStore {
         }
         let index = self.index();
         let wanted = |key: &str, place: Place| {
-            !self.in_flight.contains_key(key) && index.get(key) == Some(Entry { status, place })
+            !self.in_flight.contains_key(key)
+                && index
+                    .get(key)
+                    .is_some_and(|e| e.status == status && e.place == place)
         };
         let mut listed = Vec::new();
         for entry in self.tree.range(&[1u8][..]..) {

@@ -4,7 +4,7 @@
 //!
 //! A recipient is keyed by the fingerprint of their address (`crate::keyhash`: 128
 //! bits, keyed at random per process, so no address can be chosen to collide). Each
-//! entry holds the status and where the full record
+//! entry holds the status, the revision it is of, and where the full record
 //! is: under the address itself (stores written before outcomes were kept per call), or
 //! among the outcomes of one call. A million recipients take about 64 MB.
 
@@ -22,6 +22,8 @@ pub enum Place {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     pub status: Status,
+    /// The campaign revision the recipient got (or was sent, for `failed` and `uncertain`).
+    pub revision: u32,
     pub place: Place,
 }
 
@@ -41,6 +43,15 @@ impl Index {
 
     pub fn remove(&mut self, key: &str) {
         self.entries.remove(&hash(key));
+    }
+
+    /// How many recipients with `status` are of each revision, by revision.
+    pub fn by_revision(&self, status: Status) -> std::collections::BTreeMap<u32, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for entry in self.entries.values().filter(|e| e.status == status) {
+            *counts.entry(entry.revision).or_default() += 1;
+        }
+        counts
     }
 
     /// Every recipient by status.
@@ -66,6 +77,7 @@ mod tests {
         let mut index = Index::default();
         let sent = |seq| Entry {
             status: Status::Sent,
+            revision: 1,
             place: Place::Call(seq),
         };
         index.set("a@example.com", sent(3));
@@ -73,6 +85,7 @@ mod tests {
             "b@example.com",
             Entry {
                 status: Status::Uncertain,
+                revision: 1,
                 place: Place::Own,
             },
         );

@@ -99,6 +99,7 @@ impl Shaped {
             html,
             text,
             locale: shape.catalog.clone(),
+            reached: crate::render::Reached::Catalog,
             catalog: shape.catalog.clone(),
             fallback: false,
             unsubscribe_url: self.unsubscribe_url.clone(),
