@@ -70,7 +70,7 @@ pub struct Screen {
     /// Audience addresses suppressed, per source of `suppressions`.
     by_source: Vec<u64>,
     /// The line each address was first seen on, by the address's fingerprint.
-    seen: crate::keyhash::Map<u64>,
+    seen: crate::keyhash::Table<u32>,
     tally: Tally,
 }
 
@@ -80,7 +80,7 @@ impl Screen {
             email_field: email_field.to_owned(),
             by_source: vec![0; suppressions.sources().len()],
             suppressions,
-            seen: crate::keyhash::Map::default(),
+            seen: crate::keyhash::Table::default(),
             tally: Tally::default(),
         }
     }
@@ -115,13 +115,17 @@ impl Screen {
         }
         let key = normalize(email);
         let fingerprint = crate::keyhash::of(&key);
-        if let Some(&first_line) = self.seen.get(&fingerprint) {
+        if let Some(first_line) = self.seen.get(fingerprint) {
             self.tally.duplicates += 1;
-            return Verdict::Duplicate { first_line };
+            return Verdict::Duplicate {
+                first_line: u64::from(first_line),
+            };
         }
         self.tally.unique += 1;
         let sources = self.suppressions.sources_of(&key);
-        self.seen.insert(fingerprint, row.line);
+        // Lines past 4 billion are named as the last that fits: never in a real audience.
+        self.seen
+            .insert(fingerprint, u32::try_from(row.line).unwrap_or(u32::MAX));
         if sources != 0 {
             self.tally.suppressed += 1;
             for (i, count) in self.by_source.iter_mut().enumerate() {
@@ -138,7 +142,7 @@ impl Screen {
 
     /// Whether a row with the normalised address `key` was screened (suppressed included).
     pub fn seen(&self, key: &str) -> bool {
-        self.seen.contains_key(&crate::keyhash::of(key))
+        self.seen.get(crate::keyhash::of(key)).is_some()
     }
 
     pub fn tally(&self) -> Tally {

@@ -14,6 +14,9 @@ use super::transport::Transport;
 use crate::audience::SuppressList;
 use crate::langtag::LanguageTag;
 
+/// The highest revision a campaign may declare: the state store keeps it in 24 bits.
+pub const MOST_REVISION: u32 = (1 << 24) - 1;
+
 /// A campaign with its paths resolved against its manifest's folder, its defaults filled
 /// in and its transport at hand.
 #[derive(Debug, Clone)]

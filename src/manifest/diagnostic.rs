@@ -201,6 +201,8 @@ pub enum Problem {
     FailureRateOutOfRange { value: f64 },
     #[error("`0` is out of range: revisions start at 1")]
     RevisionZero,
+    #[error("`{value}` is out of range: revisions go up to 16,777,215")]
+    RevisionTooLarge { value: u32 },
     #[error("must be at least 1 second")]
     TimeoutZero,
     #[error("`{value}` is out of range: expected 1 to 256 calls in flight")]

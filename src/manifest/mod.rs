@@ -18,7 +18,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use campaign::{Audience, Campaign, Locales, Revision, Template, Unsubscribe};
+pub use campaign::{Audience, Campaign, Locales, MOST_REVISION, Revision, Template, Unsubscribe};
 pub use diagnostic::{Diagnostic, Location, Problem};
 pub use error::LoadError;
 pub use model::{

@@ -21,7 +21,6 @@ use futures::stream::FuturesUnordered;
 use super::breaker::Breaker;
 use super::call::{self, Probe, Settled};
 use super::pace::{Bucket, Pacer};
-use super::produce::Pending;
 use super::produce::Producer;
 use super::{Context, Ending, Prepared, Progress, ReconcileError, Report, gate};
 use crate::live::{CampaignLive, Live};
@@ -29,7 +28,7 @@ use crate::manifest::Campaign;
 use crate::metrics::Metrics;
 use crate::plan::CampaignPlan;
 use crate::store::{CallLatency, CampaignRecord, CampaignStore, StatusCounts, now, timestamp};
-use crate::transport::Transport;
+use crate::transport::{Envelope, Transport};
 
 /// Sends to everyone due, up to `concurrency` calls at once.
 pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, ReconcileError> {
@@ -179,7 +178,7 @@ impl Caller {
 
     /// Starts one call as a task of its own: it waits for the rate, then sends; `None`
     /// when a stop came first.
-    fn launch(&self, call: Vec<Pending>) -> Flight {
+    fn launch(&self, call: Vec<Envelope>) -> Flight {
         let caller = self.clone();
         tokio::spawn(async move {
             let Caller {

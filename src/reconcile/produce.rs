@@ -15,19 +15,13 @@ use super::ReconcileError;
 use crate::manifest::Campaign;
 use crate::manifest::TransportKind;
 use crate::plan::packing::{self, Packer};
-use crate::plan::{Again, Due, PlanError, Selected, StateView, row_label, select};
+use crate::plan::{Again, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
-use crate::store::{CampaignStore, RecipientRecord};
+use crate::store::CampaignStore;
 use crate::transport::{Envelope, Message, Tags, message_id};
 
-/// An envelope ready to send, with what the state store held before this attempt.
-pub struct Pending {
-    pub envelope: Envelope,
-    pub prior: Option<RecipientRecord>,
-}
-
-/// One call's recipients, or why producing failed.
-pub type Call = Result<Vec<Pending>, ReconcileError>;
+/// One call's envelopes, or why producing failed.
+pub type Call = Result<Vec<Envelope>, ReconcileError>;
 
 /// What the producer needs.
 pub struct Producer {
@@ -72,8 +66,8 @@ impl Producer {
             again: &self.again,
         };
         let mut packer = Packer::new(self.call_size);
-        let mut full = Vec::new();
-        let send = |full: &mut Vec<Vec<Pending>>| {
+        let mut full: Vec<Vec<Envelope>> = Vec::new();
+        let send = |full: &mut Vec<Vec<Envelope>>| {
             for call in full.drain(..) {
                 calls
                     .blocking_send(Ok(call))
@@ -83,7 +77,7 @@ impl Producer {
         };
         select(&self.campaign, Some(state), |chunk| {
             let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due.is_now()).collect();
-            let ready: Vec<Result<(Pending, Option<String>), PlanError>> = due
+            let ready: Vec<Result<(Envelope, Option<String>), PlanError>> = due
                 .into_par_iter()
                 .map(|selected| self.pending(selected))
                 .collect();
@@ -98,22 +92,11 @@ impl Producer {
     }
 
     /// The recipient's envelope and the key it packs under.
-    fn pending(&self, selected: Selected) -> Result<(Pending, Option<String>), PlanError> {
-        let Selected {
-            recipient,
-            key,
-            due,
-        } = selected;
+    fn pending(&self, selected: Selected) -> Result<(Envelope, Option<String>), PlanError> {
+        let Selected { recipient, key, .. } = selected;
         // Only a recipient sent again (uncertain, failed, or one who got an earlier
-        // revision) has a record already.
-        let prior = if self.again.uncertain
-            || self.again.failed.is_some()
-            || matches!(due, Due::Again(_))
-        {
-            self.store.get(&key)?
-        } else {
-            None
-        };
+        // revision) has attempts already.
+        let attempts = self.store.attempts(&key);
         let campaign = &self.campaign;
         let message = self.renderer.render(
             &recipient.email,
@@ -142,10 +125,10 @@ impl Producer {
                 &campaign.from.email,
             ),
             to: recipient.email,
-            attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
+            attempt: attempts + 1,
             key,
             message,
         };
-        Ok((Pending { envelope, prior }, pack))
+        Ok((envelope, pack))
     }
 }

@@ -36,13 +36,19 @@ pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    if spec.revision.number() == 0 {
+    let number = spec.revision.number();
+    if number == 0 || number > crate::manifest::MOST_REVISION {
         let key = if loaded.index.has("spec.revision.number") {
             "spec.revision.number"
         } else {
             "spec.revision"
         };
-        out.push(loaded.at_value(key, Problem::RevisionZero));
+        let problem = if number == 0 {
+            Problem::RevisionZero
+        } else {
+            Problem::RevisionTooLarge { value: number }
+        };
+        out.push(loaded.at_value(key, problem));
     }
 }
 
