@@ -19,7 +19,7 @@ use super::ReconcileError;
 use super::breaker::Breaker;
 use super::pace::Pacer;
 use crate::metrics::Metrics;
-use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, StoreError, now};
+use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, now};
 use crate::transport::{self, Cause, Deliver, Envelope, Outcome};
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
@@ -94,7 +94,7 @@ pub async fn send<D: Deliver>(
             .map(|e| (e.key.clone(), e.attempt))
             .collect(),
     };
-    let intent = durably(store, move |store| store.begin(&intent)).await?;
+    let intent = store.begin_async(&intent).await?;
 
     let mut tally = Tally::new(revision, envelopes.len());
     let mut pending = envelopes;
@@ -152,7 +152,7 @@ pub async fn send<D: Deliver>(
     if settled.answered {
         settled.unavailable = None;
     }
-    durably(store, move |store| store.finish(Some(&intent), &changes)).await?;
+    store.finish_async(Some(&intent), &changes).await?;
     Ok(settled)
 }
 
@@ -241,19 +241,6 @@ impl Tally {
     fn unchanged(&mut self, key: &str) {
         tracing::trace!(recipient = %key, "unchanged");
         self.settled.not_sent += 1;
-    }
-}
-
-/// Runs a store write, which blocks until it is flushed, off the async workers, so the
-/// calls in flight go on meanwhile.
-async fn durably<T: Send + 'static>(
-    store: &CampaignStore,
-    write: impl FnOnce(&CampaignStore) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || write(&store)).await {
-        Ok(result) => result,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }
 

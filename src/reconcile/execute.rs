@@ -63,7 +63,9 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         campaign: &campaign.name,
         due: plan.to_send,
     });
-    let (calls, mut received) = tokio::sync::mpsc::channel(delivery.concurrency * 2);
+    // Enough calls ready to start one whenever another ends, and no more: each holds a
+    // thousand recipients' values.
+    let (calls, mut received) = tokio::sync::mpsc::channel((delivery.concurrency / 2).max(2));
     let producer = Producer {
         campaign: Arc::clone(&campaign),
         renderer,

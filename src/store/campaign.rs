@@ -258,6 +258,21 @@ impl CampaignStore {
 
     /// Records the intent of a call: on disk when this returns. Call it before the call.
     pub fn begin(&self, intent: &Intent) -> Result<IntentKey, StoreError> {
+        let (call, answer) = self.queue_begin(intent)?;
+        self.begun(
+            call,
+            journal::wait(&self.store.0.path, answer).map(|()| call),
+        )
+    }
+
+    /// `begin`, awaiting the write rather than blocking on it.
+    pub async fn begin_async(&self, intent: &Intent) -> Result<IntentKey, StoreError> {
+        let (call, answer) = self.queue_begin(intent)?;
+        let written = journal::settle(&self.store.0.path, answer).await;
+        self.begun(call, written.map(|()| call))
+    }
+
+    fn queue_begin(&self, intent: &Intent) -> Result<(IntentKey, journal::Answer), StoreError> {
         let call = self.store.next_call();
         let mut frame = Vec::with_capacity(64 * intent.recipients.len());
         Entry::Intent {
@@ -271,22 +286,51 @@ impl CampaignStore {
             .lock()
             .expect("the intents lock")
             .insert(call, intent.clone());
-        let appended = self
+        let answer = self
             .store
-            .append(frame, |ledger| self.entry(ledger).seq += 1);
-        if appended.is_err() {
+            .queue(frame, |ledger| self.entry(ledger).seq += 1);
+        self.begun(call, answer.map(|answer| (call, answer)))
+    }
+
+    /// What became of an intent's write: a failed one is forgotten.
+    fn begun<T>(&self, call: IntentKey, written: Result<T, StoreError>) -> Result<T, StoreError> {
+        if written.is_err() {
             self.state
                 .intents
                 .lock()
                 .expect("the intents lock")
                 .remove(&call);
         }
-        appended.map(|()| call)
+        written
     }
 
     /// Records a call's outcomes and closes its intent: on disk when this returns.
     /// Recipients of the call without a change keep what they had.
     pub fn finish(&self, intent: Option<&IntentKey>, changes: &[Change]) -> Result<(), StoreError> {
+        let (entry, answer) = self.queue_finish(intent, changes)?;
+        journal::wait(&self.store.0.path, answer)?;
+        // Known in memory once on disk.
+        self.state.apply(entry);
+        Ok(())
+    }
+
+    /// `finish`, awaiting the write rather than blocking on it.
+    pub async fn finish_async(
+        &self,
+        intent: Option<&IntentKey>,
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        let (entry, answer) = self.queue_finish(intent, changes)?;
+        journal::settle(&self.store.0.path, answer).await?;
+        self.state.apply(entry);
+        Ok(())
+    }
+
+    fn queue_finish(
+        &self,
+        intent: Option<&IntentKey>,
+        changes: &[Change],
+    ) -> Result<(Entry, journal::Answer), StoreError> {
         let outcomes: Vec<(String, RecipientRecord)> = changes
             .iter()
             .map(|c| (c.key.clone(), scrubbed(&c.record)))
@@ -298,7 +342,7 @@ impl CampaignStore {
             outcomes,
         };
         entry.frame(&mut frame);
-        self.store.append(frame, |ledger| {
+        let answer = self.store.queue(frame, |ledger| {
             // Counts move as the index says each recipient stood before.
             let index = self.index();
             let ledger = self.entry(ledger);
@@ -317,9 +361,7 @@ impl CampaignStore {
             ledger.set_counts(&counts);
             ledger.seq += 1;
         })?;
-        // Known in memory once on disk.
-        self.state.apply(entry);
-        Ok(())
+        Ok((entry, answer))
     }
 
     fn entry<'a>(&self, ledger: &'a mut Ledger) -> &'a mut CampaignLedger {

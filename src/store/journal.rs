@@ -26,8 +26,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+
+use futures::channel::oneshot;
 
 use super::StoreError;
 use super::encoding;
@@ -222,8 +224,11 @@ fn read_exact_or_end(reader: &mut impl std::io::Read, buffer: &mut [u8]) -> std:
 struct Append {
     bytes: Vec<u8>,
     snapshot: Snapshot,
-    answer: SyncSender<Result<(), String>>,
+    answer: oneshot::Sender<Result<(), String>>,
 }
+
+/// The answer to a queued append: awaited by calls in flight, blocked on elsewhere.
+pub type Answer = oneshot::Receiver<Result<(), String>>;
 
 /// The journal file open for appending, through its writer thread.
 pub struct Journal {
@@ -272,8 +277,8 @@ impl Journal {
     /// Queues `bytes` (whole frames) with the ledger that vouches for them; call while
     /// the ledger's lock is held, so appends queue in the ledger's order. Wait on the
     /// answer outside it.
-    pub fn queue(&self, bytes: Vec<u8>, snapshot: Snapshot) -> Receiver<Result<(), String>> {
-        let (answer, answered) = mpsc::sync_channel(1);
+    pub fn queue(&self, bytes: Vec<u8>, snapshot: Snapshot) -> Answer {
+        let (answer, answered) = oneshot::channel();
         let queue = self.queue.lock().expect("the journal queue lock");
         // Were the writer gone, `answer` is dropped and `wait` says the journal closed.
         if let Some(queue) = queue.as_ref() {
@@ -301,9 +306,14 @@ impl Drop for Journal {
     }
 }
 
+/// Waits for a queued append to be durable, blocking the thread.
+pub fn wait(dir: &Path, answered: Answer) -> Result<(), StoreError> {
+    futures::executor::block_on(settle(dir, answered))
+}
+
 /// Waits for a queued append to be durable.
-pub fn wait(dir: &Path, answered: &Receiver<Result<(), String>>) -> Result<(), StoreError> {
-    match answered.recv() {
+pub async fn settle(dir: &Path, answered: Answer) -> Result<(), StoreError> {
+    match answered.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(reason)) => Err(StoreError::Io {
             path: dir.to_owned(),

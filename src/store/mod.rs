@@ -281,14 +281,24 @@ impl Store {
     /// `change` says under its lock, in the order of every other change; returns once
     /// both are on disk.
     fn append(&self, frames: Vec<u8>, change: impl FnOnce(&mut Ledger)) -> Result<(), StoreError> {
-        let answered = self.0.keeper.change_then(
+        let answered = self.queue(frames, change)?;
+        journal::wait(&self.0.path, answered)
+    }
+
+    /// Queues `frames` as `append` does, without waiting: the answer says when they are
+    /// on disk.
+    fn queue(
+        &self,
+        frames: Vec<u8>,
+        change: impl FnOnce(&mut Ledger),
+    ) -> Result<journal::Answer, StoreError> {
+        self.0.keeper.change_then(
             |ledger| {
                 change(ledger);
                 Ok(())
             },
             |(), snapshot| self.0.journal.queue(frames, snapshot),
-        )?;
-        journal::wait(&self.0.path, &answered)
+        )
     }
 
     /// A new call number.
@@ -324,7 +334,7 @@ impl Store {
             },
             |result, snapshot| (result, self.0.journal.queue(Vec::new(), snapshot)),
         )?;
-        journal::wait(&self.0.path, &answered)?;
+        journal::wait(&self.0.path, answered)?;
         Ok(result)
     }
 }

@@ -2,8 +2,9 @@
 //! that shares content across a call, only the recipient's own values, kept after the
 //! provider's assembly was proved to give back exactly their message.
 //!
-//! A shaped message is a few hundred bytes where a whole one is a few kilobytes, which is
-//! what keeps a million personal messages in calls of 1,000 within memory.
+//! A shaped message is a few hundred bytes in two allocations where a whole one is a few
+//! kilobytes, which is what keeps a million personal messages in calls of 1,000 within
+//! memory.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -20,26 +21,29 @@ pub enum Message {
 /// A message proved to be its shape's text with these values between.
 #[derive(Debug, Clone)]
 pub struct Shaped {
-    pub subject: String,
-    pub unsubscribe_url: Option<String>,
     pub shape: Arc<Shape>,
-    /// The values of the text part, then of the html part, in order.
-    pub text: Vec<String>,
-    pub html: Vec<String>,
+    /// Every value one after another: the subject, the unsubscribe link (when there is
+    /// one), the text part's values, then the html part's.
+    values: String,
+    /// Where each value ends in `values`.
+    ends: Vec<u32>,
+    /// How many values the text part has, and whether there is a link.
+    text: u16,
+    link: bool,
 }
 
 impl Message {
     pub fn subject(&self) -> &str {
         match self {
             Self::Whole(rendered) => &rendered.subject,
-            Self::Shaped(shaped) => &shaped.subject,
+            Self::Shaped(shaped) => shaped.subject(),
         }
     }
 
     pub fn unsubscribe_url(&self) -> Option<&str> {
         match self {
             Self::Whole(rendered) => rendered.unsubscribe_url.as_deref(),
-            Self::Shaped(shaped) => shaped.unsubscribe_url.as_deref(),
+            Self::Shaped(shaped) => shaped.unsubscribe_url(),
         }
     }
 
@@ -53,31 +57,63 @@ impl Message {
 }
 
 impl Shaped {
-    /// Keeps only `rendered`'s values; `None` when it has no shape.
+    /// Keeps only `rendered`'s values; `None` when it has no shape (or more values, or
+    /// bytes, than a shaped message holds: thousands).
     pub fn of(rendered: &Rendered) -> Option<Self> {
         let personal = rendered.personal.as_ref()?;
-        let values = |body: Option<&String>, spans: &[(usize, usize)]| -> Vec<String> {
-            let body = body.map_or("", String::as_str);
-            spans
-                .iter()
-                .map(|(start, end)| body[*start..*end].to_owned())
-                .collect()
-        };
+        let text = rendered.text.as_deref().unwrap_or_default();
+        let html = rendered.html.as_deref().unwrap_or_default();
+        let parts = std::iter::once(rendered.subject.as_str())
+            .chain(rendered.unsubscribe_url.as_deref())
+            .chain(personal.text.iter().map(|(s, e)| &text[*s..*e]))
+            .chain(personal.html.iter().map(|(s, e)| &html[*s..*e]));
+        let mut values = String::new();
+        let mut ends = Vec::with_capacity(2 + personal.text.len() + personal.html.len());
+        for part in parts {
+            values.push_str(part);
+            ends.push(u32::try_from(values.len()).ok()?);
+        }
         Some(Self {
-            subject: rendered.subject.clone(),
-            unsubscribe_url: rendered.unsubscribe_url.clone(),
             shape: Arc::clone(&personal.shape),
-            text: values(rendered.text.as_ref(), &personal.text),
-            html: values(rendered.html.as_ref(), &personal.html),
+            values,
+            ends,
+            text: u16::try_from(personal.text.len()).ok()?,
+            link: rendered.unsubscribe_url.is_some(),
         })
+    }
+
+    /// The `i`th value.
+    fn value(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.values[start..self.ends[i] as usize]
+    }
+
+    pub fn subject(&self) -> &str {
+        self.value(0)
+    }
+
+    pub fn unsubscribe_url(&self) -> Option<&str> {
+        self.link.then(|| self.value(1))
+    }
+
+    /// The text part's values, in order.
+    pub fn text(&self) -> impl Iterator<Item = &str> + Clone {
+        let first = 1 + usize::from(self.link);
+        (first..first + usize::from(self.text)).map(|i| self.value(i))
+    }
+
+    /// The html part's values, in order.
+    pub fn html(&self) -> impl Iterator<Item = &str> + Clone {
+        let first = 1 + usize::from(self.link) + usize::from(self.text);
+        (first..self.ends.len()).map(|i| self.value(i))
     }
 
     /// The message put back together: each part's text with the values between.
     pub fn whole(&self) -> Rendered {
         let mut spans = (Vec::new(), Vec::new());
-        let join = |texts: &[String], values: &[String], spans: &mut Vec<(usize, usize)>| {
+        let join = |texts: &[String], values: Vec<&str>, spans: &mut Vec<(usize, usize)>| {
             let mut out = texts[0].clone();
-            for (value, text) in values.iter().zip(&texts[1..]) {
+            for (value, text) in values.into_iter().zip(&texts[1..]) {
                 let start = out.len();
                 out.push_str(value);
                 spans.push((start, out.len()));
@@ -89,20 +125,20 @@ impl Shaped {
         let text = shape
             .text
             .as_ref()
-            .map(|d| join(d.texts(), &self.text, &mut spans.0));
+            .map(|d| join(d.texts(), self.text().collect(), &mut spans.0));
         let html = shape
             .html
             .as_ref()
-            .map(|d| join(d.texts(), &self.html, &mut spans.1));
+            .map(|d| join(d.texts(), self.html().collect(), &mut spans.1));
         Rendered {
-            subject: self.subject.clone(),
+            subject: self.subject().to_owned(),
             html,
             text,
             locale: shape.catalog.clone(),
             reached: crate::render::Reached::Catalog,
             catalog: shape.catalog.clone(),
             fallback: false,
-            unsubscribe_url: self.unsubscribe_url.clone(),
+            unsubscribe_url: self.unsubscribe_url().map(str::to_owned),
             personal: Some(Personal {
                 shape: Arc::clone(shape),
                 subject: Vec::new(),

@@ -151,12 +151,11 @@ impl Tags {
     /// Whether a shaped message may share a call: the limit on personal values, and no
     /// value (subject and unsubscribe link included) holding a tag or a hazard.
     pub fn fits(&self, shaped: &Shaped) -> bool {
-        let values = shaped.text.iter().chain(&shaped.html);
+        let values = shaped.text().chain(shaped.html());
         let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
         let mut fields = values
-            .map(String::as_str)
-            .chain([shaped.subject.as_str()])
-            .chain(shaped.unsubscribe_url.as_deref());
+            .chain([shaped.subject()])
+            .chain(shaped.unsubscribe_url());
         bytes <= MAX_PERSONAL_BYTES
             && !fields.any(|v| v.contains(&*self.nonce) || self.hazard(v).is_some())
     }
@@ -243,13 +242,11 @@ impl Tags {
 impl Tagged {
     /// One recipient's values, each beside its tag.
     pub fn substitutions<'a>(&'a self, shaped: &'a Shaped) -> Vec<(&'a str, &'a str)> {
-        let pairs = |tags: &'a [String], values: &'a [String]| {
-            tags.iter()
-                .zip(values)
-                .map(|(t, v)| (t.as_str(), v.as_str()))
+        let pairs = |tags: &'a [String], values: Box<dyn Iterator<Item = &'a str> + 'a>| {
+            tags.iter().map(String::as_str).zip(values)
         };
-        pairs(&self.text_tags, &shaped.text)
-            .chain(pairs(&self.html_tags, &shaped.html))
+        pairs(&self.text_tags, Box::new(shaped.text()))
+            .chain(pairs(&self.html_tags, Box::new(shaped.html())))
             .collect()
     }
 }
