@@ -37,6 +37,11 @@ const SMALLEST: usize = 64;
 pub struct Set(Table<()>);
 
 impl Set {
+    /// A set that holds `entries` without growing.
+    pub fn with_capacity(entries: usize) -> Self {
+        Self(Table::with_capacity(entries))
+    }
+
     /// Adds `key`; whether it was new.
     pub fn insert(&mut self, key: u128) -> bool {
         self.0.insert(key, ()).is_none()
@@ -76,6 +81,22 @@ impl<V> Default for Table<V> {
 }
 
 impl<V: Copy + Default> Table<V> {
+    /// A table that holds `entries` without growing.
+    pub fn with_capacity(entries: usize) -> Self {
+        let mut table = Self::default();
+        table.reserve(entries);
+        table
+    }
+
+    /// Room for `more` entries beyond those held, without growing again: one sizing
+    /// where growing by half would overshoot (a table sized this way is 7/8 full at most).
+    pub fn reserve(&mut self, more: usize) {
+        let wanted = ((self.len + more) * FULL.1).div_ceil(FULL.0).max(SMALLEST);
+        if wanted > self.keys.len() {
+            self.resize(wanted);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -180,7 +201,10 @@ impl<V: Copy + Default> Table<V> {
 
     /// Half as many slots again (at least `SMALLEST`), every entry placed anew.
     fn grow(&mut self) {
-        let capacity = (self.keys.len() + self.keys.len() / 2).max(SMALLEST);
+        self.resize((self.keys.len() + self.keys.len() / 2).max(SMALLEST));
+    }
+
+    fn resize(&mut self, capacity: usize) {
         let keys = std::mem::replace(&mut self.keys, vec![0; capacity]);
         let values = std::mem::replace(&mut self.values, vec![V::default(); capacity]);
         self.len = 0;

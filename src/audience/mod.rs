@@ -38,10 +38,8 @@ pub struct Recipient {
 #[derive(Debug)]
 pub enum Verdict {
     Send(Recipient),
-    /// The same address (ignoring case) already appeared on `first_line`.
-    Duplicate {
-        first_line: u64,
-    },
+    /// The same address (ignoring case) already appeared on an earlier row.
+    Duplicate,
     Suppressed,
     /// No valid address; `value` is what the row holds, possibly empty, and `problem`
     /// says what is wrong with it.
@@ -69,18 +67,23 @@ pub struct Screen {
     suppressions: Suppressions,
     /// Audience addresses suppressed, per source of `suppressions`.
     by_source: Vec<u64>,
-    /// The line each address was first seen on, by the address's fingerprint.
-    seen: crate::keyhash::Table<u32>,
+    /// The addresses seen, by fingerprint.
+    seen: crate::keyhash::Set,
     tally: Tally,
 }
 
 impl Screen {
     pub fn new(email_field: &str, suppressions: Suppressions) -> Self {
+        Self::with_capacity(email_field, suppressions, 0)
+    }
+
+    /// A screen that expects about `rows` rows, sized for them once instead of growing.
+    pub fn with_capacity(email_field: &str, suppressions: Suppressions, rows: usize) -> Self {
         Self {
             email_field: email_field.to_owned(),
             by_source: vec![0; suppressions.sources().len()],
             suppressions,
-            seen: crate::keyhash::Table::default(),
+            seen: crate::keyhash::Set::with_capacity(rows),
             tally: Tally::default(),
         }
     }
@@ -115,17 +118,13 @@ impl Screen {
         }
         let key = normalize(email);
         let fingerprint = crate::keyhash::of(&key);
-        if let Some(first_line) = self.seen.get(fingerprint) {
+        if self.seen.contains(fingerprint) {
             self.tally.duplicates += 1;
-            return Verdict::Duplicate {
-                first_line: u64::from(first_line),
-            };
+            return Verdict::Duplicate;
         }
         self.tally.unique += 1;
         let sources = self.suppressions.sources_of(&key);
-        // Lines past 4 billion are named as the last that fits: never in a real audience.
-        self.seen
-            .insert(fingerprint, u32::try_from(row.line).unwrap_or(u32::MAX));
+        self.seen.insert(fingerprint);
         if sources != 0 {
             self.tally.suppressed += 1;
             for (i, count) in self.by_source.iter_mut().enumerate() {
@@ -142,7 +141,7 @@ impl Screen {
 
     /// Whether a row with the normalised address `key` was screened (suppressed included).
     pub fn seen(&self, key: &str) -> bool {
-        self.seen.get(crate::keyhash::of(key)).is_some()
+        self.seen.contains(crate::keyhash::of(key))
     }
 
     pub fn tally(&self) -> Tally {

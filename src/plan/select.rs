@@ -24,14 +24,18 @@ pub struct Selection {
 
 /// Walks the audience (suppression lists and rollout applied, seeds outside the audience
 /// added) and calls `each` with chunks of recipients in file order and their due status.
+/// `rows` is how many rows the audience has, when an earlier walk counted them (0 when
+/// not known): the set of addresses seen is sized for them once.
 pub fn select<E: From<PlanError>>(
     campaign: &Campaign,
     state: Option<StateView<'_>>,
+    rows: usize,
     mut each: impl FnMut(Vec<Selected>) -> Result<(), E>,
 ) -> Result<Selection, E> {
     let suppressions = Suppressions::load(&campaign.audience.suppress).map_err(PlanError::from)?;
     let rollout = Rollout::new(campaign, &suppressions);
-    let screen = audience::Screen::new(&campaign.audience.email_field, suppressions);
+    let screen =
+        audience::Screen::with_capacity(&campaign.audience.email_field, suppressions, rows);
     // The store's own list (unsubscribes, bounces, complaints) holds for every campaign.
     let stored = state.map(|s| s.store.suppressions()).unwrap_or_default();
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();

@@ -194,7 +194,7 @@ fn screen_audience(
                     });
                 }
             }
-            Verdict::Duplicate { .. } | Verdict::Suppressed => {}
+            Verdict::Duplicate | Verdict::Suppressed => {}
         }
     }
     if !chunk.is_empty() {

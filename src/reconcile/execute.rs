@@ -59,6 +59,8 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         return Ok(report);
     };
 
+    // Room in the store's index for everyone due, made once rather than grown into.
+    store.reserve(usize::try_from(plan.to_send).unwrap_or(usize::MAX));
     ctx.progress.tell(Progress::Started {
         campaign: &campaign.name,
         due: plan.to_send,
@@ -72,6 +74,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         store: store.clone(),
         again: ctx.again.clone(),
         kind: delivery.kind,
+        rows: usize::try_from(plan.audience.rows).unwrap_or(usize::MAX),
         call_size: delivery.call_size,
         tags: transport.tags(),
     }

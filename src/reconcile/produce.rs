@@ -31,6 +31,8 @@ pub struct Producer {
     /// Who is due again although the store has an outcome for them.
     pub again: Again,
     pub kind: TransportKind,
+    /// The audience's rows, as the plan counted them.
+    pub rows: usize,
     pub call_size: usize,
     /// For a transport that shares content across a call: proves each message and keeps
     /// only its values.
@@ -75,7 +77,7 @@ impl Producer {
             }
             Ok::<_, Failure>(())
         };
-        select(&self.campaign, Some(state), |chunk| {
+        select(&self.campaign, Some(state), self.rows, |chunk| {
             let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due.is_now()).collect();
             let ready: Vec<Result<(Envelope, Option<String>), PlanError>> = due
                 .into_par_iter()

@@ -173,6 +173,15 @@ impl CampaignStore {
         self.index().get(key).map(|e| (e.status, e.revision))
     }
 
+    /// Makes room in the index for `more` recipients it does not hold yet.
+    pub fn reserve(&self, more: usize) {
+        self.state
+            .index
+            .write()
+            .expect("the index lock")
+            .reserve(more);
+    }
+
     /// Attempts made for one recipient so far (up to 63: the journal keeps the exact count).
     pub fn attempts(&self, key: &str) -> u32 {
         self.index().get(key).map_or(0, |e| e.attempts)

@@ -64,6 +64,11 @@ impl Index {
         self.entries.insert(hash(key), entry.pack());
     }
 
+    /// Room for `more` entries without growing.
+    pub fn reserve(&mut self, more: usize) {
+        self.entries.reserve(more);
+    }
+
     /// Every recipient by status.
     pub fn counts(&self) -> StatusCounts {
         let mut counts = StatusCounts::default();
