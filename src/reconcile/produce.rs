@@ -18,7 +18,7 @@ use crate::plan::packing::{self, Packer};
 use crate::plan::{Again, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
 use crate::store::CampaignStore;
-use crate::transport::{Envelope, Message, Tags, message_id};
+use crate::transport::{Envelope, Message, Shaped, Tags, message_id};
 
 /// One call's envelopes, or why producing failed.
 pub type Call = Result<Vec<Envelope>, ReconcileError>;
@@ -117,7 +117,13 @@ impl Producer {
                     Message::Whole(message)
                 }
             }
-            _ => Message::Whole(message),
+            (Some(_), None) => Message::Whole(message),
+            // Where every message goes whole, it waits for its call as its values all
+            // the same, and is written out piece by piece when the call is made.
+            (None, _) => match Shaped::keep(&message) {
+                Some(shaped) => Message::Shaped(shaped),
+                None => Message::Whole(message),
+            },
         };
         let envelope = Envelope {
             message_id: message_id(
