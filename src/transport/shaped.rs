@@ -277,12 +277,12 @@ mod tests {
         let campaigns = Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
         let manifests = crate::manifest::load(&campaigns).unwrap();
         let campaign = &manifests.campaigns[0];
-        let renderer = crate::render::Renderer::new(campaign).unwrap();
+        let templates = crate::render::Renderer::new(campaign).unwrap();
         let mut kept = 0;
         for row in crate::audience::rows(&campaign.audience.file, "email").unwrap() {
             let row = row.unwrap();
             let email = row.record.get("email").unwrap();
-            let rendered = renderer.render(&email, &row.record, &row.line).unwrap();
+            let rendered = templates.render(&email, &row.record, &row.line).unwrap();
             let shaped = Shaped::keep(&rendered).expect("the shipped templates have a shape");
             let message = Message::Shaped(shaped);
             let written = |part: Option<Part<'_>>| part.map(|p| (p.to_string(), p.len()));
