@@ -137,6 +137,30 @@ impl<V: Copy + Default> Table<V> {
         }
     }
 
+    /// The value of `key`, held from now on (as `V::default()` if it was not).
+    pub fn slot_mut(&mut self, key: u128) -> &mut V {
+        debug_assert_ne!(key, 0, "0 marks an empty slot");
+        if (self.len + 1) * FULL.1 > self.keys.len() * FULL.0 {
+            self.grow();
+        }
+        let (slot, found) = self.find(key);
+        if !found {
+            self.keys[slot] = key;
+            self.values[slot] = V::default();
+            self.len += 1;
+        }
+        &mut self.values[slot]
+    }
+
+    /// Every value held, to change in place.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.keys
+            .iter()
+            .zip(&mut self.values)
+            .filter(|(key, _)| **key != 0)
+            .map(|(_, value)| value)
+    }
+
     /// Sets `key` to `value`; the value it had.
     pub fn insert(&mut self, key: u128, value: V) -> Option<V> {
         debug_assert_ne!(key, 0, "0 marks an empty slot");

@@ -2,8 +2,9 @@
 //! invalid rows, and counting each.
 //!
 //! # Guarantees
-//! - Rows are read one at a time; only the set of addresses seen so far is kept, which is
-//!   what deduplication needs.
+//! - Rows are read one at a time; only the addresses met so far are kept (as fingerprints,
+//!   in a set of the walk's own or marked in the state store's index), which is what
+//!   deduplication needs.
 //! - Addresses are trimmed and compared case-insensitively. The first row of an address
 //!   wins; later rows with the same address are counted as duplicates, never sent.
 //! - Every row ends up in exactly one bucket: to send, duplicate, suppressed or invalid.
@@ -61,29 +62,47 @@ pub struct Tally {
     pub invalid: u64,
 }
 
+/// The addresses a walk has met, to tell a duplicate row.
+pub trait Met: Send {
+    /// Whether the address with this fingerprint is met for the first time; it is met
+    /// from now on.
+    fn first(&mut self, fingerprint: u128) -> bool;
+}
+
+impl Met for crate::keyhash::Set {
+    fn first(&mut self, fingerprint: u128) -> bool {
+        self.insert(fingerprint)
+    }
+}
+
 /// Sorts rows into verdicts, remembering what it has seen.
 pub struct Screen {
     email_field: String,
     suppressions: Suppressions,
     /// Audience addresses suppressed, per source of `suppressions`.
     by_source: Vec<u64>,
-    /// The addresses seen, by fingerprint.
-    seen: crate::keyhash::Set,
+    /// The addresses met, by fingerprint.
+    met: Box<dyn Met>,
     tally: Tally,
 }
 
 impl Screen {
+    /// A screen that keeps the addresses it meets in a set of its own.
     pub fn new(email_field: &str, suppressions: Suppressions) -> Self {
-        Self::with_capacity(email_field, suppressions, 0)
+        Self::meeting(
+            email_field,
+            suppressions,
+            Box::new(crate::keyhash::Set::default()),
+        )
     }
 
-    /// A screen that expects about `rows` rows, sized for them once instead of growing.
-    pub fn with_capacity(email_field: &str, suppressions: Suppressions, rows: usize) -> Self {
+    /// A screen that keeps the addresses it meets in `met`.
+    pub fn meeting(email_field: &str, suppressions: Suppressions, met: Box<dyn Met>) -> Self {
         Self {
             email_field: email_field.to_owned(),
             by_source: vec![0; suppressions.sources().len()],
             suppressions,
-            seen: crate::keyhash::Set::with_capacity(rows),
+            met,
             tally: Tally::default(),
         }
     }
@@ -117,14 +136,12 @@ impl Screen {
             };
         }
         let key = normalize(email);
-        let fingerprint = crate::keyhash::of(&key);
-        if self.seen.contains(fingerprint) {
+        if !self.met.first(crate::keyhash::of(&key)) {
             self.tally.duplicates += 1;
             return Verdict::Duplicate;
         }
         self.tally.unique += 1;
         let sources = self.suppressions.sources_of(&key);
-        self.seen.insert(fingerprint);
         if sources != 0 {
             self.tally.suppressed += 1;
             for (i, count) in self.by_source.iter_mut().enumerate() {
@@ -139,9 +156,10 @@ impl Screen {
         })
     }
 
-    /// Whether a row with the normalised address `key` was screened (suppressed included).
-    pub fn seen(&self, key: &str) -> bool {
-        self.seen.contains(crate::keyhash::of(key))
+    /// Whether no row with the normalised address `key` was screened (suppressed
+    /// included); it is met from now on.
+    pub fn meet(&mut self, key: &str) -> bool {
+        self.met.first(crate::keyhash::of(key))
     }
 
     pub fn tally(&self) -> Tally {

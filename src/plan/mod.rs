@@ -202,7 +202,7 @@ pub fn plan_with(
     // The calls apply will make: the same packing over the same recipients in order.
     let mut packer = Packer::new(delivery.call_size);
     let mut calls = Vec::new();
-    let selection = select(campaign, state, 0, |chunk| {
+    let selection = select(campaign, state, None, |chunk| {
         let messages: Vec<Result<Rendered, _>> = chunk
             .par_iter()
             .map(|s| {

@@ -33,7 +33,7 @@ pub fn walk<E: From<PlanError>>(
     rollout: &Rollout,
     mut each: impl FnMut(Vec<Recipient>) -> Result<(), E>,
 ) -> Result<Walked, E> {
-    let screened = std::thread::scope(|scope| {
+    let mut screened = std::thread::scope(|scope| {
         let (chunks, received) = sync_channel(2);
         let screener = scope.spawn(move || screen_audience(campaign, screen, &chunks));
         for chunk in received {
@@ -47,7 +47,7 @@ pub fn walk<E: From<PlanError>>(
 
     let mut outside: Vec<&str> = rollout
         .seeds()
-        .filter(|s| !screened.screen.seen(s))
+        .filter(|s| screened.screen.meet(s))
         .collect();
     outside.sort_unstable();
     if !outside.is_empty() {

@@ -59,8 +59,9 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         return Ok(report);
     };
 
-    // Room in the store's index for everyone due, made once rather than grown into.
-    store.reserve(usize::try_from(plan.to_send).unwrap_or(usize::MAX));
+    // Room in the store's index for every address the walk meets, made once rather than
+    // grown into.
+    store.reserve(usize::try_from(plan.audience.unique).unwrap_or(usize::MAX));
     ctx.progress.tell(Progress::Started {
         campaign: &campaign.name,
         due: plan.to_send,

@@ -12,6 +12,8 @@ use rayon::prelude::*;
 use tokio::sync::mpsc::Sender;
 
 use super::ReconcileError;
+use crate::audience::Met;
+use crate::keyhash::Set;
 use crate::manifest::Campaign;
 use crate::manifest::TransportKind;
 use crate::plan::packing::{self, Packer};
@@ -77,7 +79,13 @@ impl Producer {
             }
             Ok::<_, Failure>(())
         };
-        select(&self.campaign, Some(state), self.rows, |chunk| {
+        // The store's index tells duplicate rows; a set of the walk's own only if another
+        // walk holds the index.
+        let met: Box<dyn Met> = match self.store.marks() {
+            Some(marks) => Box::new(marks),
+            None => Box::new(Set::with_capacity(self.rows)),
+        };
+        select(&self.campaign, Some(state), Some(met), |chunk| {
             let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due.is_now()).collect();
             let ready: Vec<Result<(Envelope, Option<String>), PlanError>> = due
                 .into_par_iter()

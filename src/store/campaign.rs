@@ -2,6 +2,7 @@
 //! (the index, in memory), its calls under way, and its history (in the journal).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::index::{Entry as Standing, Index};
@@ -9,6 +10,7 @@ use super::journal::{self, Entry};
 use super::ledger::{CampaignLedger, Ledger};
 use super::record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts};
 use super::{Store, StoreError, io_error};
+use crate::audience::Met;
 
 pub const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
 
@@ -30,6 +32,27 @@ pub struct CampaignState {
     /// Calls whose outcomes are not recorded yet, by number: under way, or a killed run's
     /// until `recover`.
     intents: Mutex<BTreeMap<IntentKey, Intent>>,
+    /// Whether a send walk marks the index (see [`CampaignStore::marks`]).
+    walking: AtomicBool,
+}
+
+/// A send walk's hold on the index marks; let go when dropped.
+pub struct Marks(Arc<CampaignState>);
+
+impl Met for Marks {
+    fn first(&mut self, fingerprint: u128) -> bool {
+        self.0
+            .index
+            .write()
+            .expect("the index lock")
+            .meet(fingerprint)
+    }
+}
+
+impl Drop for Marks {
+    fn drop(&mut self) {
+        self.0.walking.store(false, Ordering::Release);
+    }
 }
 
 impl CampaignState {
@@ -173,16 +196,32 @@ impl CampaignStore {
         self.index().get(key).map(|e| (e.status, e.revision))
     }
 
-    /// Makes room in the index for `more` recipients it does not hold yet.
-    pub fn reserve(&self, more: usize) {
+    /// Makes room in the index for `addresses` in all (records, and addresses a walk
+    /// meets), once rather than grown into.
+    pub fn reserve(&self, addresses: usize) {
+        let mut index = self.state.index.write().expect("the index lock");
+        let more = addresses.saturating_sub(index.len());
+        index.reserve(more);
+    }
+
+    /// The index, as the send walk's record of the addresses it meets: no set of the
+    /// walk's own, since the index holds most of them anyway (4 bytes a slot, not 16).
+    /// One walk at a time per campaign (`None` while another holds it); it starts having
+    /// met nobody.
+    pub fn marks(&self) -> Option<Marks> {
+        self.state
+            .walking
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
         self.state
             .index
             .write()
             .expect("the index lock")
-            .reserve(more);
+            .forget_met();
+        Some(Marks(Arc::clone(&self.state)))
     }
 
-    /// Attempts made for one recipient so far (up to 63: the journal keeps the exact count).
+    /// Attempts made for one recipient so far (up to 31).
     pub fn attempts(&self, key: &str) -> u32 {
         self.index().get(key).map_or(0, |e| e.attempts)
     }
