@@ -137,13 +137,23 @@ impl<V: Copy + Default> Table<V> {
         }
     }
 
+    /// Where `key` is, or goes (growing first if a new key would fill the table past
+    /// 7/8: a key already held never makes it grow), and whether it is held.
+    fn place(&mut self, key: u128) -> (usize, bool) {
+        debug_assert_ne!(key, 0, "0 marks an empty slot");
+        if !self.keys.is_empty() {
+            let (slot, found) = self.find(key);
+            if found || (self.len + 1) * FULL.1 <= self.keys.len() * FULL.0 {
+                return (slot, found);
+            }
+        }
+        self.grow();
+        (self.find(key).0, false)
+    }
+
     /// The value of `key`, held from now on (as `V::default()` if it was not).
     pub fn slot_mut(&mut self, key: u128) -> &mut V {
-        debug_assert_ne!(key, 0, "0 marks an empty slot");
-        if (self.len + 1) * FULL.1 > self.keys.len() * FULL.0 {
-            self.grow();
-        }
-        let (slot, found) = self.find(key);
+        let (slot, found) = self.place(key);
         if !found {
             self.keys[slot] = key;
             self.values[slot] = V::default();
@@ -163,11 +173,7 @@ impl<V: Copy + Default> Table<V> {
 
     /// Sets `key` to `value`; the value it had.
     pub fn insert(&mut self, key: u128, value: V) -> Option<V> {
-        debug_assert_ne!(key, 0, "0 marks an empty slot");
-        if (self.len + 1) * FULL.1 > self.keys.len() * FULL.0 {
-            self.grow();
-        }
-        let (slot, found) = self.find(key);
+        let (slot, found) = self.place(key);
         if found {
             return Some(std::mem::replace(&mut self.values[slot], value));
         }
@@ -296,5 +302,26 @@ mod tests {
         let bytes = table.keys.capacity() * 16 + table.values.capacity() * 4;
         assert!(bytes < 1_000_000 * 36, "{bytes} bytes");
         assert_eq!(table.get(of("user999999@example.com")), Some(999_999));
+    }
+
+    /// A table sized for `n` takes `n` keys without growing, and changing the value of a
+    /// key it holds never makes it grow, however full it is (a table that grows holds
+    /// its old and new slots at once).
+    #[test]
+    fn a_table_sized_for_n_takes_n_and_changes_without_growing() {
+        for n in [1, 7, 8, 1000, 20_001] {
+            let mut table: Table<u32> = Table::with_capacity(n);
+            let slots = table.keys.len();
+            for i in 0..n {
+                table.insert(of(&format!("user{i}@example.com")), 1);
+            }
+            for i in 0..n {
+                *table.slot_mut(of(&format!("user{i}@example.com"))) += 1;
+                table.insert(of(&format!("user{i}@example.com")), 3);
+            }
+            assert_eq!((table.keys.len(), table.len()), (slots, n), "sized for {n}");
+            table.insert(of("one more@example.com"), 1);
+            assert!(table.len() == n + 1 && table.get(of("user0@example.com")) == Some(3));
+        }
     }
 }
