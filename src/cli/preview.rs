@@ -129,49 +129,44 @@ fn write(campaign: &Campaign, out: &Path, pick: Option<&Pick>) -> Result<Vec<Sam
     let mut samples: BTreeMap<(String, Vec<usize>), Sample> = BTreeMap::new();
     let mut failed = None;
     let delivery = plan::Delivery::of(campaign, None);
-    plan::plan_with(
-        campaign,
-        &renderer,
-        None,
-        &delivery,
-        |recipient: &Recipient, rendered: &Rendered| {
-            if failed.is_some() || pick.is_some_and(|p| !p.matches(recipient)) {
+    let mut each = |recipient: &Recipient, rendered: &Rendered| {
+        if failed.is_some() || pick.is_some_and(|p| !p.matches(recipient)) {
+            return;
+        }
+        // Templates of text and values take one path; only the others are asked.
+        let path = if rendered.personal.is_some() {
+            Ok(Vec::new())
+        } else {
+            renderer.path(&recipient.record, rendered)
+        };
+        let path = match path {
+            Ok(path) => path,
+            Err(error) => {
+                failed = Some(error.to_string());
                 return;
             }
-            // Templates of text and values take one path; only the others are asked.
-            let path = if rendered.personal.is_some() {
-                Ok(Vec::new())
-            } else {
-                renderer.path(&recipient.record, rendered)
-            };
-            let path = match path {
-                Ok(path) => path,
-                Err(error) => {
-                    failed = Some(error.to_string());
-                    return;
-                }
-            };
-            let sample = samples
-                .entry((rendered.catalog.clone(), path.clone()))
-                .or_insert_with(|| Sample {
-                    to: recipient.email.clone(),
-                    line: recipient.line,
-                    rendered: rendered.clone(),
-                    path,
-                    rows: 0,
-                    lines: Vec::new(),
-                    values: BTreeSet::new(),
-                });
-            sample.rows += 1;
-            if sample.lines.len() < LISTED_LINES {
-                sample.lines.push(recipient.line);
-            }
-            if !sample.values.contains(&rendered.locale) {
-                sample.values.insert(rendered.locale.clone());
-            }
-        },
-    )
-    .map_err(|e| e.to_string())?;
+        };
+        let sample = samples
+            .entry((rendered.catalog.clone(), path.clone()))
+            .or_insert_with(|| Sample {
+                to: recipient.email.clone(),
+                line: recipient.line,
+                rendered: rendered.clone(),
+                path,
+                rows: 0,
+                lines: Vec::new(),
+                values: BTreeSet::new(),
+            });
+        sample.rows += 1;
+        if sample.lines.len() < LISTED_LINES {
+            sample.lines.push(recipient.line);
+        }
+        if !sample.values.contains(&rendered.locale) {
+            sample.values.insert(rendered.locale.clone());
+        }
+    };
+    plan::plan_with(campaign, &renderer, None, &delivery, Some(&mut each))
+        .map_err(|e| e.to_string())?;
     if let Some(error) = failed {
         return Err(error);
     }

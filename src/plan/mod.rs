@@ -187,38 +187,77 @@ pub fn plan(
     delivery: &Delivery,
 ) -> Result<CampaignPlan, PlanError> {
     let renderer = Renderer::new(campaign)?;
-    plan_with(campaign, &renderer, state, delivery, |_, _| {})
+    plan_with(campaign, &renderer, state, delivery, None)
 }
 
-/// Like `plan`, also handing each rendered message to `sample` (used by preview).
+/// What the plan keeps of one recipient's rendered message: where its locale led and what
+/// it packs under (the message itself only for `sample`).
+struct Kept {
+    locale: Reaching,
+    /// `Some` when due now: the key of the calls it may share.
+    pack: Option<Option<String>>,
+    message: Option<Rendered>,
+}
+
+/// Where a recipient's locale value led: what the plan counts per locale.
+struct Reaching {
+    locale: String,
+    reached: Reached,
+    catalog: String,
+    fallback: bool,
+}
+
+impl Reaching {
+    fn of(message: &Rendered) -> Self {
+        Self {
+            locale: message.locale.clone(),
+            reached: message.reached,
+            catalog: message.catalog.clone(),
+            fallback: message.fallback,
+        }
+    }
+}
+
+/// Like `plan`, also handing each rendered message to `sample` (used by preview); without
+/// one, each message is dropped as soon as it is counted.
 pub fn plan_with(
     campaign: &Campaign,
     renderer: &Renderer,
     state: Option<StateView<'_>>,
     delivery: &Delivery,
-    mut sample: impl FnMut(&Recipient, &Rendered),
+    mut sample: Option<&mut dyn FnMut(&Recipient, &Rendered)>,
 ) -> Result<CampaignPlan, PlanError> {
     let mut counts = Counts::default();
     // The calls apply will make: the same packing over the same recipients in order.
     let mut packer = Packer::new(delivery.call_size);
     let mut calls = Vec::new();
+    let keep = sample.is_some();
     let selection = select(campaign, state, None, |chunk| {
-        let messages: Vec<Result<Rendered, _>> = chunk
+        let kept: Vec<Result<Kept, _>> = chunk
             .par_iter()
             .map(|s| {
                 let r = &s.recipient;
-                renderer.render(&r.email, &r.record, &row_label(campaign, r))
+                let message = renderer.render(&r.email, &r.record, &row_label(campaign, r))?;
+                Ok::<_, PlanError>(Kept {
+                    locale: Reaching::of(&message),
+                    pack: s
+                        .due
+                        .is_now()
+                        .then(|| packing::key(delivery.kind, &message)),
+                    message: keep.then_some(message),
+                })
             })
             .collect();
-        for (selected, message) in chunk.iter().zip(messages) {
-            let message = message?;
-            counts.locale(&message, selected.recipient.line);
+        for (selected, kept) in chunk.iter().zip(kept) {
+            let kept = kept?;
+            counts.locale(kept.locale, selected.recipient.line);
             counts.add(selected.due);
-            if selected.due.is_now() {
-                let key = packing::key(delivery.kind, &message);
+            if let Some(key) = kept.pack {
                 packer.push(key.as_deref(), (), &mut calls);
             }
-            sample(&selected.recipient, &message);
+            if let (Some(sample), Some(message)) = (sample.as_mut(), &kept.message) {
+                sample(&selected.recipient, message);
+            }
         }
         Ok::<_, PlanError>(())
     })?;
@@ -308,20 +347,26 @@ struct LocaleCount {
 }
 
 impl Counts {
-    fn locale(&mut self, message: &Rendered, line: u64) {
-        let key = (message.locale.clone(), message.reached);
+    fn locale(&mut self, reaching: Reaching, line: u64) {
+        let Reaching {
+            locale,
+            reached,
+            catalog,
+            fallback,
+        } = reaching;
+        let key = (locale, reached);
         if let Some(entry) = self.locale.get_mut(&key) {
             entry.recipients += 1;
-            entry.fallbacks += u64::from(message.fallback);
+            entry.fallbacks += u64::from(fallback);
             return;
         }
         self.locale.insert(
             key,
             LocaleCount {
-                catalog: message.catalog.clone(),
-                reached: message.reached,
+                catalog,
+                reached,
                 recipients: 1,
-                fallbacks: u64::from(message.fallback),
+                fallbacks: u64::from(fallback),
                 first_line: line,
             },
         );

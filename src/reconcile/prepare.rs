@@ -52,7 +52,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         again: &ctx.again,
     };
     let delivery = Delivery::of(campaign, previous.latency.as_ref());
-    let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, |_, _| {})?;
+    let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, None)?;
     warnings.extend(plan.warnings());
     ctx.live.update(&campaign.name, |live| {
         live.prepared = true;

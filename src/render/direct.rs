@@ -32,6 +32,9 @@ pub struct Direct {
     values: Vec<Value>,
     /// Whether values are HTML-escaped (`.html` templates).
     html: bool,
+    /// Whether the literal pieces pass the preflight's body check, so that only the
+    /// values need it per recipient.
+    clean: bool,
 }
 
 /// What a `{{ ... }}` prints.
@@ -97,11 +100,19 @@ impl Direct {
                 rest = &rest[start + 1..];
             }
         }
+        let clean = texts.iter().all(|t| super::check::body(t).is_ok());
         Some(Self {
             texts,
             values,
             html,
+            clean,
         })
+    }
+
+    /// Whether the literal pieces pass the body check (then a message's values are all
+    /// that is left to check).
+    pub fn is_clean(&self) -> bool {
+        self.clean
     }
 
     /// Whether the output is the same for everyone.

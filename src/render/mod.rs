@@ -341,12 +341,32 @@ impl Renderer {
         };
         check::header("Subject", &subject)
             .map_err(|m| refused(&self.subject_name, "subject", m))?;
-        for (body, slot, part) in [
-            (&html, &self.written.html, "html body"),
-            (&text, &self.written.text, "text body"),
+        for (body, spans, compiled, slot, part) in [
+            (
+                &html,
+                &html_spans,
+                &templates.html,
+                &self.written.html,
+                "html body",
+            ),
+            (
+                &text,
+                &text_spans,
+                &templates.text,
+                &self.written.text,
+                "text body",
+            ),
         ] {
             if let (Some(body), Some(Slot::Template(name))) = (body, slot) {
-                check::body(body).map_err(|m| refused(name, part, m))?;
+                // Made of pieces checked once and values: the values are checked (the
+                // first refused character is in one of them, if anywhere).
+                let checked = match (compiled, spans.as_ref().and_then(Option::as_ref)) {
+                    (Some(Slot::Direct { direct, .. }), Some(spans)) if direct.is_clean() => spans
+                        .iter()
+                        .try_for_each(|(start, end)| check::body(&body[*start..*end])),
+                    _ => check::body(body),
+                };
+                checked.map_err(|m| refused(name, part, m))?;
             }
         }
         let personal = match (
@@ -556,6 +576,11 @@ mod tests {
             "\\",
             "\n",
             "\t",
+            "\r",
+            // Refused in a body: both ways must refuse with the same words.
+            "\u{1}",
+            "\u{1b}",
+            "\u{7f}",
             "&amp;",
             "-h0-",
             "%recipient.x%",
