@@ -194,8 +194,10 @@ pub fn plan(
 /// it packs under (the message itself only for `sample`).
 struct Kept {
     locale: Reaching,
-    /// `Some` when due now: the key of the calls it may share.
-    pack: Option<Option<String>>,
+    /// Whether the recipient is due now, and then the key of the calls it may share
+    /// (`packing::key`).
+    due_now: bool,
+    key: Option<String>,
     message: Option<Rendered>,
 }
 
@@ -218,6 +220,9 @@ impl Reaching {
     }
 }
 
+/// What is handed each rendered message, when one is wanted.
+pub type Sample<'a> = &'a mut dyn FnMut(&Recipient, &Rendered);
+
 /// Like `plan`, also handing each rendered message to `sample` (used by preview); without
 /// one, each message is dropped as soon as it is counted.
 pub fn plan_with(
@@ -225,7 +230,7 @@ pub fn plan_with(
     renderer: &Renderer,
     state: Option<StateView<'_>>,
     delivery: &Delivery,
-    mut sample: Option<&mut dyn FnMut(&Recipient, &Rendered)>,
+    mut sample: Option<Sample<'_>>,
 ) -> Result<CampaignPlan, PlanError> {
     let mut counts = Counts::default();
     // The calls apply will make: the same packing over the same recipients in order.
@@ -238,12 +243,13 @@ pub fn plan_with(
             .map(|s| {
                 let r = &s.recipient;
                 let message = renderer.render(&r.email, &r.record, &row_label(campaign, r))?;
+                let due_now = s.due.is_now();
                 Ok::<_, PlanError>(Kept {
                     locale: Reaching::of(&message),
-                    pack: s
-                        .due
-                        .is_now()
-                        .then(|| packing::key(delivery.kind, &message)),
+                    due_now,
+                    key: due_now
+                        .then(|| packing::key(delivery.kind, &message))
+                        .flatten(),
                     message: keep.then_some(message),
                 })
             })
@@ -252,8 +258,8 @@ pub fn plan_with(
             let kept = kept?;
             counts.locale(kept.locale, selected.recipient.line);
             counts.add(selected.due);
-            if let Some(key) = kept.pack {
-                packer.push(key.as_deref(), (), &mut calls);
+            if kept.due_now {
+                packer.push(kept.key.as_deref(), (), &mut calls);
             }
             if let (Some(sample), Some(message)) = (sample.as_mut(), &kept.message) {
                 sample(&selected.recipient, message);

@@ -285,29 +285,7 @@ impl Renderer {
         // `recipient` for minijinja, made only if a template (or the link) needs it.
         let recipient = std::cell::OnceCell::new();
         let locale = resolved.catalog.clone();
-        let unsubscribe_url = if let Some(link) = &self.unsubscribe {
-            let token = self.token(email);
-            let url = match link {
-                Link::Around { before, after } => format!("{before}{token}{after}"),
-                Link::Template => {
-                    let recipient = recipient
-                        .get_or_init(|| Value::from_object(Recipient(record.clone())))
-                        .clone();
-                    let ctx = context! { unsubscribe_token => token, recipient => recipient, campaign => self.campaign.clone() };
-                    let url = self.run(UNSUBSCRIBE, ctx, record, row)?;
-                    // It becomes a header: refused here, in the preflight, not at send time.
-                    check::link(&url).map_err(|message| RenderError::Template {
-                        template: self.link_name.clone(),
-                        message: format!("the rendered link {message}"),
-                        row: row.to_string(),
-                    })?;
-                    url
-                }
-            };
-            Some(url)
-        } else {
-            None
-        };
+        let unsubscribe_url = self.unsubscribe_url(email, record, &recipient, row)?;
         let templates = if as_written {
             &self.written
         } else {
@@ -358,15 +336,8 @@ impl Renderer {
             ),
         ] {
             if let (Some(body), Some(Slot::Template(name))) = (body, slot) {
-                // Made of pieces checked once and values: the values are checked (the
-                // first refused character is in one of them, if anywhere).
-                let checked = match (compiled, spans.as_ref().and_then(Option::as_ref)) {
-                    (Some(Slot::Direct { direct, .. }), Some(spans)) if direct.is_clean() => spans
-                        .iter()
-                        .try_for_each(|(start, end)| check::body(&body[*start..*end])),
-                    _ => check::body(body),
-                };
-                checked.map_err(|m| refused(name, part, m))?;
+                let spans = spans.as_ref().and_then(Option::as_ref);
+                check_body(body, compiled.as_ref(), spans).map_err(|m| refused(name, part, m))?;
             }
         }
         let personal = match (
@@ -403,6 +374,39 @@ impl Renderer {
 
     /// One part: by concatenation when it is text and values (with where the values sit),
     /// else by minijinja.
+    /// This recipient's unsubscribe link, when the campaign declares one; `recipient` is
+    /// minijinja's view of the row, made here if the link is a template.
+    fn unsubscribe_url(
+        &self,
+        email: &str,
+        record: &Record,
+        recipient: &std::cell::OnceCell<Value>,
+        row: &dyn std::fmt::Display,
+    ) -> Result<Option<String>, RenderError> {
+        let Some(link) = &self.unsubscribe else {
+            return Ok(None);
+        };
+        let token = self.token(email);
+        let url = match link {
+            Link::Around { before, after } => format!("{before}{token}{after}"),
+            Link::Template => {
+                let recipient = recipient
+                    .get_or_init(|| Value::from_object(Recipient(record.clone())))
+                    .clone();
+                let ctx = context! { unsubscribe_token => token, recipient => recipient, campaign => self.campaign.clone() };
+                let url = self.run(UNSUBSCRIBE, ctx, record, row)?;
+                // It becomes a header: refused here, in the preflight, not at send time.
+                check::link(&url).map_err(|message| RenderError::Template {
+                    template: self.link_name.clone(),
+                    message: format!("the rendered link {message}"),
+                    row: row.to_string(),
+                })?;
+                url
+            }
+        };
+        Ok(Some(url))
+    }
+
     fn fill<'c>(
         &self,
         slot: &Slot,
@@ -505,6 +509,18 @@ impl Object for Recipient {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
         self.0.get(key).map(Value::from)
+    }
+}
+
+/// Why a rendered body cannot be sent, if it cannot. A body made of pieces checked once
+/// (`Direct::is_clean`) and values is checked in its values: the first refused character
+/// is in one of them, if anywhere.
+fn check_body(body: &str, compiled: Option<&Slot>, spans: Option<&Spans>) -> Result<(), String> {
+    match (compiled, spans) {
+        (Some(Slot::Direct { direct, .. }), Some(spans)) if direct.is_clean() => spans
+            .iter()
+            .try_for_each(|(start, end)| check::body(&body[*start..*end])),
+        _ => check::body(body),
     }
 }
 
