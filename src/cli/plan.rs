@@ -5,9 +5,11 @@ use std::path::Path;
 
 use super::args::PlanArgs;
 use super::{Exit, Output, report, session};
-use crate::plan::{self, Again, CampaignPlan, Delivery, StateView};
+use crate::manifest::Resend;
+use crate::plan::{self, Again, CampaignPlan, Delivery, LocalePlan, StateView};
 use crate::reconcile::check_content;
-use crate::text::Count;
+use crate::render::Reached;
+use crate::text::{self, Count, Thousands};
 
 pub fn run(args: &PlanArgs) -> Exit {
     match plan(args) {
@@ -16,7 +18,7 @@ pub fn run(args: &PlanArgs) -> Exit {
 }
 
 fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = session::state(&args.state, path)?;
@@ -58,7 +60,12 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
         let latency = record.and_then(|r| r.latency);
         let delivery = Delivery::of(campaign, latency.as_ref());
         match plan::plan(campaign, state, &delivery) {
-            Ok(plan) => plans.push(plan),
+            Ok(plan) => {
+                for warning in plan.warnings() {
+                    report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
+                }
+                plans.push(plan);
+            }
             Err(error) => {
                 report::refused(&campaign.name, error);
                 return Err(Exit::Refused);
@@ -82,14 +89,103 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
     Ok(Exit::Success)
 }
 
+/// Values listed beside a catalog; the rest are counted.
+const LISTED_VALUES: usize = 6;
+
+/// One line per catalog, with the values that chose it when they are not just its own
+/// name; then who got the default for want of their own.
+fn locales(out: &mut String, plan: &CampaignPlan) {
+    let _ = writeln!(out, "  locales");
+    let columns = plan
+        .catalogs
+        .iter()
+        .map(|c| text::width(&c.catalog))
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    for catalog in &plan.catalogs {
+        let mut values: Vec<&LocalePlan> = plan
+            .locales
+            .iter()
+            .filter(|l| l.catalog == catalog.catalog)
+            .collect();
+        values.sort_by(|a, b| {
+            b.recipients
+                .cmp(&a.recipients)
+                .then(a.locale.cmp(&b.locale))
+        });
+        let mut line = format!(
+            "    {} {:>9}",
+            text::pad_to(&catalog.catalog, columns),
+            Thousands(catalog.recipients)
+        );
+        let own = |l: &LocalePlan| l.reached == Reached::Catalog && l.locale == catalog.catalog;
+        if !values.iter().all(|l| own(l)) {
+            let listed: Vec<String> = values
+                .iter()
+                .take(LISTED_VALUES)
+                .map(|l| {
+                    let name = if l.reached == Reached::Empty {
+                        "empty"
+                    } else {
+                        &l.locale
+                    };
+                    let how = match l.reached {
+                        Reached::Map => " (map)",
+                        Reached::NoCatalog => " (no catalog)",
+                        Reached::Unknown => " (unknown)",
+                        Reached::Catalog | Reached::Empty => "",
+                    };
+                    format!("{name} {}{how}", Thousands(l.recipients))
+                })
+                .collect();
+            let _ = write!(line, "  {}", listed.join(", "));
+            if values.len() > LISTED_VALUES {
+                let _ = write!(line, " and {} more", values.len() - LISTED_VALUES);
+            }
+        }
+        let fallback_keys = values.first().map(|l| &l.fallback_keys);
+        if let Some(keys) = fallback_keys.filter(|k| !k.is_empty()) {
+            let _ = write!(
+                line,
+                "  {} from fallback: {}",
+                Count("key", keys.len() as u64),
+                keys.join(", ")
+            );
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let d = &plan.defaulted;
+    if d.recipients > 0 {
+        let values: Vec<String> = plan
+            .locales
+            .iter()
+            .filter(|l| l.reached.defaulted())
+            .map(|l| format!("{} {}", l.locale, Thousands(l.recipients)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  defaulted {} ({:.1}%) get {} for want of a catalog of their own: {}",
+            Count("recipient", d.recipients),
+            d.share * 100.0,
+            d.catalog,
+            values.join(", ")
+        );
+    }
+}
+
 fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
     let a = &plan.audience;
     let mut out = String::new();
     let stage = plan.stage.as_str();
+    let resend = match plan.revision.resend {
+        Resend::All => ", resend: all",
+        Resend::None => "",
+    };
     let _ = writeln!(
         out,
-        "campaign {} (stage {stage}, transport {})",
-        plan.name, plan.transport
+        "campaign {} (revision {}{resend}, stage {stage}, transport {})",
+        plan.name, plan.revision.number, plan.transport
     );
     let known = if exists {
         "read"
@@ -124,23 +220,20 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
             plan.already_sent, plan.failed, plan.uncertain
         );
     }
-    let _ = writeln!(out, "  to send   {} in stage {stage}{paused}", plan.to_send);
-    let _ = writeln!(out, "  locales");
-    for locale in &plan.locales {
-        let mut line = format!("    {:<8} {:>9}", locale.locale, locale.recipients);
-        if locale.catalog != locale.locale {
-            let _ = write!(line, "  via {}", locale.catalog);
-        }
-        if !locale.fallback_keys.is_empty() {
-            let _ = write!(
-                line,
-                "  {} from fallback: {}",
-                Count("key", locale.fallback_keys.len() as u64),
-                locale.fallback_keys.join(", ")
-            );
-        }
-        let _ = writeln!(out, "{line}");
-    }
+    let again = if plan.resend > 0 {
+        format!(
+            ", {} of them again: they got an earlier revision",
+            plan.resend
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "  to send   {} in stage {stage}{again}{paused}",
+        plan.to_send
+    );
+    locales(&mut out, plan);
     let _ = writeln!(
         out,
         "  fallbacks {} got at least one fallback string",

@@ -86,6 +86,10 @@ pub struct Tagged {
     pub html: Option<String>,
     text_tags: Vec<String>,
     html_tags: Vec<String>,
+    /// What the provider's pass over each part finds, from nonce to nonce: made once, so
+    /// proving a recipient's message is a comparison, not a search.
+    text_pieces: Vec<Piece>,
+    html_pieces: Vec<Piece>,
     /// Whether the shape's own text holds something the provider would change.
     hazardous: bool,
     /// Keeps the shape alive while its address is the key.
@@ -149,11 +153,21 @@ impl Tags {
                     .into_iter()
                     .flatten()
                     .any(|content| self.stray_hazard(content));
+            let (text_tags, html_tags) =
+                (text_tags.unwrap_or_default(), html_tags.unwrap_or_default());
+            let pieces = |content: &Option<String>, tags: &[String]| {
+                content
+                    .as_deref()
+                    .map(|content| self.pieces(content, tags))
+                    .unwrap_or_default()
+            };
             Arc::new(Tagged {
+                text_pieces: pieces(&text, &text_tags),
+                html_pieces: pieces(&html, &html_tags),
                 text,
                 html,
-                text_tags: text_tags.unwrap_or_default(),
-                html_tags: html_tags.unwrap_or_default(),
+                text_tags,
+                html_tags,
                 hazardous,
                 _shape: Arc::clone(shape),
             })
@@ -165,12 +179,11 @@ impl Tags {
     /// (subject and unsubscribe link included) holding a tag or a hazard, and no hazard
     /// in the message as assembled, where values meet each other and the shape's text.
     pub fn fits(&self, shaped: &Shaped) -> bool {
-        let values = shaped.text.iter().chain(&shaped.html);
+        let values = shaped.text().chain(shaped.html());
         let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
         let mut fields = values
-            .map(String::as_str)
-            .chain([shaped.subject.as_str()])
-            .chain(shaped.unsubscribe_url.as_deref());
+            .chain([shaped.subject()])
+            .chain(shaped.unsubscribe_url());
         bytes <= MAX_PERSONAL_BYTES
             && !fields.any(|v| v.contains(&*self.nonce) || self.hazard(v).is_some())
             && self.assembled_hazard(shaped).is_none()
@@ -187,16 +200,16 @@ impl Tags {
         if keep == 0 {
             return None;
         }
-        let parts = [
-            (shaped.shape.text.as_ref(), &shaped.text),
-            (shaped.shape.html.as_ref(), &shaped.html),
+        let parts: [(_, &mut dyn Iterator<Item = &str>); 2] = [
+            (shaped.shape.text.as_ref(), &mut shaped.text()),
+            (shaped.shape.html.as_ref(), &mut shaped.html()),
         ];
         let mut joined = String::new();
         for (direct, values) in parts {
             let Some(direct) = direct else { continue };
             let texts = direct.texts();
             joined.clear();
-            for (i, text) in texts.iter().enumerate() {
+            for text in texts {
                 if text.len() > 2 * keep {
                     joined.push_str(&text[..ceil_boundary(text, keep)]);
                     // No hazard holds a NUL: nothing is found across the cut.
@@ -205,7 +218,7 @@ impl Tags {
                 } else {
                     joined.push_str(text);
                 }
-                if let Some(value) = values.get(i) {
+                if let Some(value) = values.next() {
                     joined.push_str(value);
                 }
             }
@@ -245,84 +258,120 @@ impl Tags {
         if tagged.hazardous {
             return None;
         }
-        let substitutions = tagged.substitutions(&shaped);
         let gives =
-            |content: &str, expected: &str| self.assembles_to(content, &substitutions, expected);
-        let part = |content: Option<&str>, expected: Option<&str>| match (content, expected) {
-            (Some(content), Some(expected)) => gives(content, expected),
-            (None, None) => true,
-            _ => false,
-        };
+            |content: Option<&str>, pieces: &[Piece], values: Vec<&str>, expected: Option<&str>| {
+                match (content, expected) {
+                    (Some(content), Some(expected)) => {
+                        Piece::assemble(pieces, content, &values, expected)
+                    }
+                    (None, None) => true,
+                    _ => false,
+                }
+            };
         // SendGrid applies substitutions to a personalization's subject too; Mailgun's
         // subject is a tag of its own whose value is the whole subject.
         let subject = match self.syntax {
-            Syntax::SendGrid => gives(&rendered.subject, &rendered.subject),
+            Syntax::SendGrid => self.assembles_to(&rendered.subject, &[], &rendered.subject),
             Syntax::Mailgun => {
                 let tag = self.tag('s', None);
                 self.assembles_to(&tag, &[(&tag, &rendered.subject)], &rendered.subject)
             }
         };
         let proved = subject
-            && part(tagged.text.as_deref(), rendered.text.as_deref())
-            && part(tagged.html.as_deref(), rendered.html.as_deref());
+            && gives(
+                tagged.text.as_deref(),
+                &tagged.text_pieces,
+                shaped.text().collect(),
+                rendered.text.as_deref(),
+            )
+            && gives(
+                tagged.html.as_deref(),
+                &tagged.html_pieces,
+                shaped.html().collect(),
+                rendered.html.as_deref(),
+            );
         proved.then_some(shaped)
     }
 
     /// Whether what the provider makes of `content` with `substitutions` (every
-    /// occurrence of each tag replaced by its value) is `expected`, byte for byte. Every
-    /// tag holds the nonce and no value does, so one pass from nonce to nonce gives what
-    /// replacing tag after tag gives, in any order; each piece is compared as it comes,
-    /// so nothing is built.
+    /// occurrence of each tag replaced by its value) is `expected`, byte for byte.
     pub fn assembles_to(
         &self,
         content: &str,
         substitutions: &[(&str, &str)],
         expected: &str,
     ) -> bool {
-        let mut rest = content;
-        let mut expected = expected.as_bytes();
-        let mut take = |piece: &str| match expected.strip_prefix(piece.as_bytes()) {
-            Some(after) => {
-                expected = after;
-                true
-            }
-            None => false,
-        };
+        let (tags, values): (Vec<&str>, Vec<&str>) = substitutions.iter().copied().unzip();
+        Piece::assemble(&self.pieces(content, &tags), content, &values, expected)
+    }
+
+    /// What the provider's pass over `content` finds. Every tag holds the nonce and no
+    /// value does, so one pass from nonce to nonce gives what replacing tag after tag
+    /// gives, in any order: text up to a tag, the tag's value, text after it, and so on.
+    /// A nonce that starts none of `tags` stays text.
+    fn pieces(&self, content: &str, tags: &[impl AsRef<str>]) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let (mut from, mut at) = (0, 0);
         // A tag starts this many bytes before its nonce: the opening and the part's letter.
         let lead = self.syntax.open().len() + 1;
-        while let Some(at) = rest.find(&*self.nonce) {
-            let start = at.saturating_sub(lead);
-            let found = substitutions
+        while let Some(found) = content[at..].find(&*self.nonce) {
+            let nonce = at + found;
+            let start = nonce.saturating_sub(lead).max(at);
+            let tag = tags
                 .iter()
-                .find(|(tag, _)| rest.as_bytes()[start..].starts_with(tag.as_bytes()));
-            // A tag found there is ASCII, so `start` is a character boundary.
-            let taken = if let Some((tag, value)) = found {
-                let taken = take(&rest[..start]) && take(value);
-                rest = &rest[start + tag.len()..];
-                taken
+                .position(|tag| content.as_bytes()[start..].starts_with(tag.as_ref().as_bytes()));
+            if let Some(index) = tag {
+                // A tag found there is ASCII, so `start` is a character boundary.
+                pieces.push(Piece::Text(from..start));
+                pieces.push(Piece::Value(index));
+                at = start + tags[index].as_ref().len();
+                from = at;
             } else {
-                let taken = take(&rest[..at + self.nonce.len()]);
-                rest = &rest[at + self.nonce.len()..];
-                taken
-            };
-            if !taken {
-                return false;
+                at = nonce + self.nonce.len();
             }
         }
-        take(rest) && expected.is_empty()
+        pieces.push(Piece::Text(from..content.len()));
+        pieces
+    }
+}
+
+/// One piece of what a provider makes of a part: its own text, or a recipient's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(std::ops::Range<usize>),
+    Value(usize),
+}
+
+impl Piece {
+    /// Whether `pieces` of `content`, with `values` in place, are `expected`; each piece is
+    /// compared as it comes, so nothing is built.
+    fn assemble(pieces: &[Self], content: &str, values: &[&str], expected: &str) -> bool {
+        let mut rest = expected.as_bytes();
+        for piece in pieces {
+            let piece = match piece {
+                Self::Text(range) => &content.as_bytes()[range.clone()],
+                Self::Value(index) => match values.get(*index) {
+                    Some(value) => value.as_bytes(),
+                    None => return false,
+                },
+            };
+            match rest.strip_prefix(piece) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }
 
 impl Tagged {
     /// One recipient's values, each beside its tag.
     pub fn substitutions<'a>(&'a self, shaped: &'a Shaped) -> Vec<(&'a str, &'a str)> {
-        let pairs = |tags: &'a [String], values: &'a [String]| {
-            tags.iter()
-                .zip(values)
-                .map(|(t, v)| (t.as_str(), v.as_str()))
+        let pairs = |tags: &'a [String], values: Box<dyn Iterator<Item = &'a str> + 'a>| {
+            tags.iter().map(String::as_str).zip(values)
         };
-        pairs(&self.text_tags, &shaped.text)
-            .chain(pairs(&self.html_tags, &shaped.html))
+        pairs(&self.text_tags, Box::new(shaped.text()))
+            .chain(pairs(&self.html_tags, Box::new(shaped.html())))
             .collect()
     }
 }
@@ -391,20 +440,41 @@ mod tests {
     /// A text shape `Hello {{ recipient.first }}{{ recipient.city }}!` (or `source`), and
     /// a recipient's values for it.
     fn shaped(source: &str, values: &[&str]) -> Shaped {
-        use crate::render::Direct;
+        use crate::render::{Direct, Personal, Reached, Rendered};
         let direct = |source: &str| Arc::new(Direct::compile(source, false, |_| None).unwrap());
-        Shaped {
-            subject: "Hello".to_owned(),
-            unsubscribe_url: None,
-            shape: Arc::new(Shape {
-                catalog: "en".to_owned(),
-                subject: direct("Hello"),
-                html: None,
-                text: Some(direct(source)),
-            }),
-            text: values.iter().map(|v| (*v).to_owned()).collect(),
-            html: Vec::new(),
+        let text = direct(source);
+        // The shape's texts with the values between, and where each value sits.
+        let mut body = String::new();
+        let mut ranges = Vec::new();
+        for (i, piece) in text.texts().iter().enumerate() {
+            body.push_str(piece);
+            if let Some(value) = values.get(i) {
+                ranges.push((body.len(), body.len() + value.len()));
+                body.push_str(value);
+            }
         }
+        let rendered = Rendered {
+            subject: "Hello".to_owned(),
+            html: None,
+            text: Some(body),
+            locale: "en".to_owned(),
+            reached: Reached::Catalog,
+            catalog: "en".to_owned(),
+            fallback: false,
+            unsubscribe_url: None,
+            personal: Some(Personal {
+                shape: Arc::new(Shape {
+                    catalog: "en".to_owned(),
+                    subject: direct("Hello"),
+                    html: None,
+                    text: Some(text),
+                }),
+                subject: Vec::new(),
+                html: Vec::new(),
+                text: ranges,
+            }),
+        };
+        Shaped::of(&rendered).expect("a shaped message")
     }
 
     /// Regression: each value was checked alone, so a Mailgun variable split across two

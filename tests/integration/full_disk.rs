@@ -91,7 +91,7 @@ fn a_store_that_fills_mid_run_leaves_only_calls_that_reached_the_transport_uncer
     let state = disk.0.join("state");
     let state = state.to_str().unwrap();
     let run = workspace.run(["apply", "--state", state]);
-    // Whichever write met the full disk first: sled's, or the ledger's.
+    // Whichever write met the full disk first: sled's, the ledger's or the journal's.
     let told = |reason: &str| {
         format!(
             "error: campaign `welcome`: the state store {state} is out of space ({reason}); free space \
@@ -102,7 +102,8 @@ fn a_store_that_fills_mid_run_leaves_only_calls_that_reached_the_transport_uncer
     assert!(
         run.code == 1
             && (run.stderr == told("no space left on device")
-                || run.stderr == told("cannot write herald-state.json: no space left on device")),
+                || run.stderr == told("cannot write herald-state.json: no space left on device")
+                || run.stderr == told("cannot write its journal: no space left on device")),
         "exit {}\n{}",
         run.code,
         run.stderr

@@ -6,8 +6,10 @@ mod apply;
 mod browser;
 mod cli;
 mod container;
+mod correction;
 mod crash;
 mod events_load;
+mod exports;
 mod fake_mailgun;
 mod fake_postmark;
 // Shared with tests/service, which uses parts these tests do not.
