@@ -19,6 +19,7 @@ mod harness;
 #[allow(dead_code)]
 #[path = "../integration/http.rs"]
 mod http;
+mod memory;
 mod service;
 #[allow(dead_code)]
 #[path = "../integration/wire.rs"]
