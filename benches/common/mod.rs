@@ -82,14 +82,17 @@ pub struct Timed {
     pub cpu_seconds: f64,
 }
 
-/// Runs the release `herald` with `args` and `env` to the end, output discarded, under
+/// Runs the release `herald` (or the binary `HERALD_BENCH_BIN` names, to compare another
+/// build side by side) with `args` and `env` to the end, output discarded, under
 /// `/usr/bin/time`. Panics unless it exits 0.
 #[allow(dead_code)] // not every benchmark runs the binary
 pub fn herald_timed(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Timed {
+    let herald =
+        std::env::var_os("HERALD_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_herald").into());
     let output = std::process::Command::new("/usr/bin/time")
         .arg("-f")
         .arg("%M %U %S")
-        .arg(env!("CARGO_BIN_EXE_herald"))
+        .arg(herald)
         .args(args)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())

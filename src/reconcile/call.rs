@@ -6,6 +6,10 @@
 //! - Its intent is recorded and flushed before the transport is handed the call; the
 //!   outcomes replace the intent in one atomic write after. A crash in between leaves
 //!   exactly this call's recipients `uncertain`.
+//! - The call gives back its `Slot` once its outcomes are queued in the journal, before
+//!   they are on disk: the next call may start meanwhile, and its intent, queued after
+//!   them, is never on disk without them. So a crash still leaves at most as many calls
+//!   uncertain as there are slots.
 //! - A retryable answer waits (as the provider says, or backing off) and draws tokens again
 //!   before the retry. Only an answer about a recipient fails them: after `MAX_TRIES`, a
 //!   stop request during the wait, the transport found down meanwhile, or an answer that
@@ -45,6 +49,42 @@ pub struct Settled {
     pub unavailable: Option<(Cause, String)>,
 }
 
+/// A call's place among those a run lets be under way at once; given back when dropped
+/// (see `send`).
+pub struct Slot(Option<tokio::sync::mpsc::UnboundedSender<()>>);
+
+impl Slot {
+    /// A slot that says so on `release` when given back.
+    pub fn new(release: tokio::sync::mpsc::UnboundedSender<()>) -> Self {
+        Self(Some(release))
+    }
+
+    /// A slot nobody waits for.
+    #[cfg(test)]
+    pub fn free() -> Self {
+        Self(None)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            let _ = release.send(());
+        }
+    }
+}
+
+/// What every call of a run shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: CampaignStore,
+    /// The campaign's revision, recorded with each recipient.
+    pub revision: u32,
+    pub pacer: Pacer,
+    pub probe: Probe,
+    pub breaker: Arc<Breaker>,
+}
+
 /// Where calls are timed and counted.
 #[derive(Clone)]
 pub struct Probe {
@@ -75,16 +115,22 @@ impl Probe {
 }
 
 /// Sends one call: check, intent, deliver, retry what may be retried, outcomes. The
-/// retries give up early once `breaker` says the transport is down.
+/// retries give up early once the shared breaker says the transport is down. `slot` is
+/// given back once the outcomes are queued, before they are on disk.
 pub async fn send<D: Deliver>(
     deliver: &D,
-    store: &CampaignStore,
-    revision: u32,
+    shared: &Shared,
     envelopes: Vec<Envelope>,
-    pacer: &Pacer,
-    probe: &Probe,
-    breaker: &Breaker,
+    slot: Slot,
 ) -> Result<Settled, ReconcileError> {
+    let Shared {
+        store,
+        revision,
+        pacer,
+        probe,
+        breaker,
+    } = shared;
+    let revision = *revision;
     transport::check(&envelopes)?;
     let intent = Intent {
         revision,
@@ -152,7 +198,9 @@ pub async fn send<D: Deliver>(
     if settled.answered {
         settled.unavailable = None;
     }
-    store.finish_async(Some(&intent), &changes).await?;
+    let recording = store.finish_queued(Some(&intent), &changes)?;
+    drop(slot);
+    recording.settle().await?;
     Ok(settled)
 }
 
@@ -319,10 +367,7 @@ mod tests {
     /// Everything a call needs: a fresh store on disk, an unlimited pace.
     struct Bench {
         _dir: tempfile::TempDir,
-        store: CampaignStore,
-        pacer: Pacer,
-        probe: Probe,
-        breaker: Breaker,
+        shared: Shared,
         _stop: StopHandle,
     }
 
@@ -336,13 +381,16 @@ mod tests {
             let (handle, stop) = Stop::new();
             Self {
                 _dir: dir,
-                store,
-                pacer: Pacer::new(Bucket::new(1e6), None, stop),
-                probe: Probe {
-                    transport: "scripted".into(),
-                    metrics: Arc::default(),
+                shared: Shared {
+                    store,
+                    revision: 1,
+                    pacer: Pacer::new(Bucket::new(1e6), None, stop),
+                    probe: Probe {
+                        transport: "scripted".into(),
+                        metrics: Arc::default(),
+                    },
+                    breaker: Arc::default(),
                 },
-                breaker: Breaker::default(),
                 _stop: handle,
             }
         }
@@ -354,19 +402,11 @@ mod tests {
                 .enable_all()
                 .build()
                 .unwrap();
-            runtime.block_on(send(
-                deliver,
-                &self.store,
-                1,
-                call,
-                &self.pacer,
-                &self.probe,
-                &self.breaker,
-            ))
+            runtime.block_on(send(deliver, &self.shared, call, Slot::free()))
         }
 
         fn record(&self, address: &str) -> Option<RecipientRecord> {
-            self.store.get(address).unwrap()
+            self.shared.store.get(address).unwrap()
         }
     }
 
@@ -404,7 +444,7 @@ mod tests {
             assert_eq!(record.status, Status::Sent);
             assert_eq!(record.provider_id.as_deref(), Some("id-1"));
         }
-        assert_eq!(bench.store.counts().sent, 3);
+        assert_eq!(bench.shared.store.counts().sent, 3);
     }
 
     #[test]
@@ -443,7 +483,10 @@ mod tests {
     #[test]
     fn retries_stop_once_the_transport_is_down() {
         let bench = Bench::new();
-        bench.breaker.failed(Cause::Tls, "unknown issuer", 1, "");
+        bench
+            .shared
+            .breaker
+            .failed(Cause::Tls, "unknown issuer", 1, "");
         let deliver = Scripted::new(vec![retry_soon]);
         let settled = bench.send(&deliver, &THREE).unwrap();
         assert_eq!((settled.not_sent, settled.requests), (3, 1));
@@ -461,7 +504,7 @@ mod tests {
             bench.record("c@example.com").unwrap().status,
             Status::Uncertain
         );
-        assert_eq!(bench.store.counts().uncertain, 3);
+        assert_eq!(bench.shared.store.counts().uncertain, 3);
     }
 
     #[test]
@@ -473,7 +516,10 @@ mod tests {
         let settled = bench.send(&deliver, &THREE).unwrap();
         assert_eq!(settled.not_sent, 3);
         assert!(THREE.iter().all(|a| bench.record(a).is_none()));
-        assert_eq!(bench.store.counts(), crate::store::StatusCounts::default());
+        assert_eq!(
+            bench.shared.store.counts(),
+            crate::store::StatusCounts::default()
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
 use super::breaker::Breaker;
-use super::call::{self, Probe, Settled};
+use super::call::{self, Probe, Settled, Shared, Slot};
 use super::pace::{Bucket, Pacer};
 use super::produce::Producer;
 use super::{Context, Ending, Prepared, Progress, ReconcileError, Report, gate};
@@ -88,6 +88,10 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
     let caller = Caller::new(&campaign, transport, &store, ctx);
     let mut stop = ctx.stop.clone();
     let mut in_flight: FuturesUnordered<Flight> = FuturesUnordered::new();
+    // A call holds a slot until its outcomes are queued (see `call::send`); it may still
+    // be in flight after, waiting for them to be on disk.
+    let (release, mut released) = tokio::sync::mpsc::unbounded_channel();
+    let mut held = 0;
     let mut producing = true;
     let mut run = Run::new(
         report,
@@ -95,16 +99,22 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         record,
         &store,
         ctx,
-        Arc::clone(&caller.breaker),
+        Arc::clone(&caller.shared.breaker),
         campaign.transport.clone(),
     );
     loop {
-        let concurrency = if run.probing { 1 } else { delivery.concurrency };
-        let may_start = producing && !run.closed && in_flight.len() < concurrency;
+        // A probe is judged before anything else starts: its outcomes on disk and settled.
+        let (busy, concurrency) = if run.probing {
+            (in_flight.len(), 1)
+        } else {
+            (held, delivery.concurrency)
+        };
+        let may_start = producing && !run.closed && busy < concurrency;
         if !may_start && in_flight.is_empty() {
             break;
         }
         tokio::select! {
+            Some(()) = released.recv(), if held > 0 => held -= 1,
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                 let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 run.settle(done)?;
@@ -114,7 +124,10 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
                 Some(Err(error)) => run.fail(error),
                 // Each call is a task of its own, so calls run on every worker thread,
                 // and it waits for the rate itself, so the others go on meanwhile.
-                Some(Ok(call)) => in_flight.push(caller.launch(call)),
+                Some(Ok(call)) => {
+                    held += 1;
+                    in_flight.push(caller.launch(call, Slot::new(release.clone())));
+                }
             },
             () = stop.wait(), if !run.closed => run.interrupt(),
         }
@@ -150,11 +163,7 @@ type Flight = tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>>;
 #[derive(Clone)]
 struct Caller {
     transport: Arc<Transport>,
-    store: CampaignStore,
-    revision: u32,
-    pacer: Pacer,
-    probe: Probe,
-    breaker: Arc<Breaker>,
+    shared: Shared,
 }
 
 impl Caller {
@@ -169,39 +178,32 @@ impl Caller {
         ctx.metrics.transport_up(name, breaker.down().is_none());
         Self {
             transport: Arc::new(transport),
-            store: store.clone(),
-            revision: campaign.revision.number,
-            pacer: Pacer::new(
-                Bucket::new(campaign.rate.per_second()),
-                ctx.limits.get(name),
-                ctx.stop.clone(),
-            ),
-            probe: Probe {
-                transport: name.as_str().into(),
-                metrics: Arc::clone(&ctx.metrics),
+            shared: Shared {
+                store: store.clone(),
+                revision: campaign.revision.number,
+                pacer: Pacer::new(
+                    Bucket::new(campaign.rate.per_second()),
+                    ctx.limits.get(name),
+                    ctx.stop.clone(),
+                ),
+                probe: Probe {
+                    transport: name.as_str().into(),
+                    metrics: Arc::clone(&ctx.metrics),
+                },
+                breaker,
             },
-            breaker,
         }
     }
 
-    /// Starts one call as a task of its own: it waits for the rate, then sends; `None`
-    /// when a stop came first.
-    fn launch(&self, call: Vec<Envelope>) -> Flight {
-        let caller = self.clone();
+    /// Starts one call as a task of its own, holding `slot`: it waits for the rate, then
+    /// sends; `None` when a stop came first.
+    fn launch(&self, call: Vec<Envelope>, slot: Slot) -> Flight {
+        let Caller { transport, shared } = self.clone();
         tokio::spawn(async move {
-            let Caller {
-                transport,
-                store,
-                revision,
-                pacer,
-                probe,
-                breaker,
-            } = &caller;
-            if !pacer.ready(call.len()).await {
+            if !shared.pacer.ready(call.len()).await {
                 return None;
             }
-            let sent = call::send(&**transport, store, *revision, call, pacer, probe, breaker);
-            Some(sent.await)
+            Some(call::send(&*transport, &shared, call, slot).await)
         })
     }
 }

@@ -55,6 +55,24 @@ impl Drop for Marks {
     }
 }
 
+/// A call's outcomes queued in the journal (`CampaignStore::finish_queued`), not yet
+/// known to be on disk.
+#[must_use = "outcomes are recorded only once settled"]
+pub struct Recording {
+    entry: Entry,
+    answer: journal::Answer,
+    store: CampaignStore,
+}
+
+impl Recording {
+    /// Waits until the outcomes are on disk, then knows them in memory.
+    pub async fn settle(self) -> Result<(), StoreError> {
+        journal::settle(&self.store.store.0.path, self.answer).await?;
+        self.store.state.apply(self.entry);
+        Ok(())
+    }
+}
+
 impl CampaignState {
     /// The state a reading of the journal found: entries applied in order, with the
     /// counts by status as of each.
@@ -362,16 +380,20 @@ impl CampaignStore {
         Ok(())
     }
 
-    /// `finish`, awaiting the write rather than blocking on it.
-    pub async fn finish_async(
+    /// `finish` in two steps: queued in the journal now, in the order of every other
+    /// write (so an intent queued after it is never on disk without it); on disk when the
+    /// answer's `settle` returns.
+    pub fn finish_queued(
         &self,
         intent: Option<&IntentKey>,
         changes: &[Change],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recording, StoreError> {
         let (entry, answer) = self.queue_finish(intent, changes)?;
-        journal::settle(&self.store.0.path, answer).await?;
-        self.state.apply(entry);
-        Ok(())
+        Ok(Recording {
+            entry,
+            answer,
+            store: self.clone(),
+        })
     }
 
     fn queue_finish(

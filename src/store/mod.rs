@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use campaign::{CampaignStore, Change, IntentKey};
+pub use campaign::{CampaignStore, Change, IntentKey, Recording};
 pub use error::StoreError;
 pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, TransportDown, now,
