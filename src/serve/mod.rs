@@ -1,12 +1,14 @@
 //! herald as a service: the HTTP side of `herald watch --listen` (health, readiness,
-//! metrics, status JSON, a status page, one-click unsubscribe and provider events), and the state store's socket, through which
+//! metrics, status JSON, a status page, one-click unsubscribe, provider events, and the
+//! store's summary for `plan --against`), and the state store's socket, through which
 //! other herald processes read a store this one holds.
 //!
 //! # Guarantees
 //! - Nothing listens on TCP unless `--listen` asked for it; the socket is for the store's
 //!   owner only (see `socket`).
 //! - `/status` and the socket answer from the store through `crate::status`, the same
-//!   code `herald status` runs, so the three never disagree.
+//!   code `herald status` runs, so the three never disagree; `/summary` and the socket
+//!   answer `plan --against` through `Store::summary` alike.
 
 pub mod directory;
 mod events;
@@ -15,10 +17,12 @@ mod feedback;
 mod http;
 mod page;
 pub mod socket;
+pub mod summary;
 
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 use crate::live::Live;
 use crate::store::Store;
@@ -33,6 +37,8 @@ pub struct Service {
     pub directory: Arc<directory::Directory>,
     /// Mailgun webhook tokens seen lately, so that none is taken twice.
     pub replays: Arc<events::Replays>,
+    /// The token `GET /summary` asks for (`HERALD_READ_TOKEN`); without it, 503.
+    pub read_token: Option<Arc<Secret>>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes.

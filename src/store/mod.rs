@@ -37,6 +37,7 @@ mod index;
 mod ledger;
 mod open;
 mod record;
+mod summary;
 mod suppressions;
 mod upgrade;
 mod verify;
@@ -51,6 +52,7 @@ pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, TransportDown, now,
     timestamp,
 };
+pub use summary::{CampaignSummary, Summary};
 pub use suppressions::Suppression;
 
 use index::Index;
