@@ -216,7 +216,7 @@ impl Renderer {
     }
 
     /// The locale column's value for `record`, trimmed; the default locale when empty.
-    fn requested_locale(&self, record: &Record) -> String {
+    pub fn requested_locale(&self, record: &Record) -> String {
         let requested = record.get(&self.locale_field).unwrap_or_default();
         let requested = requested.trim();
         if requested.is_empty() {
