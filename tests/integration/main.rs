@@ -26,6 +26,7 @@ mod package;
 mod plan;
 mod postmark;
 mod preview;
+mod review;
 mod safety;
 mod schema;
 mod sendgrid;
