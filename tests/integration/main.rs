@@ -38,3 +38,4 @@ mod tools;
 mod validate;
 mod watch;
 mod wire;
+mod workflow;
