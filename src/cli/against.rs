@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Exit, report};
+use super::Exit;
 use crate::serve::socket::{self, Answer, Request};
 use crate::serve::summary::READ_TOKEN_ENV;
 use crate::store::{Store, StoreError, Summary};
@@ -39,22 +39,41 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// The summary of the store at `source`, or the exit after saying why there is none:
-/// 2 for what the user must change (a token, a folder), 1 for what may pass (the service
-/// unreachable, a store error).
-pub fn summary(source: &Source) -> Result<Summary, Exit> {
+/// Why there is no summary, and the exit that goes with it: 2 for what the user must
+/// change (a token, a folder), 1 for what may pass (the service unreachable, a store error).
+#[derive(Debug)]
+pub struct Unread {
+    pub exit: Exit,
+    pub message: String,
+}
+
+fn refused(message: impl std::fmt::Display) -> Unread {
+    Unread {
+        exit: Exit::Refused,
+        message: message.to_string(),
+    }
+}
+
+fn failed(message: impl std::fmt::Display) -> Unread {
+    Unread {
+        exit: Exit::Failed,
+        message: message.to_string(),
+    }
+}
+
+/// The summary of the store at `source`, or why there is none.
+pub fn summary(source: &Source) -> Result<Summary, Unread> {
     match source {
         Source::Service(url) => from_service(url),
         Source::Folder(path) => from_folder(path),
     }
 }
 
-fn from_service(url: &str) -> Result<Summary, Exit> {
+fn from_service(url: &str) -> Result<Summary, Unread> {
     let Some(token) = crate::secret::from_env(READ_TOKEN_ENV) else {
-        report::error(format_args!(
+        return Err(refused(format_args!(
             "`--against {url}` needs the service's read token in {READ_TOKEN_ENV}; nothing was read"
-        ));
-        return Err(Exit::Refused);
+        )));
     };
     let endpoint = format!("{url}/summary");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -76,75 +95,46 @@ fn from_service(url: &str) -> Result<Summary, Exit> {
         let body = response.text().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((status, body))
     });
-    let (status, body) = answer.map_err(|error| {
-        report::error(format_args!("cannot ask {endpoint}: {error}"));
-        Exit::Failed
-    })?;
+    let (status, body) =
+        answer.map_err(|error| failed(format_args!("cannot ask {endpoint}: {error}")))?;
     let said = || body.trim().chars().take(200).collect::<String>();
     match status.as_u16() {
         200 => serde_json::from_str(&body).map_err(|error| {
-            report::error(format_args!(
+            failed(format_args!(
                 "{endpoint} answered what herald cannot read as a summary: {error}"
-            ));
-            Exit::Failed
+            ))
         }),
-        401 | 403 => {
-            report::error(format_args!(
-                "{endpoint} refused the read token in {READ_TOKEN_ENV} ({}: {}); nothing was read",
-                status.as_u16(),
-                said()
-            ));
-            Err(Exit::Refused)
-        }
-        404 | 503 => {
-            report::error(format_args!(
-                "{endpoint} does not serve the summary ({}: {}): is it a `herald watch --listen` with {READ_TOKEN_ENV} set?",
-                status.as_u16(),
-                said()
-            ));
-            Err(Exit::Refused)
-        }
-        code => {
-            report::error(format_args!("{endpoint} answered {code}: {}", said()));
-            Err(Exit::Failed)
-        }
+        401 | 403 => Err(refused(format_args!(
+            "{endpoint} refused the read token in {READ_TOKEN_ENV} ({}: {}); nothing was read",
+            status.as_u16(),
+            said()
+        ))),
+        404 | 503 => Err(refused(format_args!(
+            "{endpoint} does not serve the summary ({}: {}): is it a `herald watch --listen` with {READ_TOKEN_ENV} set?",
+            status.as_u16(),
+            said()
+        ))),
+        code => Err(failed(format_args!(
+            "{endpoint} answered {code}: {}",
+            said()
+        ))),
     }
 }
 
-fn from_folder(path: &Path) -> Result<Summary, Exit> {
+fn from_folder(path: &Path) -> Result<Summary, Unread> {
     match Store::open_existing(path) {
-        Ok(Some(store)) => store.summary().map_err(|error| {
-            report::error(error);
-            Exit::Failed
-        }),
-        Ok(None) => {
-            report::error(format_args!(
-                "`--against {}`: there is no state store there; nothing was read",
-                path.display()
-            ));
-            Err(Exit::Refused)
-        }
+        Ok(Some(store)) => store.summary().map_err(failed),
+        Ok(None) => Err(refused(format_args!(
+            "`--against {}`: there is no state store there; nothing was read",
+            path.display()
+        ))),
         Err(locked @ StoreError::Locked { .. }) => match socket::ask(path, &Request::Summary) {
-            Ok(Answer::Ok(json)) => serde_json::from_value(json).map_err(|error| {
-                report::error(format_args!("an answer herald cannot read: {error}"));
-                Exit::Failed
-            }),
-            Ok(Answer::Refused(message)) => {
-                report::error(message);
-                Err(Exit::Refused)
-            }
-            Ok(Answer::Failed(message)) => {
-                report::error(message);
-                Err(Exit::Failed)
-            }
-            Err(error) => {
-                report::error(format_args!("{locked}; {error}"));
-                Err(Exit::Refused)
-            }
+            Ok(Answer::Ok(json)) => serde_json::from_value(json)
+                .map_err(|error| failed(format_args!("an answer herald cannot read: {error}"))),
+            Ok(Answer::Refused(message)) => Err(refused(message)),
+            Ok(Answer::Failed(message)) => Err(failed(message)),
+            Err(error) => Err(refused(format_args!("{locked}; {error}"))),
         },
-        Err(error) => {
-            report::error(error);
-            Err(Exit::Refused)
-        }
+        Err(error) => Err(refused(error)),
     }
 }

@@ -70,7 +70,21 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = if let Some(text) = &args.against {
         let source = Source::parse(text);
-        let summary = against::summary(&source)?;
+        let summary = against::summary(&source).map_err(|unread| {
+            report::error(&unread.message);
+            // The comment says why there is no plan, for the reviewer who reads only it.
+            if markdown {
+                let planned = Planned {
+                    warnings: vec![Warning::Refused {
+                        campaign: None,
+                        message: format!("cannot plan against the live store: {}", unread.message),
+                    }],
+                    ..Planned::default()
+                };
+                print_markdown(args, &planned, &source_text(args, None));
+            }
+            unread.exit
+        })?;
         State::Against { source, summary }
     } else {
         let path = session::state(&args.state, path)?;

@@ -47,11 +47,24 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The pull request's check: `plan head/campaigns --against SOURCE`, with `token` (if any).
 fn plan_against(workspace: &Workspace, source: &str, token: Option<&str>) -> harness::Run {
+    plan_against_as(workspace, source, token, "text")
+}
+
+/// `plan_against`, printing `output` (`text`, `json` or `markdown`).
+fn plan_against_as(
+    workspace: &Workspace,
+    source: &str,
+    token: Option<&str>,
+    output: &str,
+) -> harness::Run {
     let env: Vec<(&str, &str)> = token
         .map(|t| ("HERALD_READ_TOKEN", t))
         .into_iter()
         .collect();
-    workspace.run_env(["plan", "head/campaigns", "--against", source], &env)
+    workspace.run_env(
+        ["plan", "head/campaigns", "--against", source, "-o", output],
+        &env,
+    )
 }
 
 /// What plan says of the sent campaign after the revision bump, against `source`.
@@ -138,6 +151,63 @@ fn assert_summary_guarded(port: u16) {
     );
 }
 
+/// A wrong token, or none, is refused by plan, in text and in a comment.
+fn assert_tokens_refused(workspace: &Workspace, url: &str) {
+    plan_against(workspace, url, Some("not-the-read-token"))
+        .code(2)
+        .stdout("")
+        .stderr(&format!(
+            "error: {url}/summary refused the read token in HERALD_READ_TOKEN (403: not the read token); nothing was read\n"
+        ));
+    let comment = plan_against_as(workspace, url, Some("not-the-read-token"), "markdown").code(2);
+    assert!(
+        comment.stdout.contains(&format!(
+            "- ⚠️ refused: cannot plan against the live store: {url}/summary refused the read token"
+        )),
+        "{}",
+        comment.stdout
+    );
+    plan_against(workspace, url, None)
+        .code(2)
+        .stdout("")
+        .stderr(&format!(
+            "error: `--against {url}` needs the service's read token in HERALD_READ_TOKEN; nothing was read\n"
+        ));
+}
+
+/// Two rows added on the pull request: the estimate counts them, and says it estimates.
+fn assert_estimate_counts_growth(workspace: &Workspace, url: &str) {
+    let audience = workspace.read("head/campaigns/audiences/customers.csv");
+    workspace.write(
+        "head/campaigns/audiences/customers.csv",
+        &(audience + "new1@example.com,New 1,en\nnew2@example.com,New 2,en\n"),
+    );
+    let json = plan_against_as(workspace, url, Some(TOKEN), "json")
+        .code(0)
+        .json();
+    assert_eq!(
+        json["state"],
+        serde_json::json!({"against": url, "suppressed": 0})
+    );
+    let plan = &json["campaigns"][0];
+    assert_eq!(
+        (
+            &plan["to_send"],
+            &plan["already_sent"],
+            &plan["to_send_estimated"]
+        ),
+        (&2.into(), &RECIPIENTS.into(), &true.into())
+    );
+    assert_eq!(
+        plan["live"],
+        serde_json::json!({"known": true, "revision": 1, "stage": "full", "reached": 8, "store_suppressed": 0})
+    );
+    workspace.write(
+        "head/campaigns/audiences/customers.csv",
+        &harness::audience(RECIPIENTS, 2),
+    );
+}
+
 #[test]
 fn plan_against_the_live_service_refuses_an_unrevised_change_as_apply_would_and_shows_no_address() {
     let workspace = Test::campaign()
@@ -182,25 +252,26 @@ fn plan_against_the_live_service_refuses_an_unrevised_change_as_apply_would_and_
         .code(2)
         .stdout("")
         .stderr(refusal);
+    // The comment says it first, and the check still fails.
+    let comment = plan_against_as(&workspace, &url, Some(TOKEN), "markdown")
+        .code(2)
+        .stderr(refusal);
+    assert!(
+        comment.stdout.starts_with(&format!(
+            "### herald plan\n\nagainst `{url}`: 0 planned, 1 refused\n\n**Warnings**\n\n- ⚠️ campaign `welcome` is \
+             refused: head/campaigns/welcome.yaml:5:1: spec.revision: content changed after sending began \
+             (template.text (welcome.txt.j2)); 6 recipients already got revision 1. Bump spec.revision to 2"
+        )),
+        "{}",
+        comment.stdout
+    );
     // The state folder, while watch holds it: through its socket, the same answer.
     plan_against(&workspace, "campaigns/.herald", None)
         .code(2)
         .stdout("")
         .stderr(refusal);
 
-    // A wrong token, or none, is refused, and neither is the summary.
-    plan_against(&workspace, &url, Some("not-the-read-token"))
-        .code(2)
-        .stdout("")
-        .stderr(&format!(
-            "error: {url}/summary refused the read token in HERALD_READ_TOKEN (403: not the read token); nothing was read\n"
-        ));
-    plan_against(&workspace, &url, None)
-        .code(2)
-        .stdout("")
-        .stderr(&format!(
-            "error: `--against {url}` needs the service's read token in HERALD_READ_TOKEN; nothing was read\n"
-        ));
+    assert_tokens_refused(&workspace, &url);
     assert_summary_guarded(port);
 
     // With the revision bumped, the check passes, and says how it counted.
@@ -217,6 +288,8 @@ fn plan_against_the_live_service_refuses_an_unrevised_change_as_apply_would_and_
         .code(0)
         .stderr("")
         .stdout(&bumped("campaigns/.herald"));
+
+    assert_estimate_counts_growth(&workspace, &url);
 
     child.interrupt();
     child.finish().code(0);
