@@ -131,7 +131,7 @@ fn row(campaign: &CampaignDiff) -> Vec<String> {
         cell(&format!("`{}`", campaign.name)),
         change.to_owned(),
         cell(&value("spec.stage", campaign.stage.as_str())),
-        cell(&value("spec.rate", "")),
+        cell(&value("spec.rate", &campaign.rate)),
         cell(&audience),
         cell(&suppression),
         cell(&locales.join(", ")),

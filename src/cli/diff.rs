@@ -69,11 +69,12 @@ fn load(path: &Path, missing_is_empty: bool) -> Result<Manifests, Vec<Warning>> 
         validate::print_load_error(&error);
         let side = path.display();
         match &error {
+            // Each names its file, under the side's folder.
             manifest::LoadError::Invalid(diagnostics) => diagnostics
                 .iter()
                 .map(|d| Warning::Refused {
                     campaign: None,
-                    message: format!("{side}: {d}"),
+                    message: d.to_string(),
                 })
                 .collect(),
             other => vec![Warning::Refused {

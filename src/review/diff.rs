@@ -20,7 +20,7 @@ use super::audience::{self, AudienceDiff, Samples, Side, SuppressionDiff};
 use super::fields::{self, FieldChange, Rooted};
 use super::samples::{self, LocaleDiff};
 use super::warning::{self, Warning};
-use crate::manifest::{Manifests, Stage};
+use crate::manifest::{Campaign, Manifests, Stage};
 use crate::reconcile::fingerprint;
 use crate::render::Renderer;
 
@@ -53,6 +53,8 @@ pub struct CampaignDiff {
     pub name: String,
     pub change: Change,
     pub stage: Stage,
+    /// The rate on the new side (the old one when removed), as declared: `50/s`.
+    pub rate: String,
     /// Manifest fields whose value changes.
     pub fields: Vec<FieldChange>,
     /// Parts of the content (subject, sender, templates, catalogs) whose digest changes.
@@ -66,11 +68,12 @@ pub struct CampaignDiff {
 }
 
 impl CampaignDiff {
-    fn new(name: &str, change: Change, stage: Stage) -> Self {
+    fn new(campaign: &Campaign, change: Change) -> Self {
         Self {
-            name: name.to_owned(),
+            name: campaign.name.clone(),
             change,
-            stage,
+            stage: campaign.stage,
+            rate: campaign.rate.to_string(),
             fields: Vec::new(),
             content: Vec::new(),
             audience: None,
@@ -125,7 +128,7 @@ pub fn diff<'a>(old: Tree<'a>, new: Tree<'a>, only: Option<&str>) -> Diff {
                 &mut out.warnings,
             ),
             (Some(before), None) => {
-                let mut diff = CampaignDiff::new(name, Change::Removed, before.stage);
+                let mut diff = CampaignDiff::new(before, Change::Removed);
                 diff.fields = fields::changes(
                     Some(Rooted {
                         campaign: before,
@@ -157,7 +160,7 @@ fn refused(
 fn changed(old: Rooted<'_>, new: Rooted<'_>, warnings: &mut Vec<Warning>) -> CampaignDiff {
     let (before, after) = (old.campaign, new.campaign);
     let name = after.name.as_str();
-    let mut diff = CampaignDiff::new(name, Change::Unchanged, after.stage);
+    let mut diff = CampaignDiff::new(after, Change::Unchanged);
     diff.fields = fields::changes(Some(old), Some(new));
     match (fingerprint::of(before), fingerprint::of(after)) {
         (Ok(a), Ok(b)) => diff.content = fingerprint::changed(&a, &b),
@@ -256,7 +259,7 @@ fn compare_locales(
 fn added(new: Rooted<'_>, warnings: &mut Vec<Warning>) -> CampaignDiff {
     let after = new.campaign;
     let name = after.name.as_str();
-    let mut diff = CampaignDiff::new(name, Change::Added, after.stage);
+    let mut diff = CampaignDiff::new(after, Change::Added);
     diff.fields = fields::changes(None, Some(new));
     if after.stage == Stage::Full {
         warnings.push(Warning::StageToFull {

@@ -123,7 +123,7 @@ impl Document {
     }
 
     fn table(&self, out: &mut String, budget: usize, cut: &mut Cut) {
-        if self.table.header.is_empty() {
+        if self.table.header.is_empty() || self.table.rows.is_empty() {
             return;
         }
         let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
@@ -163,7 +163,14 @@ impl Document {
         if parts.is_empty() {
             return String::new();
         }
-        let everything: String = self.everything.chars().take(200).collect();
+        // At most 200 bytes, so that the note fits in the room kept for it.
+        let mut everything = String::new();
+        for c in self.everything.chars() {
+            if everything.len() + c.len_utf8() > 200 {
+                break;
+            }
+            everything.push(c);
+        }
         format!(
             "> **Cut to stay under GitHub's {GITHUB_LIMIT}-character comment limit:** {}. Run {} to see everything.\n",
             parts.join(", "),

@@ -668,6 +668,29 @@ fn markdown_for_a_comment_is_commonmark_with_the_warnings_first_and_the_diffs_fo
     );
     assert!(!run.stdout.contains("Cut to stay under"));
 
+    // A side that breaks the one rule herald exists for: said first, and refused.
+    workspace.edit(
+        "new/campaigns/welcome.yaml",
+        "isolation: per-recipient",
+        "isolation: shared",
+    );
+    let refused = workspace
+        .run(["diff", "old/campaigns", "new/campaigns", "-o", "markdown"])
+        .code(2);
+    assert_comment(&refused.stdout, 65_000);
+    assert!(
+        refused.stdout.contains(
+            "**Warnings**\n\n- ⚠️ refused: new/campaigns/welcome.yaml:21:16: spec.batch.isolation: `shared` is refused"
+        ),
+        "{}",
+        refused.stdout
+    );
+    workspace.edit(
+        "new/campaigns/welcome.yaml",
+        "isolation: shared",
+        "isolation: per-recipient",
+    );
+
     // plan: refused campaigns first, as warnings; the table; the details.
     workspace.write(
         "new/campaigns/templates/welcome.txt.j2",
