@@ -198,7 +198,7 @@ pub struct PlanArgs {
 /// to `full`. `OLD_PATH` may be missing (everything is new). Renders only the samples: run
 /// plan for the check that renders everyone.
 ///
-/// Exits 0 whether or not anything changed; 2 when either side cannot be loaded.
+/// Exits 0 whether or not anything changed; 2 when either side cannot be loaded or rendered.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The manifests before (in CI: the base branch, checked out beside the pull request's)
