@@ -15,7 +15,8 @@
 //!
 //! `HERALD_BENCH_ROWS` (default 1,000,000) and `HERALD_BENCH_CASES` (a comma-separated
 //! subset of `personal-150ms,personal-loopback,shared-loopback,postmark-150ms,mailgun-150ms`)
-//! change what runs.
+//! change what runs; `HERALD_BENCH_CONCURRENCY` sets the transport's `concurrency` (calls in
+//! flight; the default is the transport's own).
 //! Peak memory is herald's own, from `/usr/bin/time`.
 
 mod common;
@@ -66,11 +67,14 @@ fn run(case: &str, rows: usize, personal: bool, latency: Duration) {
     } else {
         "type: sendgrid, api_key_env: HERALD_BENCH_KEY"
     };
+    let concurrency = std::env::var("HERALD_BENCH_CONCURRENCY")
+        .map(|n| format!(", concurrency: {n}"))
+        .unwrap_or_default();
     std::fs::write(
         campaigns.join("transports.yaml"),
         format!(
             "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\n\
-             spec: {{{spec}, endpoint: \"http://127.0.0.1:{}\"}}\n",
+             spec: {{{spec}, endpoint: \"http://127.0.0.1:{}\"{concurrency}}}\n",
             fake.port
         ),
     )

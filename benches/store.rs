@@ -1,6 +1,6 @@
 //! Benchmark: the state store alone, as calls use it: `begin` (one intent of 1,000
 //! recipients) then `finish` (their 1,000 outcomes), from several threads at once, on a
-//! real sled store on disk. What it measures is the store's share of every message sent.
+//! real store on disk (the journal, with sled beside it). What it measures is the store's share of every message sent.
 //!
 //! `HERALD_BENCH_CALLS` (default 300) calls of 1,000, `HERALD_BENCH_THREADS` (default 16,
 //! SendGrid's calls in flight) at once.
@@ -57,11 +57,7 @@ fn main() {
                                 reason: None,
                                 updated: now(),
                             };
-                            Change {
-                                key,
-                                before: None,
-                                after: Some(record),
-                            }
+                            Change { key, record }
                         })
                         .collect();
                     campaign.finish(Some(&intent), &changes).expect("finish");

@@ -14,6 +14,7 @@ pub mod digest;
 pub mod git;
 pub mod input;
 pub mod keyhash;
+pub mod langtag;
 pub mod live;
 pub mod manifest;
 pub mod message;

@@ -131,6 +131,7 @@ mod tests {
             html: Some("<p>hi</p>".into()),
             text: Some("hi".into()),
             locale: "en".into(),
+            reached: crate::render::Reached::Catalog,
             catalog: "en".into(),
             fallback: false,
             unsubscribe_url: unsubscribe.map(str::to_owned),

@@ -28,6 +28,9 @@ pub struct CampaignStatus {
     pub counts: StatusCounts,
     #[serde(flatten)]
     pub feedback: Feedback,
+    /// Sent recipients by the revision they last got, the newest first.
+    #[serde(default)]
+    pub sent_by_revision: Vec<RevisionSent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipients: Option<Vec<RecipientStatus>>,
 }
@@ -74,6 +77,13 @@ pub struct DownStatus {
     pub reason: String,
     /// RFC 3339 UTC: since when it could not take calls.
     pub since: String,
+}
+
+/// How many recipients last got one revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionSent {
+    pub revision: u32,
+    pub sent: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +194,12 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
             git: record.git,
             counts: campaign.counts(),
             feedback: told,
+            sent_by_revision: campaign
+                .by_revision(Status::Sent)
+                .into_iter()
+                .rev()
+                .map(|(revision, sent)| RevisionSent { revision, sent })
+                .collect(),
             recipients,
         });
     }

@@ -27,6 +27,39 @@ impl Display for Count<'_> {
     }
 }
 
+/// A number with thousands separated by commas: `3,269`.
+#[derive(Debug, Clone, Copy)]
+pub struct Thousands(pub u64);
+
+impl Display for Thousands {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let digits = self.0.to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        f.pad(&out)
+    }
+}
+
+/// How many columns `text` takes on a terminal: CJK characters take two.
+pub fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` padded with spaces to `columns` columns of a terminal, as `{:<n}` pads ASCII.
+pub fn pad_to(text: &str, columns: usize) -> String {
+    let mut out = text.to_owned();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        columns.saturating_sub(width(text)),
+    ));
+    out
+}
+
 /// Just the noun of a `Count`: "recipient" or "recipients".
 pub fn plural(noun: &str, n: u64) -> String {
     let text = Count(noun, n).to_string();
@@ -106,6 +139,28 @@ impl<T: Display> Display for List<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (3269, "3,269"),
+            (1_875_000, "1,875,000"),
+        ] {
+            assert_eq!(Thousands(n).to_string(), text);
+        }
+        assert_eq!(format!("{:>7}", Thousands(3269)), "  3,269");
+    }
+
+    #[test]
+    fn padding_counts_columns_not_characters() {
+        assert_eq!(pad_to("en", 5), "en   ");
+        assert_eq!(pad_to("日本語", 8), "日本語  ");
+        assert_eq!(width("日本語"), 6);
+        assert_eq!(pad_to("toolong", 3), "toolong");
+    }
 
     #[test]
     fn counts_and_lists_read_as_sentences() {

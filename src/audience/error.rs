@@ -22,6 +22,19 @@ pub enum AudienceError {
         column: String,
         found: String,
     },
+    /// `locales.field` names a column the audience does not have.
+    #[error(
+        "{}{}: no {} `{column}`, which `locales.field` names; {found}",
+        path.display(),
+        if found.starts_with("the header") { ":1" } else { "" },
+        if found.starts_with("the header") { "column" } else { "row has a field" }
+    )]
+    LocaleFieldMissing {
+        path: PathBuf,
+        column: String,
+        /// What there is instead: "the header has `a` and `b` (did you mean `b`?)".
+        found: String,
+    },
     /// A suppression list entry that is not an address: the list is refused whole,
     /// because a half-read opt-out list mails people who asked not to be mailed.
     #[error("{}:{line}: `{value}` is not an email address{hint}; suppression lists hold one bare address per entry", path.display())]

@@ -2,19 +2,21 @@
 //! invalid rows, and counting each.
 //!
 //! # Guarantees
-//! - Rows are read one at a time; only the set of addresses seen so far is kept, which is
-//!   what deduplication needs.
+//! - Rows are read one at a time; only the addresses met so far are kept (as fingerprints,
+//!   in a set of the walk's own or marked in the state store's index), which is what
+//!   deduplication needs.
 //! - Addresses are trimmed and compared case-insensitively. The first row of an address
 //!   wins; later rows with the same address are counted as duplicates, never sent.
 //! - Every row ends up in exactly one bucket: to send, duplicate, suppressed or invalid.
 
 mod error;
+mod lines;
 mod reader;
 mod suppress;
 
 pub use error::AudienceError;
 pub use reader::{Record, Row, Rows, rows};
-pub use suppress::{MAX_SOURCES, Suppressions};
+pub use suppress::{MAX_SOURCES, SuppressList, Suppressions};
 
 use crate::address;
 use crate::text::List;
@@ -37,10 +39,8 @@ pub struct Recipient {
 #[derive(Debug)]
 pub enum Verdict {
     Send(Recipient),
-    /// The same address (ignoring case) already appeared on `first_line`.
-    Duplicate {
-        first_line: u64,
-    },
+    /// The same address (ignoring case) already appeared on an earlier row.
+    Duplicate,
     Suppressed,
     /// No valid address; `value` is what the row holds, possibly empty, and `problem`
     /// says what is wrong with it.
@@ -62,24 +62,47 @@ pub struct Tally {
     pub invalid: u64,
 }
 
+/// The addresses a walk has met, to tell a duplicate row.
+pub trait Met: Send {
+    /// Whether the address with this fingerprint is met for the first time; it is met
+    /// from now on.
+    fn first(&mut self, fingerprint: u128) -> bool;
+}
+
+impl Met for crate::keyhash::Set {
+    fn first(&mut self, fingerprint: u128) -> bool {
+        self.insert(fingerprint)
+    }
+}
+
 /// Sorts rows into verdicts, remembering what it has seen.
 pub struct Screen {
     email_field: String,
     suppressions: Suppressions,
     /// Audience addresses suppressed, per source of `suppressions`.
     by_source: Vec<u64>,
-    /// The line each address was first seen on, by the address's fingerprint.
-    seen: crate::keyhash::Map<u64>,
+    /// The addresses met, by fingerprint.
+    met: Box<dyn Met>,
     tally: Tally,
 }
 
 impl Screen {
+    /// A screen that keeps the addresses it meets in a set of its own.
     pub fn new(email_field: &str, suppressions: Suppressions) -> Self {
+        Self::meeting(
+            email_field,
+            suppressions,
+            Box::new(crate::keyhash::Set::default()),
+        )
+    }
+
+    /// A screen that keeps the addresses it meets in `met`.
+    pub fn meeting(email_field: &str, suppressions: Suppressions, met: Box<dyn Met>) -> Self {
         Self {
             email_field: email_field.to_owned(),
             by_source: vec![0; suppressions.sources().len()],
             suppressions,
-            seen: crate::keyhash::Map::default(),
+            met,
             tally: Tally::default(),
         }
     }
@@ -113,14 +136,12 @@ impl Screen {
             };
         }
         let key = normalize(email);
-        let fingerprint = crate::keyhash::of(&key);
-        if let Some(&first_line) = self.seen.get(&fingerprint) {
+        if !self.met.first(crate::keyhash::of(&key)) {
             self.tally.duplicates += 1;
-            return Verdict::Duplicate { first_line };
+            return Verdict::Duplicate;
         }
         self.tally.unique += 1;
         let sources = self.suppressions.sources_of(&key);
-        self.seen.insert(fingerprint, row.line);
         if sources != 0 {
             self.tally.suppressed += 1;
             for (i, count) in self.by_source.iter_mut().enumerate() {
@@ -135,9 +156,10 @@ impl Screen {
         })
     }
 
-    /// Whether a row with the normalised address `key` was screened (suppressed included).
-    pub fn seen(&self, key: &str) -> bool {
-        self.seen.contains_key(&crate::keyhash::of(key))
+    /// Whether no row with the normalised address `key` was screened (suppressed
+    /// included); it is met from now on.
+    pub fn meet(&mut self, key: &str) -> bool {
+        self.met.first(crate::keyhash::of(key))
     }
 
     pub fn tally(&self) -> Tally {
@@ -174,7 +196,8 @@ mod tests {
 
     /// Screens every row of `audience` and returns the tally and the lines to send.
     fn screen_all(audience: &Path, suppress: &[PathBuf]) -> (Tally, Vec<(u64, String)>) {
-        let mut screen = Screen::new("email", Suppressions::load(suppress).unwrap());
+        let lists: Vec<SuppressList> = suppress.iter().map(SuppressList::strict).collect();
+        let mut screen = Screen::new("email", Suppressions::load(&lists).unwrap());
         let mut send = Vec::new();
         for row in rows(audience, "email").unwrap() {
             if let Verdict::Send(recipient) = screen.screen(row.unwrap()) {
@@ -379,6 +402,7 @@ mod tests {
                 "ann@example.com\neve@example.com\n",
             ),
         ];
+        let lists: Vec<SuppressList> = lists.iter().map(SuppressList::strict).collect();
         let suppressions = Suppressions::load(&lists).unwrap();
         let mut screen = Screen::new("email", suppressions);
         let mut send = Vec::new();
@@ -428,7 +452,7 @@ mod tests {
             ),
         ] {
             let list = write(dir.path(), name, text);
-            let error = Suppressions::load(&[&list]).unwrap_err();
+            let error = Suppressions::load(&[SuppressList::strict(&list)]).unwrap_err();
             assert_eq!(
                 error.to_string(),
                 format!(
@@ -447,7 +471,7 @@ mod tests {
             "s.csv",
             "address,reason\na@example.com,bounced\n",
         );
-        let error = Suppressions::load(&[&list]).unwrap_err();
+        let error = Suppressions::load(&[SuppressList::strict(&list)]).unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
@@ -456,7 +480,7 @@ mod tests {
             )
         );
         let list = write(dir.path(), "s.tsv", "a@example.com\n");
-        let error = Suppressions::load(&[&list]).unwrap_err();
+        let error = Suppressions::load(&[SuppressList::strict(&list)]).unwrap_err();
         assert!(
             error
                 .to_string()

@@ -13,10 +13,11 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::AudienceError;
+use super::lines::Lines;
 use crate::input::{self, MAX_RECORD};
 use crate::text::List;
 
@@ -81,12 +82,15 @@ impl Record {
 pub fn rows(path: &Path, column: &str) -> Result<Rows, AudienceError> {
     let file = input::open(path)?;
     let limit = Arc::new(AtomicU64::new(MAX_RECORD + SLACK));
+    let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
+    // JSONL is read line by line, so it counts its own lines.
+    let lines = (!is_jsonl).then(|| Arc::new(Mutex::new(Lines::default())));
     let mut reader = BufReader::new(Bounded {
         inner: file,
         read: 0,
         limit: Arc::clone(&limit),
+        lines: lines.clone(),
     });
-    let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
     if is_jsonl {
         return Ok(Rows::Json {
             path: path.to_owned(),
@@ -104,13 +108,17 @@ pub fn rows(path: &Path, column: &str) -> Result<Rows, AudienceError> {
         .flexible(false)
         .delimiter(delimiter)
         .from_reader(Cursor::new(first).chain(reader));
-    let headers = csv.headers().map_err(|error| csv_error(path, &error))?;
+    let lines = lines.expect("CSV lines are tracked");
+    let headers = csv
+        .headers()
+        .map_err(|error| csv_error(path, &error, &lines))?;
     let headers: Arc<[String]> = headers.iter().map(|h| h.trim().to_owned()).collect();
     Ok(Rows::Csv {
         path: path.to_owned(),
         headers,
         reader: Box::new(csv),
         limit,
+        lines,
     })
 }
 
@@ -126,6 +134,8 @@ pub enum Rows {
         headers: Arc<[String]>,
         reader: Box<CsvReader>,
         limit: Arc<AtomicU64>,
+        /// Where the file's lines start, for line numbers as editors show them.
+        lines: Arc<Mutex<Lines>>,
     },
     Json {
         path: PathBuf,
@@ -155,12 +165,13 @@ impl Iterator for Rows {
                 headers,
                 reader,
                 limit,
+                lines,
             } => {
                 let mut values = csv::StringRecord::new();
                 match reader.read_record(&mut values) {
                     Ok(false) => None,
                     Ok(true) => {
-                        let line = values.position().map_or(0, csv::Position::line);
+                        let line = values.position().map_or(0, |p| line_at(lines, p.byte()));
                         if values.as_byte_record().as_slice().len() as u64 > MAX_RECORD {
                             return Some(Err(too_long(path, line)));
                         }
@@ -173,10 +184,10 @@ impl Iterator for Rows {
                         Some(Ok(Row { line, record }))
                     }
                     Err(error) => {
-                        let mut error = csv_error(path, &error);
+                        let mut error = csv_error(path, &error, lines);
                         if let AudienceError::Syntax { line, .. } = &mut error {
                             if *line == 0 {
-                                *line = reader.position().line();
+                                *line = line_at(lines, reader.position().byte());
                             }
                         }
                         Some(Err(error))
@@ -276,6 +287,8 @@ pub struct Bounded {
     inner: File,
     read: u64,
     limit: Arc<AtomicU64>,
+    /// Notes where lines start as they are read (CSV only).
+    lines: Option<Arc<Mutex<Lines>>>,
 }
 
 #[derive(Debug)]
@@ -298,6 +311,10 @@ impl Read for Bounded {
             return Err(io::Error::new(io::ErrorKind::InvalidData, TooLong));
         }
         let n = self.inner.read(buf)?;
+        if let Some(lines) = &self.lines {
+            let mut lines = lines.lock().unwrap_or_else(PoisonError::into_inner);
+            lines.scan(&buf[..n], self.read);
+        }
         self.read += n as u64;
         Ok(n)
     }
@@ -319,8 +336,16 @@ fn read_error(path: &Path, line: u64, error: &io::Error) -> AudienceError {
     }
 }
 
-fn csv_error(path: &Path, error: &csv::Error) -> AudienceError {
-    let line = error.position().map_or(0, csv::Position::line);
+/// The line, as an editor shows it, of the record the parser stamped with byte `offset`.
+fn line_at(lines: &Mutex<Lines>, offset: u64) -> u64 {
+    lines
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .at(offset)
+}
+
+fn csv_error(path: &Path, error: &csv::Error, lines: &Mutex<Lines>) -> AudienceError {
+    let line = error.position().map_or(0, |p| line_at(lines, p.byte()));
     let message = match error.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

@@ -6,6 +6,9 @@
 //! - `.jsonl`: one JSON object per line with an `email` field;
 //! - `.txt`: one address per line; blank lines and lines starting with `#` are skipped.
 //!
+//! An export from an email service keeps its own header (`Email Address`, say): a list
+//! given with `email_field` is read from that column instead, as strictly.
+//!
 //! # Guarantees
 //! - Every entry must be a bare address (`ann@example.com`). `Ann <ann@example.com>`,
 //!   `mailto:ann@example.com` or anything else refuses the whole list with its file and
@@ -25,6 +28,24 @@ use crate::input::{self, MAX_RECORD};
 /// The most sources (lists, and the state store's reasons) one campaign can draw on.
 pub const MAX_SOURCES: usize = 64;
 
+/// One list to read: its file and, for an export, the column holding the addresses
+/// (`email` unless given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressList {
+    pub file: PathBuf,
+    pub email_field: Option<String>,
+}
+
+impl SuppressList {
+    /// A list read strictly, from an `email` column or field or one address per line.
+    pub fn strict(file: impl Into<PathBuf>) -> Self {
+        Self {
+            file: file.into(),
+            email_field: None,
+        }
+    }
+}
+
 /// Every suppressed address, and which sources name it.
 #[derive(Debug, Default, Clone)]
 pub struct Suppressions {
@@ -36,12 +57,13 @@ pub struct Suppressions {
 
 impl Suppressions {
     /// Reads every list in `lists`, refusing the first entry that is not an address.
-    pub fn load(lists: &[impl AsRef<Path>]) -> Result<Self, AudienceError> {
+    pub fn load(lists: &[SuppressList]) -> Result<Self, AudienceError> {
         let mut suppressions = Self::default();
-        for path in lists {
-            let path = path.as_ref();
+        for list in lists {
+            let path = list.file.as_path();
             let source = suppressions.source(path.display().to_string());
-            for (line, value) in entries(path)? {
+            let column = list.email_field.as_deref().unwrap_or("email");
+            for (line, value) in entries(path, column)? {
                 let address = value.trim();
                 if !address::is_valid(address) {
                     return Err(AudienceError::SuppressionEntry {
@@ -115,19 +137,20 @@ fn hint(entry: &str) -> String {
     }
 }
 
-/// Every entry of the list at `path` with its line, as written.
-fn entries(path: &Path) -> Result<Vec<(u64, String)>, AudienceError> {
+/// Every entry of the list at `path` with its line, as written; a CSV or JSONL list's
+/// addresses are in `column`.
+fn entries(path: &Path, column: &str) -> Result<Vec<(u64, String)>, AudienceError> {
     let extension = path.extension().and_then(|e| e.to_str());
     match extension {
         Some("csv" | "jsonl") => {
             let mut entries = Vec::new();
-            for row in reader::rows(path, "email")? {
+            for row in reader::rows(path, column)? {
                 let row = row?;
-                let Some(value) = row.record.get("email") else {
+                let Some(value) = row.record.get(column) else {
                     return Err(AudienceError::Syntax {
                         path: path.to_owned(),
                         line: row.line,
-                        message: "no `email` field".to_owned(),
+                        message: format!("no `{column}` field"),
                     });
                 };
                 entries.push((row.line, value));

@@ -18,7 +18,7 @@ pub fn run(args: &ApplyArgs) -> Exit {
 }
 
 fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = session::state(&args.state, path)?;

@@ -40,7 +40,7 @@ Examples:
   herald man | man -l -
 
 PATH is a manifest file or a folder whose *.yaml/*.yml files are manifests (./campaigns
-unless given). The state store is `.herald` in PATH's folder unless --state says otherwise.
+unless given, or . when there is no campaigns folder here). The state store is `.herald` in PATH's folder unless --state says otherwise.
 
 Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
 pub struct Cli {
@@ -103,9 +103,28 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct PathArg {
     /// A manifest file, or a folder whose `*.yaml`/`*.yml` files are manifests (subfolders
-    /// are not searched: they hold templates, catalogs and audiences)
-    #[arg(default_value = "campaigns")]
-    pub path: PathBuf,
+    /// are not searched: they hold templates, catalogs and audiences). Default:
+    /// `./campaigns`, or `.` when there is no `campaigns` folder here
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl PathArg {
+    /// PATH as given, else `./campaigns`, else `.` (run inside a folder of manifests).
+    pub fn path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(default_path)
+    }
+}
+
+/// The manifests' folder when no PATH is given: `campaigns` if there is such a folder
+/// here, else this folder.
+pub fn default_path() -> PathBuf {
+    let campaigns = Path::new("campaigns");
+    if campaigns.is_dir() {
+        campaigns.to_owned()
+    } else {
+        PathBuf::from(".")
+    }
 }
 
 /// Where the state store is.
@@ -320,14 +339,20 @@ pub struct WatchArgs {
 
 /// Per-campaign progress from the state store: sent, failed, uncertain, stage, halts
 ///
-/// Reads only the state store, not the manifests: `--state`, else the store of
-/// `./campaigns` (or of `.` when there is no `campaigns` folder here). While a watch or
-/// an apply holds the store, the answer comes from that process. With --recipients,
-/// lists who is failed or uncertain, with the reason and the number of attempts.
+/// Reads only the state store, not the manifests, and finds it as apply does: `--state`,
+/// else `.herald` in the folder of --path, else the store of `./campaigns` (or of `.` when
+/// there is no `campaigns` folder here). When there is none it says where it looked (and
+/// exits 2 if --path was given). While a watch or an apply holds the store, the answer
+/// comes from that process. With --recipients, lists who is failed or uncertain, with the
+/// reason and the number of attempts.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Show only this campaign
     pub name: Option<String>,
+    /// The manifests whose store to read, as apply's PATH (a flag here: the positional
+    /// argument is the campaign)
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
     /// List the recipients in this state
     #[arg(long, value_enum, value_name = "STATE")]
     pub recipients: Option<Listed>,
@@ -375,10 +400,14 @@ pub enum SuppressionsCommand {
     },
 }
 
-/// Render one sample message per locale for review: .eml, .html and an index.html
+/// Render a sample of every locale and every path through the templates: .eml, .html
+/// and an index.html
 ///
-/// Open DIR/index.html to see subject, sender, recipient and body of every language at
-/// a glance. Every recipient is rendered, as in plan; only the samples are written.
+/// One sample per catalog and per way through the templates (each `{% if %}` branch a
+/// recipient can take), each labelled with the audience rows it stands for. Open
+/// DIR/index.html to see subject, sender, recipient and body of every one at a glance.
+/// Every recipient is rendered, as in plan; only the samples are written. --row or
+/// --recipient writes the message of one recipient instead.
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     #[command(flatten)]
@@ -386,6 +415,13 @@ pub struct PreviewArgs {
     /// The campaign to preview; needed only when PATH holds several
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
+    /// Preview the recipient on this line of the audience file, as an editor numbers it
+    /// (the header is line 1)
+    #[arg(long, value_name = "N", conflicts_with = "recipient")]
+    pub row: Option<u64>,
+    /// Preview the recipient with this address (any case)
+    #[arg(long, value_name = "ADDRESS")]
+    pub recipient: Option<String>,
     /// Folder to write the samples to (created if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

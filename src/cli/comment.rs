@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::plan::{CampaignPlan, Live};
+use crate::plan::{CampaignPlan, Live, LocalePlan};
+use crate::render::Reached;
 use crate::review::markdown::{Block, Details, Document, Table, cell, code, inline, number};
 use crate::review::samples::LocaleDiff;
 use crate::review::{CampaignDiff, Change, Diff, Warning};
@@ -348,6 +349,78 @@ pub fn plan(comment: &PlanComment<'_>) -> Document {
     document
 }
 
+/// Who gets the default for want of their own, then a table per catalog with the locale
+/// values that chose it, as plan's text has them.
+fn locales(text: &mut String, plan: &CampaignPlan) {
+    let d = &plan.defaulted;
+    if d.recipients > 0 {
+        let values: Vec<String> = plan
+            .locales
+            .iter()
+            .filter(|l| l.reached.defaulted())
+            .map(|l| format!("{} {}", l.locale, number(l.recipients)))
+            .collect();
+        let _ = writeln!(
+            text,
+            "- defaulted: {} recipients ({:.1}%) get {} for want of a catalog of their own: {}",
+            number(d.recipients),
+            d.share * 100.0,
+            inline(&d.catalog),
+            inline(&values.join(", "))
+        );
+    }
+    // Per catalog, as plan's text has it, with the values that chose it.
+    let _ = writeln!(
+        text,
+        "\n| catalog | recipients | locale values | fallbacks |\n|---|---:|---|---:|"
+    );
+    for catalog in &plan.catalogs {
+        let mut values: Vec<&LocalePlan> = plan
+            .locales
+            .iter()
+            .filter(|l| l.catalog == catalog.catalog)
+            .collect();
+        values.sort_by(|a, b| {
+            b.recipients
+                .cmp(&a.recipients)
+                .then(a.locale.cmp(&b.locale))
+        });
+        let mut listed: Vec<String> = values
+            .iter()
+            .take(LISTED_VALUES)
+            .map(|l| {
+                let name = if l.reached == Reached::Empty {
+                    "empty"
+                } else {
+                    &l.locale
+                };
+                let how = match l.reached {
+                    Reached::Map => " (map)",
+                    Reached::NoCatalog => " (no catalog)",
+                    Reached::Unknown => " (unknown)",
+                    Reached::Catalog | Reached::Empty => "",
+                };
+                format!("{name} {}{how}", number(l.recipients))
+            })
+            .collect();
+        if values.len() > LISTED_VALUES {
+            listed.push(format!("and {} more", values.len() - LISTED_VALUES));
+        }
+        let fallbacks: u64 = values.iter().map(|l| l.fallbacks).sum();
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} |",
+            cell(&catalog.catalog),
+            number(catalog.recipients),
+            cell(&listed.join(", ")),
+            number(fallbacks)
+        );
+    }
+}
+
+/// Locale values listed beside a catalog, as in plan's text; the rest are counted.
+const LISTED_VALUES: usize = 6;
+
 fn plan_details(plan: &CampaignPlan, live: Option<&Live>) -> Details {
     let mut text = String::new();
     if let Some(live) = live {
@@ -368,6 +441,20 @@ fn plan_details(plan: &CampaignPlan, live: Option<&Live>) -> Details {
             );
         }
     }
+    let resend = match plan.revision.resend {
+        crate::manifest::Resend::All => ", resend: all",
+        crate::manifest::Resend::None => "",
+    };
+    let _ = write!(text, "- revision {}{resend}", plan.revision.number);
+    if plan.resend > 0 {
+        let about = if live.is_some() { "about " } else { "" };
+        let _ = write!(
+            text,
+            ": {about}{} of those to send again, as they got an earlier revision",
+            number(plan.resend)
+        );
+    }
+    text.push('\n');
     let a = &plan.audience;
     let _ = writeln!(
         text,
@@ -393,20 +480,7 @@ fn plan_details(plan: &CampaignPlan, live: Option<&Live>) -> Details {
         plan.call_size,
         plan.calls_in_flight
     );
-    let _ = writeln!(
-        text,
-        "\n| locale | catalog | recipients | fallbacks |\n|---|---|---:|---:|"
-    );
-    for locale in &plan.locales {
-        let _ = writeln!(
-            text,
-            "| {} | {} | {} | {} |",
-            cell(&locale.locale),
-            cell(&locale.catalog),
-            number(locale.recipients),
-            number(locale.fallbacks)
-        );
-    }
+    locales(&mut text, plan);
     Details {
         summary: format!("{}: audience, locales, calls", plan.name),
         blocks: vec![Block::Markdown(text.trim_end().to_owned())],

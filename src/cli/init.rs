@@ -5,7 +5,7 @@ use super::{Exit, report, session};
 use crate::store::Store;
 
 pub fn run(args: &InitArgs) -> Exit {
-    let state = match session::state(&args.state, &args.path.path) {
+    let state = match session::state(&args.state, &args.path.path()) {
         Ok(state) => state,
         Err(exit) => return exit,
     };

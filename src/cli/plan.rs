@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use super::against::{self, Source};
 use super::args::PlanArgs;
 use super::{Exit, ReviewOutput, comment, report, session, validate};
-use crate::manifest::{self, Campaign, Stage};
-use crate::plan::{self, Again, CampaignPlan, Delivery, Live, StateView};
+use crate::manifest::{self, Campaign, Manifests, Resend, Stage};
+use crate::plan::{self, Again, CampaignPlan, Delivery, Live, LocalePlan, StateView};
 use crate::reconcile::check_content;
+use crate::render::Reached;
 use crate::review::Warning;
 use crate::store::{Store, Summary};
-use crate::text::Count;
+use crate::text::{self, Count, Thousands};
 
 pub fn run(args: &PlanArgs) -> Exit {
     match plan(args) {
@@ -37,36 +38,10 @@ struct Planned {
 }
 
 fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let output = args.output.output;
     let markdown = output == ReviewOutput::Markdown;
-    let manifests = match manifest::load(path) {
-        Ok(manifests) => manifests,
-        Err(error) => {
-            validate::print_load_error(&error);
-            if markdown {
-                let warnings = match &error {
-                    manifest::LoadError::Invalid(diagnostics) => diagnostics
-                        .iter()
-                        .map(|d| Warning::Refused {
-                            campaign: None,
-                            message: d.to_string(),
-                        })
-                        .collect(),
-                    other => vec![Warning::Refused {
-                        campaign: None,
-                        message: other.to_string(),
-                    }],
-                };
-                let planned = Planned {
-                    warnings,
-                    ..Planned::default()
-                };
-                print_markdown(args, &planned, &source_text(args, None));
-            }
-            return Err(Exit::Refused);
-        }
-    };
+    let manifests = load(args, path, markdown)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = if let Some(text) = &args.against {
         let source = Source::parse(text);
@@ -105,7 +80,16 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
             }
         };
         match result {
-            Ok(done) => planned.plans.push(done),
+            Ok(done) => {
+                for message in done.0.warnings() {
+                    report::warning(format_args!("campaign `{}`: {message}", campaign.name));
+                    planned.warnings.push(Warning::Plan {
+                        campaign: campaign.name.clone(),
+                        message,
+                    });
+                }
+                planned.plans.push(done);
+            }
             Err(message) => {
                 report::refused(&campaign.name, &message);
                 // A comment says every refusal; the other outputs stop at the first.
@@ -135,6 +119,35 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
     Ok(if planned.refused.is_empty() {
         Exit::Success
     } else {
+        Exit::Refused
+    })
+}
+
+/// The manifests at `path`, or why not: on stderr as every command says it, and (for
+/// `-o markdown`) in the comment too, each problem a refusal.
+fn load(args: &PlanArgs, path: &std::path::Path, markdown: bool) -> Result<Manifests, Exit> {
+    manifest::load(path).map_err(|error| {
+        validate::print_load_error(&error);
+        if markdown {
+            let warnings = match &error {
+                manifest::LoadError::Invalid(diagnostics) => diagnostics
+                    .iter()
+                    .map(|d| Warning::Refused {
+                        campaign: None,
+                        message: d.to_string(),
+                    })
+                    .collect(),
+                other => vec![Warning::Refused {
+                    campaign: None,
+                    message: other.to_string(),
+                }],
+            };
+            let planned = Planned {
+                warnings,
+                ..Planned::default()
+            };
+            print_markdown(args, &planned, &source_text(args, None));
+        }
         Exit::Refused
     })
 }
@@ -170,6 +183,15 @@ fn to_send(plan: &CampaignPlan, remote: Option<&Live>) -> String {
     } else {
         ""
     };
+    let about = if remote.is_some() { "about " } else { "" };
+    let again = if plan.resend > 0 {
+        format!(
+            ", {about}{} of them again: they got an earlier revision",
+            plan.resend
+        )
+    } else {
+        String::new()
+    };
     if let Some(remote) = remote {
         let _ = writeln!(
             out,
@@ -181,8 +203,8 @@ fn to_send(plan: &CampaignPlan, remote: Option<&Live>) -> String {
         );
         let _ = writeln!(
             out,
-            "  to send   about {} in stage {stage}{paused} (estimated from counts: {} reached, less those \
-             with an outcome or on the store's list)",
+            "  to send   about {} in stage {stage}{again}{paused} (estimated from counts: {} reached, less \
+             those with an outcome or on the store's list)",
             plan.to_send, remote.reached
         );
     } else {
@@ -193,7 +215,11 @@ fn to_send(plan: &CampaignPlan, remote: Option<&Live>) -> String {
                 plan.already_sent, plan.failed, plan.uncertain
             );
         }
-        let _ = writeln!(out, "  to send   {} in stage {stage}{paused}", plan.to_send);
+        let _ = writeln!(
+            out,
+            "  to send   {} in stage {stage}{again}{paused}",
+            plan.to_send
+        );
     }
     out
 }
@@ -258,12 +284,12 @@ fn source_text(args: &PlanArgs, state: Option<&State>) -> String {
             if store.is_some() { "" } else { " (none yet)" }
         ),
         (None, Some(against)) => format!("against `{against}`"),
-        (None, None) => format!("`{}`", args.path.path.display()),
+        (None, None) => format!("`{}`", args.path.path().display()),
     }
 }
 
 fn print_markdown(args: &PlanArgs, planned: &Planned, source: &str) {
-    let mut everything = format!("herald plan {}", args.path.path.display());
+    let mut everything = format!("herald plan {}", args.path.path().display());
     if let Some(against) = &args.against {
         let _ = write!(everything, " --against {against}");
     }
@@ -309,13 +335,103 @@ fn json(state: &State, planned: &Planned) -> serde_json::Value {
     json
 }
 
+/// Values listed beside a catalog; the rest are counted.
+const LISTED_VALUES: usize = 6;
+
+/// One line per catalog, with the values that chose it when they are not just its own
+/// name; then who got the default for want of their own.
+fn locales(out: &mut String, plan: &CampaignPlan) {
+    let _ = writeln!(out, "  locales");
+    let columns = plan
+        .catalogs
+        .iter()
+        .map(|c| text::width(&c.catalog))
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    for catalog in &plan.catalogs {
+        let mut values: Vec<&LocalePlan> = plan
+            .locales
+            .iter()
+            .filter(|l| l.catalog == catalog.catalog)
+            .collect();
+        values.sort_by(|a, b| {
+            b.recipients
+                .cmp(&a.recipients)
+                .then(a.locale.cmp(&b.locale))
+        });
+        let mut line = format!(
+            "    {} {:>9}",
+            text::pad_to(&catalog.catalog, columns),
+            Thousands(catalog.recipients)
+        );
+        let own = |l: &LocalePlan| l.reached == Reached::Catalog && l.locale == catalog.catalog;
+        if !values.iter().all(|l| own(l)) {
+            let listed: Vec<String> = values
+                .iter()
+                .take(LISTED_VALUES)
+                .map(|l| {
+                    let name = if l.reached == Reached::Empty {
+                        "empty"
+                    } else {
+                        &l.locale
+                    };
+                    let how = match l.reached {
+                        Reached::Map => " (map)",
+                        Reached::NoCatalog => " (no catalog)",
+                        Reached::Unknown => " (unknown)",
+                        Reached::Catalog | Reached::Empty => "",
+                    };
+                    format!("{name} {}{how}", Thousands(l.recipients))
+                })
+                .collect();
+            let _ = write!(line, "  {}", listed.join(", "));
+            if values.len() > LISTED_VALUES {
+                let _ = write!(line, " and {} more", values.len() - LISTED_VALUES);
+            }
+        }
+        let fallback_keys = values.first().map(|l| &l.fallback_keys);
+        if let Some(keys) = fallback_keys.filter(|k| !k.is_empty()) {
+            let _ = write!(
+                line,
+                "  {} from fallback: {}",
+                Count("key", keys.len() as u64),
+                keys.join(", ")
+            );
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let d = &plan.defaulted;
+    if d.recipients > 0 {
+        let values: Vec<String> = plan
+            .locales
+            .iter()
+            .filter(|l| l.reached.defaulted())
+            .map(|l| format!("{} {}", l.locale, Thousands(l.recipients)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  defaulted {} ({:.1}%) get {} for want of a catalog of their own: {}",
+            Count("recipient", d.recipients),
+            d.share * 100.0,
+            d.catalog,
+            values.join(", ")
+        );
+    }
+}
+
 fn text(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
     let a = &plan.audience;
     let mut out = String::new();
+    let resend = match plan.revision.resend {
+        Resend::All => ", resend: all",
+        Resend::None => "",
+    };
     let _ = writeln!(
         out,
-        "campaign {} (stage {}, transport {})",
+        "campaign {} (revision {}{resend}, stage {}, transport {})",
         plan.name,
+        plan.revision.number,
         plan.stage.as_str(),
         plan.transport
     );
@@ -336,22 +452,7 @@ fn text(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
         let _ = writeln!(out, "  suppress  {}: {}", source.source, source.recipients);
     }
     out.push_str(&to_send(plan, remote));
-    let _ = writeln!(out, "  locales");
-    for locale in &plan.locales {
-        let mut line = format!("    {:<8} {:>9}", locale.locale, locale.recipients);
-        if locale.catalog != locale.locale {
-            let _ = write!(line, "  via {}", locale.catalog);
-        }
-        if !locale.fallback_keys.is_empty() {
-            let _ = write!(
-                line,
-                "  {} from fallback: {}",
-                Count("key", locale.fallback_keys.len() as u64),
-                locale.fallback_keys.join(", ")
-            );
-        }
-        let _ = writeln!(out, "{line}");
-    }
+    locales(&mut out, plan);
     let _ = writeln!(
         out,
         "  fallbacks {} got at least one fallback string",

@@ -55,15 +55,13 @@ pub fn state(arg: &StateArg, path: &Path) -> Result<PathBuf, Exit> {
     Ok(state)
 }
 
-/// The state store of a command without PATH (status): `--state`, else the store of
-/// `./campaigns`, or of `.` when there is no `campaigns` folder here.
-pub fn state_without_path(arg: &StateArg) -> PathBuf {
-    let campaigns = Path::new("campaigns");
-    arg.resolve(if campaigns.is_dir() {
-        campaigns
-    } else {
-        Path::new(".")
-    })
+/// The state store of a command whose PATH is optional (status): `--state`, else the
+/// store of `path`, else of `./campaigns`, or of `.` when there is no `campaigns` folder.
+pub fn state_of(arg: &StateArg, path: Option<&Path>) -> PathBuf {
+    match path {
+        Some(path) => arg.resolve(path),
+        None => arg.resolve(&super::args::default_path()),
+    }
 }
 
 /// An open store for sending, with the calls a killed run left in flight now uncertain.

@@ -2,6 +2,7 @@
 //! process holds the store, from that process over the store's socket.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use super::args::StatusArgs;
 use super::{Exit, Listed, Output, report, session};
@@ -12,7 +13,11 @@ use crate::store::{Store, StoreError};
 use crate::text::Count;
 
 pub fn run(args: &StatusArgs) -> Exit {
-    let state = session::state_without_path(&args.state);
+    if let Some(path) = args.path.as_deref().filter(|p| !p.exists()) {
+        report::error(format_args!("`{}`: no such file or folder", path.display()));
+        return Exit::Refused;
+    }
+    let state = session::state_of(&args.state, args.path.as_deref());
     let query = Query {
         campaign: args.name.clone(),
         recipients: args.recipients.map(|listed| match listed {
@@ -32,16 +37,7 @@ pub fn run(args: &StatusArgs) -> Exit {
                 return Exit::Failed;
             }
         },
-        Ok(None) => {
-            match args.output.output {
-                Output::Json => println!("{}", serde_json::json!({ "campaigns": [] })),
-                Output::Text => println!(
-                    "no state store at {}: nothing has been applied yet",
-                    state.display()
-                ),
-            }
-            return Exit::Success;
-        }
+        Ok(None) => return nothing_applied(args, &state),
         // Another herald holds the store: ask it.
         Err(locked @ StoreError::Locked { .. }) => {
             match socket::ask(&state, &Request::Status(query)) {
@@ -84,6 +80,40 @@ pub fn run(args: &StatusArgs) -> Exit {
     Exit::Success
 }
 
+/// There is no store where `args` say: where herald looked, and why there. Without a
+/// PATH that may be the wrong place, so it is not an error; with one, it is.
+fn nothing_applied(args: &StatusArgs, state: &Path) -> Exit {
+    let why = if args.state.state.is_some() {
+        "given by --state".to_owned()
+    } else if let Some(path) = &args.path {
+        format!("the store of `{}`", path.display())
+    } else if Path::new("campaigns").is_dir() {
+        "the store of `campaigns`; pass --path PATH for other manifests".to_owned()
+    } else {
+        "the store of `.`, as there is no `campaigns` folder here; pass --path PATH for other manifests"
+            .to_owned()
+    };
+    let given = args.path.is_some();
+    let message = format!(
+        "no state store at {} ({why}): nothing has been applied there yet",
+        state.display()
+    );
+    match (args.output.output, given) {
+        (Output::Json, _) => println!(
+            "{}",
+            serde_json::json!({ "campaigns": [], "state": { "path": state, "exists": false } })
+        ),
+        (Output::Text, false) => println!("{message}"),
+        (Output::Text, true) => {}
+    }
+    if given {
+        report::error(message);
+        Exit::Refused
+    } else {
+        Exit::Success
+    }
+}
+
 fn text(status: &CampaignStatus) -> String {
     let mut out = String::new();
     let stage = status.stage.map_or("-", Stage::as_str);
@@ -108,7 +138,17 @@ fn text(status: &CampaignStatus) -> String {
         );
     }
     let c = &status.counts;
-    let _ = writeln!(out, "  sent       {}", c.sent);
+    let by_revision = &status.sent_by_revision;
+    let mixed = by_revision.len() > 1 || by_revision.iter().any(|r| r.revision != status.revision);
+    if mixed {
+        let parts: Vec<String> = by_revision
+            .iter()
+            .map(|r| format!("{} of revision {}", r.sent, r.revision))
+            .collect();
+        let _ = writeln!(out, "  sent       {} ({})", c.sent, parts.join(", "));
+    } else {
+        let _ = writeln!(out, "  sent       {}", c.sent);
+    }
     let _ = writeln!(out, "  failed     {}", c.failed);
     let _ = writeln!(out, "  uncertain  {}", c.uncertain + c.in_flight);
     let f = &status.feedback;

@@ -85,7 +85,7 @@ fn valid(address: &str) -> Option<String> {
 /// Answers `request` from the store, or from the process that holds it. A list of a store
 /// that does not exist yet is empty; a change to one is refused.
 fn ask(state: &StateArg, request: &Request) -> Result<serde_json::Value, Exit> {
-    let path = session::state_without_path(state);
+    let path = session::state_of(state, None);
     let answer = match Store::open_existing(&path) {
         Ok(Some(store)) => socket::answer(&store, request),
         Ok(None) if matches!(request, Request::Suppressions) => {

@@ -10,14 +10,20 @@ use crate::manifest::{self, LoadError, Manifests};
 use crate::text::Count;
 
 pub fn run(args: &ValidateArgs) -> Exit {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let output = args.output.output;
     let loaded = manifest::load(path);
     if let Ok(manifests) = &loaded {
         // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
         for campaign in &manifests.campaigns {
             let delivery = crate::plan::Delivery::of(campaign, None);
-            if let Err(error) = crate::plan::plan(campaign, None, &delivery) {
+            let planned = crate::plan::plan(campaign, None, &delivery);
+            if let Ok(plan) = &planned {
+                for warning in plan.warnings() {
+                    report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
+                }
+            }
+            if let Err(error) = planned {
                 let message = format!("campaign `{}`: {error}", campaign.name);
                 match output {
                     Output::Text => report::error(format_args!("{message}; nothing was sent")),

@@ -19,7 +19,7 @@ pub fn run(args: &WatchArgs) -> Exit {
 }
 
 fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
-    let path = &args.path.path;
+    let path = &args.path.path();
     let manifests = session::load(path)?;
     let selected: Vec<String> = session::select(&manifests, args.campaign.as_deref())?
         .iter()

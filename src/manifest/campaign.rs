@@ -7,10 +7,15 @@ use std::path::PathBuf;
 use sha2::{Digest as _, Sha256};
 
 use super::diagnostic::{Diagnostic, Location, Problem};
-use super::model::{self, Address, Halt, OnInvalid, Rollout, Stage};
+use super::model::{self, Address, Halt, OnInvalid, OnUnknown, Resend, Rollout, Stage};
 use super::rate::Rate;
 use super::source::Loaded;
 use super::transport::Transport;
+use crate::audience::SuppressList;
+use crate::langtag::LanguageTag;
+
+/// The highest revision a campaign may declare: the state store keeps it in 24 bits.
+pub const MOST_REVISION: u32 = (1 << 24) - 1;
 
 /// A campaign with its paths resolved against its manifest's folder, its defaults filled
 /// in and its transport at hand.
@@ -56,8 +61,14 @@ pub struct Locales {
     pub default: String,
     /// The audience column holding each recipient's locale.
     pub field: String,
+    /// Whether `spec.locales.field` is written: then the audience must have that column.
+    /// Left at its default (`locale`), an audience without it sends everyone the default.
+    pub field_declared: bool,
     /// The folder of `<locale>.yaml` catalogs.
     pub catalog: PathBuf,
+    /// `locales.map`: other values of the column, lowercased, and the tag each stands for.
+    pub map: Vec<(String, LanguageTag)>,
+    pub on_unknown: OnUnknown,
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +76,7 @@ pub struct Audience {
     pub file: PathBuf,
     pub email_field: String,
     /// Lists of addresses never to send to.
-    pub suppress: Vec<PathBuf>,
+    pub suppress: Vec<SuppressList>,
     pub on_invalid: OnInvalid,
 }
 
@@ -80,8 +91,17 @@ pub struct Unsubscribe {
 #[derive(Debug, Clone)]
 pub struct Revision {
     pub number: u32,
+    /// `all`: those who got an earlier revision get this one too (a correction).
+    pub resend: Resend,
     /// Where `spec.revision` is written (or `spec`, when it is left at its default).
     pub at: Location,
+}
+
+impl Revision {
+    /// Whether this revision goes also to those who got an earlier one.
+    pub fn resends(&self) -> bool {
+        self.resend == Resend::All
+    }
 }
 
 impl Campaign {
@@ -138,12 +158,26 @@ impl Campaign {
             locales: Locales {
                 default: spec.locales.default.clone(),
                 field: spec.locales.field.clone(),
+                field_declared: loaded.index.has("spec.locales.field"),
                 catalog: dir.join(&spec.locales.catalog),
+                map: locale_map(&loaded)?,
+                on_unknown: spec.locales.on_unknown,
             },
             audience: Audience {
                 file: dir.join(&spec.audience.file),
                 email_field: spec.audience.email_field.clone(),
-                suppress: spec.audience.suppress.iter().map(|p| dir.join(p)).collect(),
+                suppress: spec
+                    .audience
+                    .suppress
+                    .iter()
+                    .map(|list| SuppressList {
+                        file: dir.join(list.file()),
+                        email_field: match list {
+                            model::SuppressList::Path(_) => None,
+                            model::SuppressList::File(file) => Some(file.email_field.clone()),
+                        },
+                    })
+                    .collect(),
                 on_invalid: spec.audience.on_invalid,
             },
             rate,
@@ -157,7 +191,8 @@ impl Campaign {
             paused: spec.paused,
             halt: spec.halt.clone().unwrap_or_default(),
             revision: Revision {
-                number: spec.revision,
+                number: spec.revision.number(),
+                resend: spec.revision.resend(),
                 at: at("spec.revision"),
             },
             allow_outside: spec.allow_outside.iter().map(|p| dir.join(p)).collect(),
@@ -172,4 +207,25 @@ impl Campaign {
             serde_json::to_vec(&(&self.spec, self.transport.spec())).expect("a spec serializes");
         Sha256::digest(written).into()
     }
+}
+
+/// `locales.map`, its keys lowercased, each value read as a tag (validated already).
+fn locale_map(
+    loaded: &Loaded<model::CampaignDoc>,
+) -> Result<Vec<(String, LanguageTag)>, Box<Diagnostic>> {
+    let mut map = Vec::new();
+    for (value, tag) in &loaded.doc.spec.locales.map {
+        let tag = LanguageTag::parse(tag).map_err(|_| {
+            Box::new(loaded.at_value(
+                &format!("spec.locales.map.{value}"),
+                Problem::LocaleInvalid {
+                    value: tag.clone(),
+                    reason: String::new(),
+                },
+            ))
+        })?;
+        map.push((value.trim().to_lowercase(), tag));
+    }
+    map.sort();
+    Ok(map)
 }

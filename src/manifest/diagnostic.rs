@@ -173,8 +173,21 @@ pub enum Problem {
     TooManySuppressionLists { count: usize, most: usize },
     #[error("no catalog for the default locale `{locale}`: expected `{expected}`")]
     DefaultCatalogMissing { locale: String, expected: PathBuf },
-    #[error("`{value}` is not a locale tag such as `en` or `zh-TW`")]
-    LocaleInvalid { value: String },
+    #[error("`{value}` is not a language tag such as `en` or `zh-TW`{reason}")]
+    LocaleInvalid { value: String, reason: String },
+    #[error(
+        "`{value}` has no catalog in `{}`: add `{value}.yaml` (or one for its language), or map the value to a locale that has one",
+        folder.display()
+    )]
+    LocaleMapWithoutCatalog { value: String, folder: PathBuf },
+    #[error(
+        "`{value}` is mapped twice (keys compare case-insensitively), the other at line {line}"
+    )]
+    LocaleMapDuplicate { value: String, line: usize },
+    #[error(
+        "`{value}`: `email_field` is for `.csv` and `.jsonl` lists; a `.txt` list holds one address per line"
+    )]
+    SuppressionFieldFormat { value: String },
     #[error("`{value}`: expected a `.csv` or `.jsonl` file")]
     AudienceFormat { value: String },
 
@@ -188,6 +201,8 @@ pub enum Problem {
     FailureRateOutOfRange { value: f64 },
     #[error("`0` is out of range: revisions start at 1")]
     RevisionZero,
+    #[error("`{value}` is out of range: revisions go up to 16,777,215")]
+    RevisionTooLarge { value: u32 },
     #[error("must be at least 1 second")]
     TimeoutZero,
     #[error("`{value}` is out of range: expected 1 to 256 calls in flight")]

@@ -58,6 +58,11 @@ impl DocumentIndex {
         self.scalars.get(path).map(|(_, text)| text.as_str())
     }
 
+    /// Whether the document writes the key `path`.
+    pub fn has(&self, path: &str) -> bool {
+        self.keys.contains_key(path)
+    }
+
     /// Where the value at `path` is, or its key, or the nearest ancestor that exists.
     pub fn value(&self, path: &str) -> Position {
         if let Some((position, _)) = self.scalars.get(path) {

@@ -18,13 +18,14 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use campaign::{Audience, Campaign, Locales, Revision, Template, Unsubscribe};
+pub use campaign::{Audience, Campaign, Locales, MOST_REVISION, Revision, Template, Unsubscribe};
 pub use diagnostic::{Diagnostic, Location, Problem};
 pub use error::LoadError;
-pub use model::{Address, Halt, OnInvalid, Rollout, Stage, Tls, TlsTrust, TransportKind};
+pub use model::{
+    Address, Halt, OnInvalid, OnUnknown, Resend, Rollout, Stage, Tls, TlsTrust, TransportKind,
+};
 pub use rate::Rate;
 pub use transport::{MAILGUN_ENDPOINT, POSTMARK_ENDPOINT, SENDGRID_ENDPOINT, Settings, Transport};
-pub use validate::is_locale;
 
 use source::{Documents, Loaded};
 

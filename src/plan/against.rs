@@ -8,11 +8,14 @@
 //!   exact when the audience only grew and nobody on the store's list is in it, and too
 //!   low by the outcomes of rows since removed and by the listed addresses that are not in
 //!   the audience or were sent already. The calls and the duration scale with it.
+//! - A correction (`revision: {number, resend: all}`) counts those the store has as sent
+//!   or uncertain of an earlier revision as due again, as apply does one by one, and as
+//!   if all of them were in this audience and reached by the stage.
 
 use serde::Serialize;
 
 use super::{CampaignPlan, Delivery};
-use crate::manifest::Stage;
+use crate::manifest::{Resend, Stage};
 use crate::store::CampaignSummary;
 
 /// What the store seen from afar says of one campaign; beside its plan in `-o json`.
@@ -39,7 +42,13 @@ pub fn against(
     let reached = plan.to_send;
     let (sent, failed, uncertain) =
         live.map_or((0, 0, 0), |l| (l.sent, l.failed, l.uncertain + l.in_flight));
-    let to_send = reached.saturating_sub(sent + failed + uncertain + store_suppressed);
+    // Those a correction sends again keep no one from being sent.
+    let again = match live {
+        Some(live) if plan.revision.resend == Resend::All => live.earlier(plan.revision.number),
+        _ => 0,
+    };
+    let done = (sent + failed + uncertain).saturating_sub(again);
+    let to_send = reached.saturating_sub(done + store_suppressed);
     let calls = if reached == 0 {
         0
     } else {
@@ -52,6 +61,7 @@ pub fn against(
     plan.failed = failed;
     plan.uncertain = uncertain;
     plan.to_send = to_send;
+    plan.resend = again.min(to_send);
     plan.provider_calls = calls;
     plan.duration_seconds = estimate.seconds;
     plan.binds = estimate.binds;

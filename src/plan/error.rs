@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::audience::AudienceError;
 use crate::render::RenderError;
 use crate::store::StoreError;
-use crate::text::Count;
+use crate::text::{Count, Thousands};
 
 /// An audience row without a valid address.
 #[derive(Debug, Clone, Serialize)]
@@ -28,12 +28,60 @@ pub enum PlanError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{}", unknown_locales(file, field, default, values))]
+    UnknownLocales {
+        file: PathBuf,
+        field: String,
+        default: String,
+        values: Vec<super::UnknownLocale>,
+    },
     #[error("{}", invalid_rows(file, *count, rows))]
     InvalidRows {
         file: PathBuf,
         count: u64,
         rows: Vec<InvalidRow>,
     },
+}
+
+/// Values listed by name; the rest are only counted.
+const LISTED_UNKNOWN: usize = 10;
+
+fn unknown_locales(
+    file: &std::path::Path,
+    field: &str,
+    default: &str,
+    values: &[super::UnknownLocale],
+) -> String {
+    let rows: u64 = values.iter().map(|v| v.recipients).sum();
+    let mut text = format!(
+        "{}: {} {} a `{field}` that is neither a language tag nor in `locales.map`:\n",
+        file.display(),
+        Thousands(rows),
+        if rows == 1 { "row has" } else { "rows have" },
+    );
+    for value in values.iter().take(LISTED_UNKNOWN) {
+        let _ = writeln!(
+            text,
+            "  {}: {} {}, e.g. line {}",
+            value.value,
+            Thousands(value.recipients),
+            crate::text::plural("row", value.recipients),
+            value.first_line
+        );
+    }
+    if values.len() > LISTED_UNKNOWN {
+        let _ = writeln!(
+            text,
+            "  ... and {} more values",
+            values.len() - LISTED_UNKNOWN
+        );
+    }
+    let example = values.first().map_or("Deutsch", |v| v.value.as_str());
+    let _ = write!(
+        text,
+        "map them to catalogs in `locales.map` (`{{{example}: de}}`), or set `locales.on_unknown: default` to send them in `{default}`"
+    );
+    text
 }
 
 fn invalid_rows(file: &std::path::Path, count: u64, rows: &[InvalidRow]) -> String {

@@ -33,15 +33,18 @@ pub use walk::{CHUNK, Walked, row_label, walk};
 
 use crate::audience::{Recipient, Tally};
 use crate::manifest::Campaign;
-use crate::manifest::{OnInvalid, Stage};
-use crate::render::{Rendered, Renderer};
+use crate::manifest::{OnInvalid, OnUnknown, Resend, Stage};
+use crate::render::{Reached, Rendered, Renderer};
 use crate::store::Status;
+use crate::text::{Count, Thousands};
 
 /// The plan of one campaign. Serialized as the `-o json` output; see docs/output.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignPlan {
     pub name: String,
     pub transport: String,
+    /// The revision apply would send, and whether it goes to those who got an earlier one.
+    pub revision: PlanRevision,
     pub stage: Stage,
     pub paused: bool,
     pub audience: Tally,
@@ -57,8 +60,18 @@ pub struct CampaignPlan {
     pub uncertain: u64,
     /// Recipients the current stage reaches who are not sent yet: what apply sends now.
     pub to_send: u64,
-    /// Per requested locale (the audience column; empty counts as the default).
+    /// Of `to_send`, those who got an earlier revision (`resend: all`).
+    pub resend: u64,
+    /// Per locale value (the audience column; empty counts as the default), as a tag in
+    /// the registry's spelling, or as written when mapped or unknown.
     pub locales: Vec<LocalePlan>,
+    /// Per catalog: how many recipients get it.
+    pub catalogs: Vec<CatalogPlan>,
+    /// Recipients who get the default catalog for want of one of their own: a language
+    /// without a catalog, or (with `locales.on_unknown: default`) a value that is none.
+    pub defaulted: Defaulted,
+    /// Values neither in `locales.map` nor a language tag, with `on_unknown: default`.
+    pub unknown_locales: Vec<UnknownLocale>,
     /// Recipients whose message took at least one string from a fallback catalog.
     pub fallback_recipients: u64,
     pub batch_size: u32,
@@ -92,11 +105,81 @@ pub struct LocalePlan {
     pub locale: String,
     /// The catalog that answers first: the locale's own, its base language's, or the default.
     pub catalog: String,
+    /// How the value reached it: `catalog`, `map`, `empty`, `no_catalog` or `unknown`.
+    pub reached: Reached,
     pub recipients: u64,
     /// Recipients of this locale whose message used a fallback string.
     pub fallbacks: u64,
     /// Keys this locale takes from a fallback catalog.
     pub fallback_keys: Vec<String>,
+}
+
+/// `spec.revision`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PlanRevision {
+    pub number: u32,
+    /// `all` or `none`.
+    pub resend: Resend,
+}
+
+/// How many recipients get one catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogPlan {
+    pub catalog: String,
+    pub recipients: u64,
+}
+
+/// Recipients who get the default catalog for want of one of their own.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Defaulted {
+    /// The default catalog.
+    pub catalog: String,
+    /// `no_catalog` and `unknown` together.
+    pub recipients: u64,
+    /// Of every recipient planned, 0 to 1.
+    pub share: f64,
+    /// Their value is a language tag, but no catalog is on its chain.
+    pub no_catalog: u64,
+    /// Their value is neither in `locales.map` nor a language tag.
+    pub unknown: u64,
+}
+
+impl Defaulted {
+    /// Above this share, plan and apply warn.
+    pub const WARN_SHARE: f64 = 0.01;
+}
+
+/// A locale value that is neither in `locales.map` nor a language tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnknownLocale {
+    pub value: String,
+    pub recipients: u64,
+    /// The audience line of the first recipient with it.
+    pub first_line: u64,
+}
+
+impl CampaignPlan {
+    /// What people should know before sending: too many recipients in the default
+    /// language for want of their own.
+    pub fn warnings(&self) -> Vec<String> {
+        let d = &self.defaulted;
+        if d.share <= Defaulted::WARN_SHARE {
+            return Vec::new();
+        }
+        let values: Vec<String> = self
+            .locales
+            .iter()
+            .filter(|l| l.reached.defaulted())
+            .map(|l| format!("{} {}", l.locale, Thousands(l.recipients)))
+            .collect();
+        vec![format!(
+            "{} ({:.1}%) get `{}`, the default, for want of a catalog of their own ({}); add catalogs, or map their values in `locales.map`",
+            Count("recipient", d.recipients),
+            d.share * 100.0,
+            d.catalog,
+            crate::text::List::and(&values),
+        )]
+    }
 }
 
 /// Screens the audience, renders every recipient, and counts what apply would do.
@@ -106,38 +189,83 @@ pub fn plan(
     delivery: &Delivery,
 ) -> Result<CampaignPlan, PlanError> {
     let renderer = Renderer::new(campaign)?;
-    plan_with(campaign, &renderer, state, delivery, |_, _| {})
+    plan_with(campaign, &renderer, state, delivery, None)
 }
 
-/// Like `plan`, also handing each rendered message to `sample` (used by preview).
+/// What the plan keeps of one recipient's rendered message: where its locale led and what
+/// it packs under (the message itself only for `sample`).
+struct Kept {
+    locale: Reaching,
+    /// Whether the recipient is due now, and then the key of the calls it may share
+    /// (`packing::key`).
+    due_now: bool,
+    key: Option<String>,
+    message: Option<Rendered>,
+}
+
+/// Where a recipient's locale value led: what the plan counts per locale.
+struct Reaching {
+    locale: String,
+    reached: Reached,
+    catalog: String,
+    fallback: bool,
+}
+
+impl Reaching {
+    fn of(message: &Rendered) -> Self {
+        Self {
+            locale: message.locale.clone(),
+            reached: message.reached,
+            catalog: message.catalog.clone(),
+            fallback: message.fallback,
+        }
+    }
+}
+
+/// What is handed each rendered message, when one is wanted.
+pub type Sample<'a> = &'a mut dyn FnMut(&Recipient, &Rendered);
+
+/// Like `plan`, also handing each rendered message to `sample` (used by preview); without
+/// one, each message is dropped as soon as it is counted.
 pub fn plan_with(
     campaign: &Campaign,
     renderer: &Renderer,
     state: Option<StateView<'_>>,
     delivery: &Delivery,
-    mut sample: impl FnMut(&Recipient, &Rendered),
+    mut sample: Option<Sample<'_>>,
 ) -> Result<CampaignPlan, PlanError> {
     let mut counts = Counts::default();
     // The calls apply will make: the same packing over the same recipients in order.
     let mut packer = Packer::new(delivery.call_size);
     let mut calls = Vec::new();
-    let selection = select(campaign, state, |chunk| {
-        let messages: Vec<Result<Rendered, _>> = chunk
+    let keep = sample.is_some();
+    let selection = select(campaign, state, None, |chunk| {
+        let kept: Vec<Result<Kept, _>> = chunk
             .par_iter()
             .map(|s| {
                 let r = &s.recipient;
-                renderer.render(&r.email, &r.record, &row_label(campaign, r))
+                let message = renderer.render(&r.email, &r.record, &row_label(campaign, r))?;
+                let due_now = s.due.is_now();
+                Ok::<_, PlanError>(Kept {
+                    locale: Reaching::of(&message),
+                    due_now,
+                    key: due_now
+                        .then(|| packing::key(delivery.kind, &message))
+                        .flatten(),
+                    message: keep.then_some(message),
+                })
             })
             .collect();
-        for (selected, message) in chunk.iter().zip(messages) {
-            let message = message?;
-            counts.locale(&message);
+        for (selected, kept) in chunk.iter().zip(kept) {
+            let kept = kept?;
+            counts.locale(kept.locale, selected.recipient.line);
             counts.add(selected.due);
-            if selected.due == Due::Now {
-                let key = packing::key(delivery.kind, &message);
-                packer.push(key.as_deref(), (), &mut calls);
+            if kept.due_now {
+                packer.push(kept.key.as_deref(), (), &mut calls);
             }
-            sample(&selected.recipient, &message);
+            if let (Some(sample), Some(message)) = (sample.as_mut(), &kept.message) {
+                sample(&selected.recipient, message);
+            }
         }
         Ok::<_, PlanError>(())
     })?;
@@ -153,12 +281,26 @@ pub fn plan_with(
         });
     }
 
+    let unknown = counts.unknown();
+    if !unknown.is_empty() && campaign.locales.on_unknown == OnUnknown::Refuse {
+        return Err(PlanError::UnknownLocales {
+            file: campaign.audience.file.clone(),
+            field: campaign.locales.field.clone(),
+            default: renderer.catalogs().default_locale().to_owned(),
+            values: unknown,
+        });
+    }
+
     let to_send = counts.due;
     let provider_calls = calls.len() as u64;
     let estimate = delivery.estimate(to_send, provider_calls);
     Ok(CampaignPlan {
         name: campaign.name.clone(),
         transport: campaign.transport.name.clone(),
+        revision: PlanRevision {
+            number: campaign.revision.number,
+            resend: campaign.revision.resend,
+        },
         stage: campaign.stage,
         paused: campaign.paused,
         audience: tally,
@@ -173,7 +315,11 @@ pub fn plan_with(
         failed: counts.failed,
         uncertain: counts.uncertain,
         to_send,
+        resend: counts.again,
         locales: counts.locales(renderer),
+        catalogs: counts.catalogs(),
+        defaulted: counts.defaulted(renderer),
+        unknown_locales: counts.unknown(),
         fallback_recipients: counts.locale.values().map(|l| l.fallbacks).sum(),
         batch_size: campaign.batch_size.get(),
         call_size: delivery.call_size,
@@ -190,34 +336,117 @@ pub fn plan_with(
 
 #[derive(Default)]
 struct Counts {
-    locale: BTreeMap<String, LocaleCount>,
+    /// By value as shown and how it reached its catalog (`en` written, and empty, apart).
+    locale: BTreeMap<(String, Reached), LocaleCount>,
     due: u64,
+    /// Of `due`, those who got an earlier revision.
+    again: u64,
     sent: u64,
     failed: u64,
     uncertain: u64,
 }
 
-#[derive(Default)]
 struct LocaleCount {
     catalog: String,
+    reached: Reached,
     recipients: u64,
     fallbacks: u64,
+    first_line: u64,
 }
 
 impl Counts {
-    fn locale(&mut self, message: &Rendered) {
-        let entry = self.locale.entry(message.locale.clone()).or_default();
-        entry.recipients += 1;
-        entry.fallbacks += u64::from(message.fallback);
-        if entry.catalog.is_empty() {
-            entry.catalog.clone_from(&message.catalog);
+    fn locale(&mut self, reaching: Reaching, line: u64) {
+        let Reaching {
+            locale,
+            reached,
+            catalog,
+            fallback,
+        } = reaching;
+        let key = (locale, reached);
+        if let Some(entry) = self.locale.get_mut(&key) {
+            entry.recipients += 1;
+            entry.fallbacks += u64::from(fallback);
+            return;
         }
+        self.locale.insert(
+            key,
+            LocaleCount {
+                catalog,
+                reached,
+                recipients: 1,
+                fallbacks: u64::from(fallback),
+                first_line: line,
+            },
+        );
+    }
+
+    fn catalogs(&self) -> Vec<CatalogPlan> {
+        let mut catalogs: BTreeMap<&str, u64> = BTreeMap::new();
+        for count in self.locale.values() {
+            *catalogs.entry(&count.catalog).or_default() += count.recipients;
+        }
+        catalogs
+            .into_iter()
+            .map(|(catalog, recipients)| CatalogPlan {
+                catalog: catalog.to_owned(),
+                recipients,
+            })
+            .collect()
+    }
+
+    fn defaulted(&self, renderer: &Renderer) -> Defaulted {
+        let of = |reached| {
+            self.locale
+                .values()
+                .filter(|c| c.reached == reached)
+                .map(|c| c.recipients)
+                .sum::<u64>()
+        };
+        let (no_catalog, unknown) = (of(Reached::NoCatalog), of(Reached::Unknown));
+        let total: u64 = self.locale.values().map(|c| c.recipients).sum();
+        #[allow(clippy::cast_precision_loss, reason = "a share for people")]
+        let share = if total == 0 {
+            0.0
+        } else {
+            (no_catalog + unknown) as f64 / total as f64
+        };
+        Defaulted {
+            catalog: renderer.catalogs().default_locale().to_owned(),
+            recipients: no_catalog + unknown,
+            share,
+            no_catalog,
+            unknown,
+        }
+    }
+
+    /// Values neither mapped nor tags, the most frequent first.
+    fn unknown(&self) -> Vec<UnknownLocale> {
+        let mut unknown: Vec<UnknownLocale> = self
+            .locale
+            .iter()
+            .filter(|(_, c)| c.reached == Reached::Unknown)
+            .map(|((value, _), c)| UnknownLocale {
+                value: value.clone(),
+                recipients: c.recipients,
+                first_line: c.first_line,
+            })
+            .collect();
+        unknown.sort_by(|a, b| {
+            b.recipients
+                .cmp(&a.recipients)
+                .then(a.first_line.cmp(&b.first_line))
+        });
+        unknown
     }
 
     fn add(&mut self, due: Due) {
         match due {
             Due::Later => {}
             Due::Now => self.due += 1,
+            Due::Again(_) => {
+                self.due += 1;
+                self.again += 1;
+            }
             Due::Done(Status::Sent) => self.sent += 1,
             Due::Done(Status::Failed) => self.failed += 1,
             Due::Done(Status::Uncertain | Status::InFlight) => self.uncertain += 1,
@@ -227,9 +456,10 @@ impl Counts {
     fn locales(&self, renderer: &Renderer) -> Vec<LocalePlan> {
         self.locale
             .iter()
-            .map(|(locale, count)| LocalePlan {
+            .map(|((locale, _), count)| LocalePlan {
                 locale: locale.clone(),
                 catalog: count.catalog.clone(),
+                reached: count.reached,
                 recipients: count.recipients,
                 fallbacks: count.fallbacks,
                 fallback_keys: renderer

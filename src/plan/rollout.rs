@@ -1,4 +1,10 @@
 //! Who the current stage reaches, and who of them is due now given the state store.
+//!
+//! # Guarantees
+//! - A recipient with an outcome is never due again, except: an uncertain one when
+//!   `--resend-uncertain` is given, and, when the revision says `resend: all`, one who got
+//!   (or may have got: uncertain) an earlier revision. Their new record is of this
+//!   revision, so they are due once per revision, however often apply runs or crashes.
 
 use std::collections::HashSet;
 
@@ -13,6 +19,9 @@ use crate::store::{CampaignStore, Status, StoreError};
 pub struct Rollout {
     campaign: String,
     stage: Stage,
+    /// The campaign's revision, and whether it goes to those who got an earlier one.
+    revision: u32,
+    resend_all: bool,
     /// Normalised `rollout.seed` addresses, suppressed ones removed.
     seeds: HashSet<String>,
     canary_share: f64,
@@ -25,6 +34,8 @@ impl Rollout {
         Self {
             campaign: campaign.name.clone(),
             stage: campaign.stage,
+            revision: campaign.revision.number,
+            resend_all: campaign.revision.resends(),
             seeds: rollout
                 .seed
                 .iter()
@@ -57,6 +68,9 @@ pub enum Due {
     Later,
     /// Due now: never sent, or uncertain and `--resend-uncertain` was given.
     Now,
+    /// Due now again: got (or may have got) an earlier revision, and this one says
+    /// `resend: all`. Holds what the store has for them.
+    Again(Status),
     /// Already has an outcome (or an intent, which `Store::recover` turns into uncertain).
     Done(Status),
 }
@@ -69,6 +83,13 @@ pub struct Again {
     /// `--retry-failed[=MATCH]`: those recorded as failed whose reason contains MATCH
     /// (every one, when it is empty).
     pub failed: Option<String>,
+}
+
+impl Due {
+    /// Whether apply sends to them now.
+    pub fn is_now(self) -> bool {
+        matches!(self, Self::Now | Self::Again(_))
+    }
 }
 
 /// The state store of a campaign as apply sees it.
@@ -87,25 +108,41 @@ pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result
             Due::Later
         });
     };
-    let status = view.store.status(key)?;
-    let again = match status {
-        Some(Status::Uncertain) => view.again.uncertain,
-        Some(Status::Failed) => match view.again.failed.as_deref() {
-            None => false,
-            Some("") => true,
-            Some(matching) => view
-                .store
-                .get(key)?
-                .and_then(|record| record.reason)
-                .is_some_and(|reason| reason.contains(matching)),
-        },
-        Some(Status::Sent | Status::InFlight) | None => false,
+    let standing = view.store.standing(key);
+    let reached = |due: Due, status: Status| {
+        if rollout.reaches(key) {
+            due
+        } else {
+            Due::Done(status)
+        }
     };
-    Ok(match status {
-        Some(_) if again && rollout.reaches(key) => Due::Now,
-        Some(status) => Due::Done(status),
+    Ok(match standing {
+        // A correction: whoever got (or may have got) an earlier revision, once more.
+        Some((status @ (Status::Sent | Status::Uncertain), revision))
+            if rollout.resend_all && revision < rollout.revision =>
+        {
+            reached(Due::Again(status), status)
+        }
+        Some((Status::Uncertain, _)) if view.again.uncertain => {
+            reached(Due::Now, Status::Uncertain)
+        }
+        Some((Status::Failed, _)) if retry_failed(view, key)? => reached(Due::Now, Status::Failed),
+        Some((status, _)) => Due::Done(status),
         None if rollout.reaches(key) => Due::Now,
         None => Due::Later,
+    })
+}
+
+/// Whether `--retry-failed[=MATCH]` sends the failed recipient `key` again.
+fn retry_failed(view: StateView<'_>, key: &str) -> Result<bool, StoreError> {
+    Ok(match view.again.failed.as_deref() {
+        None => false,
+        Some("") => true,
+        Some(matching) => view
+            .store
+            .get(key)?
+            .and_then(|record| record.reason)
+            .is_some_and(|reason| reason.contains(matching)),
     })
 }
 

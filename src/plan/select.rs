@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{PlanError, Rollout, StateView, Walked, due, walk};
-use crate::audience::{self, Recipient, Suppressions};
+use crate::audience::{self, Met, Recipient, Suppressions};
 use crate::manifest::Campaign;
 use crate::plan::Due;
 
@@ -24,14 +24,21 @@ pub struct Selection {
 
 /// Walks the audience (suppression lists and rollout applied, seeds outside the audience
 /// added) and calls `each` with chunks of recipients in file order and their due status.
+/// `met` keeps the addresses met, to tell duplicate rows (`None`: a set of the walk's
+/// own).
 pub fn select<E: From<PlanError>>(
     campaign: &Campaign,
     state: Option<StateView<'_>>,
+    met: Option<Box<dyn Met>>,
     mut each: impl FnMut(Vec<Selected>) -> Result<(), E>,
 ) -> Result<Selection, E> {
     let suppressions = Suppressions::load(&campaign.audience.suppress).map_err(PlanError::from)?;
     let rollout = Rollout::new(campaign, &suppressions);
-    let screen = audience::Screen::new(&campaign.audience.email_field, suppressions);
+    let email_field = &campaign.audience.email_field;
+    let screen = match met {
+        Some(met) => audience::Screen::meeting(email_field, suppressions, met),
+        None => audience::Screen::new(email_field, suppressions),
+    };
     // The store's own list (unsubscribes, bounces, complaints) holds for every campaign.
     let stored = state.map(|s| s.store.suppressions()).unwrap_or_default();
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();

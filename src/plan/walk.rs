@@ -1,12 +1,14 @@
 //! Streaming an audience: one thread reads and screens rows while the caller works on the
 //! previous chunk. Shared by plan (which renders everyone) and apply (which sends the due).
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use super::{InvalidRow, PlanError, Rollout};
 use crate::audience::{self, Recipient, Record, Screen, Tally, Verdict};
 use crate::manifest::Campaign;
+use crate::text::List;
 
 /// Recipients handed over together.
 pub const CHUNK: usize = 4096;
@@ -31,16 +33,9 @@ pub fn walk<E: From<PlanError>>(
     rollout: &Rollout,
     mut each: impl FnMut(Vec<Recipient>) -> Result<(), E>,
 ) -> Result<Walked, E> {
-    let screened = std::thread::scope(|scope| {
+    let mut screened = std::thread::scope(|scope| {
         let (chunks, received) = sync_channel(2);
-        let screener = scope.spawn(move || {
-            screen_audience(
-                &campaign.audience.file,
-                &campaign.audience.email_field,
-                screen,
-                &chunks,
-            )
-        });
+        let screener = scope.spawn(move || screen_audience(campaign, screen, &chunks));
         for chunk in received {
             each(chunk)?;
         }
@@ -52,7 +47,7 @@ pub fn walk<E: From<PlanError>>(
 
     let mut outside: Vec<&str> = rollout
         .seeds()
-        .filter(|s| !screened.screen.seen(s))
+        .filter(|s| screened.screen.meet(s))
         .collect();
     outside.sort_unstable();
     if !outside.is_empty() {
@@ -116,6 +111,29 @@ impl std::fmt::Display for RowLabel<'_> {
     }
 }
 
+/// The audience has no `column` for `locales.field`; `columns` are its header's (or
+/// its first row's fields).
+fn locale_field_missing(
+    file: &Path,
+    column: &str,
+    columns: &[String],
+    header: bool,
+) -> audience::AudienceError {
+    let mut found = if header {
+        format!("the header has {}", List::and_ticked(columns))
+    } else {
+        format!("the first row has {}", List::and_ticked(columns))
+    };
+    if let Some(near) = crate::text::closest(column, columns.iter().map(String::as_str)) {
+        let _ = write!(found, " (did you mean `{near}`?)");
+    }
+    audience::AudienceError::LocaleFieldMissing {
+        path: file.to_owned(),
+        column: column.to_owned(),
+        found,
+    }
+}
+
 struct Screened {
     screen: Screen,
     invalid_rows: Vec<InvalidRow>,
@@ -126,18 +144,32 @@ struct Screened {
 /// Reads and screens every row, sending chunks of recipients. Stops early, and quietly,
 /// when the receiver is gone because the caller failed.
 fn screen_audience(
-    file: &Path,
-    email_field: &str,
+    campaign: &Campaign,
     mut screen: Screen,
     chunks: &SyncSender<Vec<Recipient>>,
 ) -> Result<Screened, PlanError> {
+    let file = &campaign.audience.file;
+    let locale_field = &campaign.locales.field;
     let mut invalid_rows = Vec::new();
     let mut columns = None;
     let mut chunk = Vec::with_capacity(CHUNK);
-    for row in audience::rows(file, email_field)? {
+    let rows = audience::rows(file, &campaign.audience.email_field)?;
+    // A column named in the manifest must be there; left at its default, it may be missing.
+    let declared = campaign.locales.field_declared;
+    if let Some(headers) = rows.headers().filter(|_| declared) {
+        if !headers.contains(locale_field) {
+            return Err(locale_field_missing(file, locale_field, headers, true).into());
+        }
+    }
+    // JSONL rows name their own fields: the column is missing when no row has it.
+    let mut locale_seen = rows.headers().is_some() || !declared;
+    for row in rows {
         let row = row?;
         if columns.is_none() {
             columns = Some(row.record.columns());
+        }
+        if !locale_seen && row.record.get(locale_field).is_some() {
+            locale_seen = true;
         }
         match screen.screen(row) {
             Verdict::Send(recipient) => {
@@ -162,11 +194,15 @@ fn screen_audience(
                     });
                 }
             }
-            Verdict::Duplicate { .. } | Verdict::Suppressed => {}
+            Verdict::Duplicate | Verdict::Suppressed => {}
         }
     }
     if !chunk.is_empty() {
         let _ = chunks.send(chunk);
+    }
+    if !locale_seen && screen.tally().rows > 0 {
+        let columns = columns.unwrap_or_default();
+        return Err(locale_field_missing(file, locale_field, &columns, false).into());
     }
     Ok(Screened {
         screen,

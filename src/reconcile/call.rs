@@ -12,16 +12,14 @@
 //!   the transport cannot be used (refused credentials, untrusted TLS, a full disk) leaves
 //!   the recipients as they were before the call: certainly not sent, due again.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ReconcileError;
 use super::breaker::Breaker;
 use super::pace::Pacer;
-use super::produce::Pending;
 use crate::metrics::Metrics;
-use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, StoreError, now};
+use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, now};
 use crate::transport::{self, Cause, Deliver, Envelope, Outcome};
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
@@ -82,15 +80,11 @@ pub async fn send<D: Deliver>(
     deliver: &D,
     store: &CampaignStore,
     revision: u32,
-    call: Vec<Pending>,
+    envelopes: Vec<Envelope>,
     pacer: &Pacer,
     probe: &Probe,
     breaker: &Breaker,
 ) -> Result<Settled, ReconcileError> {
-    let (priors, envelopes): (HashMap<_, _>, Vec<_>) = call
-        .into_iter()
-        .map(|p| ((p.envelope.key.clone(), p.prior), p.envelope))
-        .unzip();
     transport::check(&envelopes)?;
     let intent = Intent {
         revision,
@@ -100,9 +94,9 @@ pub async fn send<D: Deliver>(
             .map(|e| (e.key.clone(), e.attempt))
             .collect(),
     };
-    let intent = durably(store, move |store| store.begin(&intent)).await?;
+    let intent = store.begin_async(&intent).await?;
 
-    let mut tally = Tally::new(revision, priors);
+    let mut tally = Tally::new(revision, envelopes.len());
     let mut pending = envelopes;
     let mut tries = 1;
     loop {
@@ -137,7 +131,7 @@ pub async fn send<D: Deliver>(
         {
             // Retryable answers mean not accepted: these are due again next run.
             for envelope in retry {
-                tally.unchanged(envelope.key);
+                tally.unchanged(&envelope.key);
             }
             break;
         }
@@ -158,15 +152,13 @@ pub async fn send<D: Deliver>(
     if settled.answered {
         settled.unavailable = None;
     }
-    durably(store, move |store| store.finish(Some(&intent), &changes)).await?;
+    store.finish_async(Some(&intent), &changes).await?;
     Ok(settled)
 }
 
 /// A call's outcomes as they come in: counted, and turned into the store's changes.
 struct Tally {
     revision: u32,
-    /// Each recipient's record before the call, as the walk that found them due saw it.
-    priors: HashMap<String, Option<RecipientRecord>>,
     settled: Settled,
     changes: Vec<Change>,
     /// The last "try again" heard, and what it means if it lasts.
@@ -174,11 +166,10 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(revision: u32, priors: HashMap<String, Option<RecipientRecord>>) -> Self {
+    fn new(revision: u32, recipients: usize) -> Self {
         Self {
             revision,
-            changes: Vec::with_capacity(priors.len()),
-            priors,
+            changes: Vec::with_capacity(recipients),
             settled: Settled::default(),
             retrying: None,
         }
@@ -221,59 +212,35 @@ impl Tally {
             }
             Outcome::NotSent { reason } => {
                 tracing::warn!(recipient = %envelope.key, %reason, "not sent; due again next run");
-                self.unchanged(envelope.key);
+                self.unchanged(&envelope.key);
                 return None;
             }
             Outcome::Unavailable { cause, reason } => {
                 tracing::debug!(recipient = %envelope.key, %reason, "the transport cannot take it now");
                 self.settled.unavailable.get_or_insert((cause, reason));
-                self.unchanged(envelope.key);
+                self.unchanged(&envelope.key);
                 return None;
             }
         };
-        let after = RecipientRecord {
-            status,
-            attempts,
-            revision: self.revision,
-            provider_id,
-            reason,
-            updated: now(),
-        };
-        let before = self.prior(&envelope.key).map(|p| p.status);
         self.changes.push(Change {
             key: envelope.key,
-            before,
-            after: Some(after),
+            record: RecipientRecord {
+                status,
+                attempts,
+                revision: self.revision,
+                provider_id,
+                reason,
+                updated: now(),
+            },
         });
         None
     }
 
-    /// Certainly not sent: the recipient's record stays what it was, due again.
-    fn unchanged(&mut self, key: String) {
+    /// Certainly not sent: the recipient keeps what they had (no change is recorded for
+    /// them), and is due again.
+    fn unchanged(&mut self, key: &str) {
+        tracing::trace!(recipient = %key, "unchanged");
         self.settled.not_sent += 1;
-        let prior = self.priors.remove(&key).flatten();
-        self.changes.push(Change {
-            key,
-            before: prior.as_ref().map(|p| p.status),
-            after: prior,
-        });
-    }
-
-    fn prior(&self, key: &str) -> Option<&RecipientRecord> {
-        self.priors.get(key).and_then(Option::as_ref)
-    }
-}
-
-/// Runs a store write, which blocks until it is flushed, off the async workers, so the
-/// calls in flight go on meanwhile.
-async fn durably<T: Send + 'static>(
-    store: &CampaignStore,
-    write: impl FnOnce(&CampaignStore) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || write(&store)).await {
-        Ok(result) => result,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }
 
@@ -382,13 +349,7 @@ mod tests {
 
         /// Sends one call to `addresses` through `deliver`.
         fn send(&self, deliver: &Scripted, addresses: &[&str]) -> Result<Settled, ReconcileError> {
-            let call = addresses
-                .iter()
-                .map(|address| Pending {
-                    envelope: envelope(address),
-                    prior: None,
-                })
-                .collect();
+            let call = addresses.iter().map(|address| envelope(address)).collect();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -420,6 +381,7 @@ mod tests {
                 html: None,
                 text: Some("Hello\n".into()),
                 locale: "en".into(),
+                reached: crate::render::Reached::Catalog,
                 catalog: "en".into(),
                 fallback: false,
                 unsubscribe_url: None,

@@ -98,7 +98,8 @@ fn plan_meaning(error: &PlanError) -> Meaning {
             | RenderError::Template { .. },
         )
         | PlanError::Audience(_)
-        | PlanError::InvalidRows { .. } => Meaning::NeedsChange,
+        | PlanError::InvalidRows { .. }
+        | PlanError::UnknownLocales { .. } => Meaning::NeedsChange,
     }
 }
 

@@ -46,13 +46,14 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
     let manifest = &campaign.transport;
     let transport = Transport::new(manifest, campaign)?;
     let renderer = Renderer::new(campaign).map_err(PlanError::from)?;
-    let warnings = unsubscribe_key(campaign, manifest, &renderer)?;
+    let mut warnings = unsubscribe_key(campaign, manifest, &renderer)?;
     let state = StateView {
         store: &store,
         again: &ctx.again,
     };
     let delivery = Delivery::of(campaign, previous.latency.as_ref());
-    let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, |_, _| {})?;
+    let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, None)?;
+    warnings.extend(plan.warnings());
     ctx.live.update(&campaign.name, |live| {
         live.prepared = true;
         live.transport.clone_from(&campaign.transport.name);

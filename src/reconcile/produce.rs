@@ -12,22 +12,18 @@ use rayon::prelude::*;
 use tokio::sync::mpsc::Sender;
 
 use super::ReconcileError;
+use crate::audience::Met;
+use crate::keyhash::Set;
 use crate::manifest::Campaign;
 use crate::manifest::TransportKind;
 use crate::plan::packing::{self, Packer};
-use crate::plan::{Again, Due, PlanError, Selected, StateView, row_label, select};
+use crate::plan::{Again, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
-use crate::store::{CampaignStore, RecipientRecord};
-use crate::transport::{Envelope, Message, Tags, message_id};
+use crate::store::CampaignStore;
+use crate::transport::{Envelope, Message, Shaped, Tags, message_id};
 
-/// An envelope ready to send, with what the state store held before this attempt.
-pub struct Pending {
-    pub envelope: Envelope,
-    pub prior: Option<RecipientRecord>,
-}
-
-/// One call's recipients, or why producing failed.
-pub type Call = Result<Vec<Pending>, ReconcileError>;
+/// One call's envelopes, or why producing failed.
+pub type Call = Result<Vec<Envelope>, ReconcileError>;
 
 /// What the producer needs.
 pub struct Producer {
@@ -37,6 +33,8 @@ pub struct Producer {
     /// Who is due again although the store has an outcome for them.
     pub again: Again,
     pub kind: TransportKind,
+    /// The audience's rows, as the plan counted them.
+    pub rows: usize,
     pub call_size: usize,
     /// For a transport that shares content across a call: proves each message and keeps
     /// only its values.
@@ -72,8 +70,8 @@ impl Producer {
             again: &self.again,
         };
         let mut packer = Packer::new(self.call_size);
-        let mut full = Vec::new();
-        let send = |full: &mut Vec<Vec<Pending>>| {
+        let mut full: Vec<Vec<Envelope>> = Vec::new();
+        let send = |full: &mut Vec<Vec<Envelope>>| {
             for call in full.drain(..) {
                 calls
                     .blocking_send(Ok(call))
@@ -81,9 +79,15 @@ impl Producer {
             }
             Ok::<_, Failure>(())
         };
-        select(&self.campaign, Some(state), |chunk| {
-            let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due == Due::Now).collect();
-            let ready: Vec<Result<(Pending, Option<String>), PlanError>> = due
+        // The store's index tells duplicate rows; a set of the walk's own only if another
+        // walk holds the index.
+        let met: Box<dyn Met> = match self.store.marks() {
+            Some(marks) => Box::new(marks),
+            None => Box::new(Set::with_capacity(self.rows)),
+        };
+        select(&self.campaign, Some(state), Some(met), |chunk| {
+            let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due.is_now()).collect();
+            let ready: Vec<Result<(Envelope, Option<String>), PlanError>> = due
                 .into_par_iter()
                 .map(|selected| self.pending(selected))
                 .collect();
@@ -98,14 +102,11 @@ impl Producer {
     }
 
     /// The recipient's envelope and the key it packs under.
-    fn pending(&self, selected: Selected) -> Result<(Pending, Option<String>), PlanError> {
+    fn pending(&self, selected: Selected) -> Result<(Envelope, Option<String>), PlanError> {
         let Selected { recipient, key, .. } = selected;
-        // Only a recipient sent again (uncertain, or failed) has a record already.
-        let prior = if self.again.uncertain || self.again.failed.is_some() {
-            self.store.get(&key)?
-        } else {
-            None
-        };
+        // Only a recipient sent again (uncertain, failed, or one who got an earlier
+        // revision) has attempts already.
+        let attempts = self.store.attempts(&key);
         let campaign = &self.campaign;
         let message = self.renderer.render(
             &recipient.email,
@@ -124,7 +125,13 @@ impl Producer {
                     Message::Whole(message)
                 }
             }
-            _ => Message::Whole(message),
+            (Some(_), None) => Message::Whole(message),
+            // Where every message goes whole, it waits for its call as its values all
+            // the same, and is written out piece by piece when the call is made.
+            (None, _) => match Shaped::keep(&message) {
+                Some(shaped) => Message::Shaped(shaped),
+                None => Message::Whole(message),
+            },
         };
         let envelope = Envelope {
             message_id: message_id(
@@ -134,10 +141,10 @@ impl Producer {
                 &campaign.from.email,
             ),
             to: recipient.email,
-            attempt: prior.as_ref().map_or(0, |p| p.attempts) + 1,
+            attempt: attempts + 1,
             key,
             message,
         };
-        Ok((Pending { envelope, prior }, pack))
+        Ok((envelope, pack))
     }
 }

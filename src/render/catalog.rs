@@ -1,35 +1,58 @@
 //! Locale catalogs: `<locale>.yaml` files of (nested) strings, and the fallback chain.
 //!
-//! A recipient's locale resolves to a chain: the locale itself, its base language
-//! (`zh-TW` -> `zh`), then the default locale, keeping only catalogs that exist. Each chain
-//! is flattened once into one table, so `t(key)` is a single lookup however deep the chain.
+//! A recipient's locale value resolves to a chain (`locale`: the value as a tag, then ever
+//! shorter tags, `zh-Hant-TW` -> `zh-Hant` -> `zh`, then the default locale, keeping only
+//! catalogs that exist). Each chain is flattened once into one table, so `t(key)` is a
+//! single lookup however deep the chain; each distinct value is resolved once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use minijinja::HtmlEscape;
+use super::escape::Html;
 use minijinja::value::Value;
 
 use super::error::RenderError;
+use super::locale::{Chooser, Reached};
+use crate::langtag::LanguageTag;
 
 /// Every catalog of a campaign, and the flattened tables built from them on demand.
 #[derive(Debug)]
 pub struct Catalogs {
-    default: String,
+    chooser: Chooser,
     files: HashMap<String, (PathBuf, HashMap<String, String>)>,
+    /// By the locale column's value, trimmed.
     resolved: RwLock<HashMap<String, Arc<Resolved>>>,
+    /// By chain, the catalog names joined with NUL.
+    flattened: RwLock<HashMap<String, Arc<Flat>>>,
 }
 
-/// The strings one requested locale sees, with where each came from.
+/// The strings one locale value sees, with where each came from.
 #[derive(Debug)]
 pub struct Resolved {
+    /// The value as people should see it: `de-AT` for `de_at`, `Deutsch` when mapped.
+    pub requested: String,
+    pub reached: Reached,
     /// The locale whose catalog answers first (`zh` for a `zh-TW` recipient without `zh-TW.yaml`).
     pub catalog: String,
+    flat: Arc<Flat>,
+}
+
+/// One chain's strings, flattened.
+#[derive(Debug)]
+pub struct Flat {
     pub strings: HashMap<String, Entry>,
-    /// Keys of the default catalog that this locale takes from a fallback catalog.
+    /// Keys of the default catalog that this chain takes from a fallback catalog.
     pub fallback_keys: BTreeSet<String>,
+}
+
+impl std::ops::Deref for Resolved {
+    type Target = Flat;
+
+    fn deref(&self) -> &Flat {
+        &self.flat
+    }
 }
 
 /// One catalog string, prepared once per locale so that `t()` allocates nothing for
@@ -49,7 +72,7 @@ pub struct Entry {
 
 impl Entry {
     fn new(text: String, fallback: bool) -> Self {
-        let escaped = HtmlEscape(&text).to_string();
+        let escaped = Html(&text).to_string();
         Self {
             plain: Value::from(text.as_str()),
             escaped: Value::from_safe_string(escaped),
@@ -62,8 +85,13 @@ impl Entry {
 }
 
 impl Catalogs {
-    /// Loads every `*.yaml`/`*.yml` file in `dir`; the file stem is the locale.
-    pub fn load(dir: &Path, default: &str) -> Result<Self, RenderError> {
+    /// Loads every `*.yaml`/`*.yml` file in `dir`; the file stem is the locale. `map` is
+    /// `locales.map`, its keys lowercased and sorted.
+    pub fn load(
+        dir: &Path,
+        default: &str,
+        map: &[(String, LanguageTag)],
+    ) -> Result<Self, RenderError> {
         let read_error = |source| RenderError::CatalogFolder {
             path: dir.to_owned(),
             source,
@@ -85,16 +113,18 @@ impl Catalogs {
             let strings = read_catalog(&path)?;
             files.insert(locale.to_owned(), (path, strings));
         }
-        if !files.contains_key(default) {
-            return Err(RenderError::DefaultCatalogMissing {
-                dir: dir.to_owned(),
-                locale: default.to_owned(),
-            });
-        }
+        let chooser =
+            Chooser::new(files.keys().map(String::as_str), default, map).ok_or_else(|| {
+                RenderError::DefaultCatalogMissing {
+                    dir: dir.to_owned(),
+                    locale: default.to_owned(),
+                }
+            })?;
         Ok(Self {
-            default: default.to_owned(),
+            chooser,
             files,
             resolved: RwLock::default(),
+            flattened: RwLock::default(),
         })
     }
 
@@ -103,41 +133,42 @@ impl Catalogs {
         self.files.keys().map(String::as_str)
     }
 
+    /// The default catalog's locale (its file's stem).
     pub fn default_locale(&self) -> &str {
-        &self.default
+        self.chooser.default_catalog()
     }
 
     /// The catalog file of the default locale, for messages about missing keys.
     pub fn default_path(&self) -> &Path {
-        &self.files[&self.default].0
+        &self.files[self.default_locale()].0
     }
 
-    /// The flattened strings for a recipient whose locale column says `requested`.
-    pub fn resolve(&self, requested: &str) -> Arc<Resolved> {
-        let requested = if requested.trim().is_empty() {
-            self.default.as_str()
-        } else {
-            requested.trim()
-        };
-        if let Some(found) = self.resolved.read().expect("catalog lock").get(requested) {
+    /// The flattened strings for a recipient whose locale column says `value`: chosen
+    /// once per distinct value, flattened once per chain.
+    pub fn resolve(&self, value: &str) -> Arc<Resolved> {
+        let value = value.trim();
+        if let Some(found) = self.resolved.read().expect("catalog lock").get(value) {
             return Arc::clone(found);
         }
-        let resolved = Arc::new(self.flatten(requested));
+        let choice = self.chooser.choose(value);
+        let resolved = Arc::new(Resolved {
+            requested: choice.requested,
+            reached: choice.reached,
+            catalog: choice.chain[0].clone(),
+            flat: self.flatten(&choice.chain),
+        });
         let mut cache = self.resolved.write().expect("catalog lock");
-        Arc::clone(cache.entry(requested.to_owned()).or_insert(resolved))
+        Arc::clone(cache.entry(value.to_owned()).or_insert(resolved))
     }
 
-    fn flatten(&self, requested: &str) -> Resolved {
-        let base = requested.split(['-', '_']).next().unwrap_or(requested);
-        let mut chain: Vec<&str> = Vec::new();
-        for locale in [requested, base, self.default.as_str()] {
-            if self.files.contains_key(locale) && !chain.contains(&locale) {
-                chain.push(locale);
-            }
+    fn flatten(&self, chain: &[String]) -> Arc<Flat> {
+        let key = chain.join("\0");
+        if let Some(found) = self.flattened.read().expect("catalog lock").get(&key) {
+            return Arc::clone(found);
         }
         let mut strings: HashMap<String, Entry> = HashMap::new();
         for (depth, locale) in chain.iter().enumerate() {
-            for (key, text) in &self.files[*locale].1 {
+            for (key, text) in &self.files[locale].1 {
                 strings
                     .entry(key.clone())
                     .or_insert_with(|| Entry::new(text.clone(), depth > 0));
@@ -148,11 +179,12 @@ impl Catalogs {
             .filter(|(_, e)| e.fallback)
             .map(|(k, _)| k.clone())
             .collect();
-        Resolved {
-            catalog: chain[0].to_owned(),
+        let flat = Arc::new(Flat {
             strings,
             fallback_keys,
-        }
+        });
+        let mut cache = self.flattened.write().expect("catalog lock");
+        Arc::clone(cache.entry(key).or_insert(flat))
     }
 }
 
@@ -252,7 +284,7 @@ mod tests {
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        let catalogs = Catalogs::load(dir.path(), "en").unwrap();
+        let catalogs = Catalogs::load(dir.path(), "en", &[]).unwrap();
         (dir, catalogs)
     }
 
@@ -292,7 +324,7 @@ mod tests {
     fn lists_in_catalogs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("en.yaml"), "a: [1, 2]\n").unwrap();
-        let error = Catalogs::load(dir.path(), "en").unwrap_err();
+        let error = Catalogs::load(dir.path(), "en", &[]).unwrap_err();
         let path = dir.path().join("en.yaml");
         assert_eq!(
             error.to_string(),

@@ -10,7 +10,7 @@
 //!
 //! # Guarantees
 //! - Output is byte for byte what minijinja renders from the same source: values are
-//!   escaped with minijinja's own `HtmlEscape` in `.html` templates, a single trailing
+//!   escaped as minijinja escapes them (`escape`) in `.html` templates, a single trailing
 //!   newline is dropped as minijinja drops it, and anything this module does not fully
 //!   understand (any other tag, filter, expression, comment or whitespace control) makes
 //!   the template fall back to minijinja. Tests compare both on every shipped recipient
@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use minijinja::HtmlEscape;
+use super::escape::Html;
 
 use crate::audience::Record;
 
@@ -32,6 +32,9 @@ pub struct Direct {
     values: Vec<Value>,
     /// Whether values are HTML-escaped (`.html` templates).
     html: bool,
+    /// Whether the literal pieces pass the preflight's body check, so that only the
+    /// values need it per recipient.
+    clean: bool,
 }
 
 /// What a `{{ ... }}` prints.
@@ -81,11 +84,7 @@ impl Direct {
                 texts.last_mut()?.push_str(&rest[..start]);
                 match value {
                     Value::Fixed(text) => {
-                        let text = if html {
-                            HtmlEscape(&text).to_string()
-                        } else {
-                            text
-                        };
+                        let text = if html { Html(&text).to_string() } else { text };
                         texts.last_mut()?.push_str(&text);
                     }
                     value => {
@@ -101,11 +100,19 @@ impl Direct {
                 rest = &rest[start + 1..];
             }
         }
+        let clean = texts.iter().all(|t| super::check::body(t).is_ok());
         Some(Self {
             texts,
             values,
             html,
+            clean,
         })
+    }
+
+    /// Whether the literal pieces pass the body check (then a message's values are all
+    /// that is left to check).
+    pub fn is_clean(&self) -> bool {
+        self.clean
     }
 
     /// Whether the output is the same for everyone.
@@ -143,7 +150,7 @@ impl Direct {
 
     fn push(&self, out: &mut String, value: &str) {
         if self.html {
-            let _ = write!(out, "{}", HtmlEscape(value));
+            let _ = write!(out, "{}", Html(value));
         } else {
             out.push_str(value);
         }
@@ -253,6 +260,7 @@ mod tests {
         ];
         for html in [true, false] {
             let mut env = minijinja::Environment::new();
+            super::super::environment::escaping(&mut env);
             env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
             env.set_auto_escape_callback(move |_| {
                 if html {

@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use minijinja::value::Kwargs;
+use minijinja::value::{Kwargs, Value};
 use minijinja::{AutoEscape, Environment, State, UndefinedBehavior};
 
 use super::catalog::Catalogs;
-use super::{RenderError, check, translate};
+use super::{RenderError, check, escape, translate};
 
 /// Instructions one render may spend; a runaway loop fails instead of hanging the run.
 const FUEL: u64 = 200_000;
@@ -35,6 +35,13 @@ pub(super) fn new(catalogs: &Arc<Catalogs>) -> Environment<'static> {
             minijinja::default_auto_escape_callback(display_name(name))
         }
     });
+    escaping(&mut env);
+    env
+}
+
+/// How values print: percent-encoded in the unsubscribe link, HTML-escaped by
+/// `render::escape` in `.html` templates (the `escape` filter too), as they are elsewhere.
+pub(super) fn escaping(env: &mut Environment<'_>) {
     env.set_formatter(|out, state, value| {
         let url = matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "url");
         if url && !value.is_safe() {
@@ -43,9 +50,22 @@ pub(super) fn new(catalogs: &Arc<Catalogs>) -> Environment<'static> {
                 .write_str(&check::percent_encode(&text))
                 .map_err(minijinja::Error::from);
         }
+        let html = matches!(state.auto_escape(), AutoEscape::Html);
+        if let (true, false, Some(text)) = (html, value.is_safe(), value.as_str()) {
+            return write!(out, "{}", escape::Html(text)).map_err(minijinja::Error::from);
+        }
         minijinja::escape_formatter(out, state, value)
     });
-    env
+    // `|escape` escapes as the formatter does, so that both read the same.
+    let escape_filter = |value: Value| -> Value {
+        if value.is_safe() {
+            value
+        } else {
+            Value::from_safe_string(escape::html(&value.to_string()))
+        }
+    };
+    env.add_filter("escape", escape_filter);
+    env.add_filter("e", escape_filter);
 }
 
 pub(super) fn add(

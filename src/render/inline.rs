@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use minijinja::HtmlEscape;
+use super::escape::Html;
 
 use super::catalog::{Part, Resolved};
 
@@ -88,7 +88,7 @@ fn with_arguments(parts: &[Part], arguments: &[(&str, &str)], html: bool) -> Opt
         match part {
             Part::Text(text) if inlinable(text) => {
                 let text = if html {
-                    HtmlEscape(text).to_string()
+                    Html(text).to_string()
                 } else {
                     text.clone()
                 };
@@ -191,7 +191,7 @@ mod tests {
             "a: Poisson & frites\nb: \"Salut {name}\"\n",
         )
         .unwrap();
-        let catalogs = Catalogs::load(dir.path(), "en").unwrap();
+        let catalogs = Catalogs::load(dir.path(), "en", &[]).unwrap();
         let resolved = catalogs.resolve("fr");
         (dir, resolved)
     }

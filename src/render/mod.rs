@@ -16,8 +16,11 @@ mod check;
 mod direct;
 mod environment;
 mod error;
+mod escape;
 mod inline;
 mod link;
+mod locale;
+mod paths;
 mod shape;
 mod token;
 mod translate;
@@ -33,6 +36,9 @@ use minijinja::{AutoEscape, Environment, context};
 pub use catalog::{Catalogs, Resolved};
 pub use direct::Direct;
 pub use error::RenderError;
+pub use escape::html as escape_html;
+pub use locale::Reached;
+pub use paths::Branch;
 pub use shape::{Personal, Shape, Spans};
 pub use token::{UNSUBSCRIBE_KEY_ENV, token_matches, unsubscribe_token};
 
@@ -49,8 +55,11 @@ pub struct Rendered {
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,
-    /// The recipient's locale as the audience gives it (the default when empty).
+    /// The recipient's locale as the audience gives it, as a tag in the registry's spelling
+    /// (the default when empty; the value as written when mapped or unknown).
     pub locale: String,
+    /// How the value reached its catalog.
+    pub reached: Reached,
     /// The catalog that answered first for this recipient.
     pub catalog: String,
     /// Whether any `t()` call fell back to another catalog.
@@ -78,6 +87,9 @@ pub struct Renderer {
     subject_name: String,
     key: Vec<u8>,
     keyed: bool,
+    /// The templates with a marker after every branching tag (`paths`), when any has one.
+    path_templates: Vec<String>,
+    branches: Vec<Branch>,
 }
 
 /// One template of one locale: made by concatenation when it is only text and values
@@ -108,6 +120,7 @@ impl Renderer {
         let catalogs = Arc::new(Catalogs::load(
             &campaign.locales.catalog,
             &campaign.locales.default,
+            &campaign.locales.map,
         )?);
         let mut env = environment::new(&catalogs);
         let subject_name = format!(
@@ -115,18 +128,9 @@ impl Renderer {
             campaign.location.file.display()
         );
         let subject = (subject_name.clone(), campaign.template.subject.clone());
-        let html = campaign
-            .template
-            .html
-            .as_deref()
-            .map(read_template)
-            .transpose()?;
-        let text = campaign
-            .template
-            .text
-            .as_deref()
-            .map(read_template)
-            .transpose()?;
+        let [html, text] = [&campaign.template.html, &campaign.template.text]
+            .map(|path| path.as_deref().map(read_template).transpose());
+        let (html, text) = (html?, text?);
         // Compile the sources as written first, so that syntax errors are reported once.
         for (name, source) in [Some(&subject), html.as_ref(), text.as_ref()]
             .into_iter()
@@ -134,6 +138,8 @@ impl Renderer {
         {
             add(&mut env, name, source.clone())?;
         }
+        let (path_templates, branches) =
+            paths::compile(&mut env, [Some(&subject), html.as_ref(), text.as_ref()])?;
         let written = Compiled {
             subject: Slot::Template(subject.0.clone()),
             html: html.as_ref().map(|(name, _)| Slot::Template(name.clone())),
@@ -203,7 +209,41 @@ impl Renderer {
                 || b"herald-unkeyed".to_vec(),
                 |k| k.expose().as_bytes().to_vec(),
             ),
+            path_templates,
+            branches,
         })
+    }
+
+    /// Every branching tag of the templates (`{% if %}`, `{% else %}`, ...), by index.
+    pub fn branches(&self) -> &[Branch] {
+        &self.branches
+    }
+
+    /// The branches `rendered` (this recipient's message) took through the templates, as
+    /// indexes into `branches`; empty when the templates do not branch.
+    pub fn path(&self, record: &Record, rendered: &Rendered) -> Result<Vec<usize>, RenderError> {
+        let mut taken = Vec::new();
+        if self.path_templates.is_empty() {
+            return Ok(taken);
+        }
+        let value = record.get(&self.locale_field).unwrap_or_default();
+        let resolved = self.catalogs.resolve(&value);
+        let scope = Arc::new(Scope {
+            resolved: Arc::clone(&resolved),
+            fell_back: AtomicBool::new(false),
+        });
+        let ctx = context! {
+            recipient => Value::from_object(Recipient(record.clone())),
+            locale => resolved.catalog.clone(),
+            campaign => self.campaign.clone(),
+            unsubscribe_url => rendered.unsubscribe_url.clone().unwrap_or_default(),
+            __herald => Value::from_dyn_object(scope),
+        };
+        for name in &self.path_templates {
+            let output = self.run(name, ctx.clone(), record, &"preview")?;
+            paths::taken(&output, &mut taken);
+        }
+        Ok(taken)
     }
 
     pub fn catalogs(&self) -> &Catalogs {
@@ -215,15 +255,11 @@ impl Renderer {
         self.keyed
     }
 
-    /// The locale column's value for `record`, trimmed; the default locale when empty.
+    /// The locale column's value for `record` as plan counts it: a tag in the registry's
+    /// spelling, the default locale when empty, else the value as written (trimmed).
     pub fn requested_locale(&self, record: &Record) -> String {
-        let requested = record.get(&self.locale_field).unwrap_or_default();
-        let requested = requested.trim();
-        if requested.is_empty() {
-            self.catalogs.default_locale().to_owned()
-        } else {
-            requested.to_owned()
-        }
+        let value = record.get(&self.locale_field).unwrap_or_default();
+        self.catalogs.resolve(&value).requested.clone()
     }
 
     /// Renders subject and bodies for one recipient. `row` names the audience row in errors.
@@ -247,8 +283,8 @@ impl Renderer {
         row: &dyn std::fmt::Display,
         as_written: bool,
     ) -> Result<Rendered, RenderError> {
-        let requested = self.requested_locale(record);
-        let resolved = self.catalogs.resolve(&requested);
+        let value = record.get(&self.locale_field).unwrap_or_default();
+        let resolved = self.catalogs.resolve(&value);
         let scope = Arc::new(Scope {
             resolved: Arc::clone(&resolved),
             fell_back: AtomicBool::new(false),
@@ -256,29 +292,7 @@ impl Renderer {
         // `recipient` for minijinja, made only if a template (or the link) needs it.
         let recipient = std::cell::OnceCell::new();
         let locale = resolved.catalog.clone();
-        let unsubscribe_url = if let Some(link) = &self.unsubscribe {
-            let token = self.token(email);
-            let url = match link {
-                Link::Around { before, after } => format!("{before}{token}{after}"),
-                Link::Template => {
-                    let recipient = recipient
-                        .get_or_init(|| Value::from_object(Recipient(record.clone())))
-                        .clone();
-                    let ctx = context! { unsubscribe_token => token, recipient => recipient, campaign => self.campaign.clone() };
-                    let url = self.run(UNSUBSCRIBE, ctx, record, row)?;
-                    // It becomes a header: refused here, in the preflight, not at send time.
-                    check::link(&url).map_err(|message| RenderError::Template {
-                        template: self.link_name.clone(),
-                        message: format!("the rendered link {message}"),
-                        row: row.to_string(),
-                    })?;
-                    url
-                }
-            };
-            Some(url)
-        } else {
-            None
-        };
+        let unsubscribe_url = self.unsubscribe_url(email, record, &recipient, row)?;
         let templates = if as_written {
             &self.written
         } else {
@@ -312,12 +326,25 @@ impl Renderer {
         };
         check::header("Subject", &subject)
             .map_err(|m| refused(&self.subject_name, "subject", m))?;
-        for (body, slot, part) in [
-            (&html, &self.written.html, "html body"),
-            (&text, &self.written.text, "text body"),
+        for (body, spans, compiled, slot, part) in [
+            (
+                &html,
+                &html_spans,
+                &templates.html,
+                &self.written.html,
+                "html body",
+            ),
+            (
+                &text,
+                &text_spans,
+                &templates.text,
+                &self.written.text,
+                "text body",
+            ),
         ] {
             if let (Some(body), Some(Slot::Template(name))) = (body, slot) {
-                check::body(body).map_err(|m| refused(name, part, m))?;
+                let spans = spans.as_ref().and_then(Option::as_ref);
+                check_body(body, compiled.as_ref(), spans).map_err(|m| refused(name, part, m))?;
             }
         }
         let personal = match (
@@ -343,7 +370,8 @@ impl Renderer {
             subject,
             html,
             text,
-            locale: requested,
+            locale: resolved.requested.clone(),
+            reached: resolved.reached,
             catalog: resolved.catalog.clone(),
             fallback: templates.fallback || scope.fell_back.load(Ordering::Relaxed),
             unsubscribe_url,
@@ -353,6 +381,39 @@ impl Renderer {
 
     /// One part: by concatenation when it is text and values (with where the values sit),
     /// else by minijinja.
+    /// This recipient's unsubscribe link, when the campaign declares one; `recipient` is
+    /// minijinja's view of the row, made here if the link is a template.
+    fn unsubscribe_url(
+        &self,
+        email: &str,
+        record: &Record,
+        recipient: &std::cell::OnceCell<Value>,
+        row: &dyn std::fmt::Display,
+    ) -> Result<Option<String>, RenderError> {
+        let Some(link) = &self.unsubscribe else {
+            return Ok(None);
+        };
+        let token = self.token(email);
+        let url = match link {
+            Link::Around { before, after } => format!("{before}{token}{after}"),
+            Link::Template => {
+                let recipient = recipient
+                    .get_or_init(|| Value::from_object(Recipient(record.clone())))
+                    .clone();
+                let ctx = context! { unsubscribe_token => token, recipient => recipient, campaign => self.campaign.clone() };
+                let url = self.run(UNSUBSCRIBE, ctx, record, row)?;
+                // It becomes a header: refused here, in the preflight, not at send time.
+                check::link(&url).map_err(|message| RenderError::Template {
+                    template: self.link_name.clone(),
+                    message: format!("the rendered link {message}"),
+                    row: row.to_string(),
+                })?;
+                url
+            }
+        };
+        Ok(Some(url))
+    }
+
     fn fill<'c>(
         &self,
         slot: &Slot,
@@ -458,6 +519,18 @@ impl Object for Recipient {
     }
 }
 
+/// Why a rendered body cannot be sent, if it cannot. A body made of pieces checked once
+/// (`Direct::is_clean`) and values is checked in its values: the first refused character
+/// is in one of them, if anywhere.
+fn check_body(body: &str, compiled: Option<&Slot>, spans: Option<&Spans>) -> Result<(), String> {
+    match (compiled, spans) {
+        (Some(Slot::Direct { direct, .. }), Some(spans)) if direct.is_clean() => spans
+            .iter()
+            .try_for_each(|(start, end)| check::body(&body[*start..*end])),
+        _ => check::body(body),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -526,6 +599,11 @@ mod tests {
             "\\",
             "\n",
             "\t",
+            "\r",
+            // Refused in a body: both ways must refuse with the same words.
+            "\u{1}",
+            "\u{1b}",
+            "\u{7f}",
             "&amp;",
             "-h0-",
             "%recipient.x%",

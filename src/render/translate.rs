@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use minijinja::value::{Kwargs, Object, Value};
-use minijinja::{AutoEscape, HtmlEscape, State};
+use minijinja::{AutoEscape, State};
+
+use super::escape::Html;
 
 use super::catalog::{self, Catalogs, Resolved};
 
@@ -46,7 +48,7 @@ pub(super) fn t(
     };
     let escape = |text: &str| {
         if html {
-            HtmlEscape(text).to_string()
+            Html(text).to_string()
         } else {
             text.to_owned()
         }

@@ -12,7 +12,6 @@
 //!   compared, as it is the one sent.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::hash::BuildHasherDefault;
 
 use serde::Serialize;
 
@@ -89,7 +88,7 @@ struct Valid {
 fn walk(side: &Side<'_>, mut each: impl FnMut(Valid) -> bool) -> Result<Rows, AudienceError> {
     let audience = &side.campaign.audience;
     let rows = audience::rows(&audience.file, &audience.email_field)?;
-    let mut seen: HashSet<u128, BuildHasherDefault<crate::keyhash::Prehashed>> = HashSet::default();
+    let mut seen = crate::keyhash::Set::default();
     let mut counts = Rows::default();
     for row in rows {
         let row = row?;
@@ -173,7 +172,7 @@ pub fn compare(old: &Side<'_>, new: &Side<'_>) -> Result<(AudienceDiff, Samples)
 
     // The old side: every address's row digest, whether the new side has it, and the
     // first few recipients of each locale, the candidates for its sample.
-    let mut known: crate::keyhash::Map<(u64, bool)> = crate::keyhash::Map::default();
+    let mut known: crate::keyhash::Table<(u64, bool)> = crate::keyhash::Table::default();
     let mut candidates: BTreeMap<String, Vec<Recipient>> = BTreeMap::new();
     let mut wanted: HashSet<String> = HashSet::new();
     diff.old = walk(old, |valid| {
@@ -191,16 +190,17 @@ pub fn compare(old: &Side<'_>, new: &Side<'_>) -> Result<(AudienceDiff, Samples)
     let mut first_new: BTreeMap<String, Recipient> = BTreeMap::new();
     diff.new = walk(new, |valid| {
         let digest = row_digest(&valid.recipient.record, common.as_deref());
-        match known.get_mut(&crate::keyhash::of(&valid.key)) {
+        let fingerprint = crate::keyhash::of(&valid.key);
+        match known.get(fingerprint) {
             None => {
                 diff.added += 1;
                 if diff.added_examples.len() < EXAMPLES {
                     diff.added_examples.push(mask(&valid.recipient.email));
                 }
             }
-            Some((old_digest, seen)) => {
-                *seen = true;
-                if *old_digest != digest {
+            Some((old_digest, _)) => {
+                known.insert(fingerprint, (old_digest, true));
+                if old_digest != digest {
                     diff.changed += 1;
                     if diff.changed_examples.len() < EXAMPLES {
                         diff.changed_examples.push(mask(&valid.recipient.email));
@@ -215,15 +215,15 @@ pub fn compare(old: &Side<'_>, new: &Side<'_>) -> Result<(AudienceDiff, Samples)
         first_new.entry(locale).or_insert(valid.recipient);
         true
     })?;
-    diff.removed = known.values().filter(|(_, seen)| !*seen).count() as u64;
+    diff.removed = known.iter().filter(|(_, (_, seen))| !*seen).count() as u64;
 
     if diff.removed > 0 {
         // Examples of removed rows: the old side again, as far as the first few.
         let mut listed = 0;
         walk(old, |valid| {
             let gone = known
-                .get(&crate::keyhash::of(&valid.key))
-                .is_some_and(|(_, seen)| !*seen);
+                .get(crate::keyhash::of(&valid.key))
+                .is_some_and(|(_, seen)| !seen);
             if gone {
                 diff.removed_examples.push(mask(&valid.recipient.email));
                 listed += 1;

@@ -91,6 +91,7 @@ const RENDERS: &[&str] = &[
     "spec.locales.default",
     "spec.locales.field",
     "spec.locales.catalog",
+    "spec.locales.map",
     "spec.template.html",
     "spec.template.text",
 ];

@@ -1,14 +1,15 @@
 //! The manifest fields a merge changes, old and new, as a reviewer reads them: the
 //! transport and its limits, the rate, the batch, the stage and rollout, the sender, the
 //! templates and catalogs named, the audience and its lists, the unsubscribe link, the
-//! safety gate and the revision. Paths are shown relative to each side's own folder, so a
+//! safety gate and the revision (and whether it resends). Paths are shown relative to each side's own folder, so a
 //! base branch checked out elsewhere compares as the same files.
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::manifest::{Address, Campaign, Transport};
+use crate::langtag::LanguageTag;
+use crate::manifest::{Address, Campaign, Resend, Revision, Transport};
 
 /// One field whose value changes; `None` on the side without the campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,7 +54,7 @@ fn fields(side: Rooted<'_>) -> Vec<(&'static str, String)> {
             or_none(c.rollout.canary_percent.map(|p| format!("{p}%"))),
         ),
         ("spec.paused", c.paused.to_string()),
-        ("spec.revision", c.revision.number.to_string()),
+        ("spec.revision", revision(&c.revision)),
         ("spec.from", address(&c.from)),
         ("spec.reply_to", or_none(c.reply_to.as_ref().map(address))),
         ("spec.template.subject", c.template.subject.clone()),
@@ -68,6 +69,8 @@ fn fields(side: Rooted<'_>) -> Vec<(&'static str, String)> {
         ("spec.locales.default", c.locales.default.clone()),
         ("spec.locales.field", c.locales.field.clone()),
         ("spec.locales.catalog", path(&c.locales.catalog)),
+        ("spec.locales.map", locale_map(&c.locales.map)),
+        ("spec.locales.on_unknown", word(c.locales.on_unknown)),
         ("spec.audience.file", path(&c.audience.file)),
         ("spec.audience.email_field", c.audience.email_field.clone()),
         (
@@ -75,17 +78,14 @@ fn fields(side: Rooted<'_>) -> Vec<(&'static str, String)> {
             c.audience
                 .suppress
                 .iter()
-                .map(|p| path(p))
+                .map(|list| match &list.email_field {
+                    Some(field) => format!("{} (email_field {field})", path(&list.file)),
+                    None => path(&list.file),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        (
-            "spec.audience.on_invalid",
-            serde_json::to_value(c.audience.on_invalid)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-        ),
+        ("spec.audience.on_invalid", word(c.audience.on_invalid)),
         (
             "spec.unsubscribe.url",
             or_none(c.unsubscribe.as_ref().map(|u| u.url.clone())),
@@ -124,6 +124,30 @@ fn transport(t: &Transport) -> String {
     } else {
         format!("{} ({kind})", t.name)
     }
+}
+
+/// A value as the manifest spells it: `refuse`, `default`, `skip`.
+fn word(value: impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `2`, or `2, resend: all` for a correction.
+fn revision(r: &Revision) -> String {
+    match r.resend {
+        Resend::All => format!("{}, resend: all", r.number),
+        Resend::None => r.number.to_string(),
+    }
+}
+
+/// `deutsch: de, español: es` (keys as matched: lowercased, sorted).
+fn locale_map(map: &[(String, LanguageTag)]) -> String {
+    map.iter()
+        .map(|(value, tag)| format!("{value}: {tag}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn address(a: &Address) -> String {

@@ -1,5 +1,6 @@
 //! What a reviewer must not miss, said before anything else in a review: a refusal, content
-//! changed without a new revision, a rate that jumps, a stage that moves to `full`. One
+//! changed without a new revision, a rate that jumps, a stage that moves to `full`, what
+//! plan itself warns of (recipients in the default language for want of their own). One
 //! enum, so that a new kind (a schedule that starts within the hour, once manifests have
 //! schedules) is one variant with its sentence.
 
@@ -41,16 +42,20 @@ pub enum Warning {
         /// Where the stage before comes from: `the live store` or `the base branch`.
         seen_in: &'static str,
     },
+    /// What plan warns of before sending, as it says it (today: too many recipients in the
+    /// default language for want of their own).
+    Plan { campaign: String, message: String },
 }
 
 impl Warning {
-    /// For `-o json`: `refused`, `unrevised`, `rate_jump` or `stage_to_full`.
+    /// For `-o json`: `refused`, `unrevised`, `rate_jump`, `stage_to_full` or `plan`.
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::Refused { .. } => "refused",
             Self::Unrevised { .. } => "unrevised",
             Self::RateJump { .. } => "rate_jump",
             Self::StageToFull { .. } => "stage_to_full",
+            Self::Plan { .. } => "plan",
         }
     }
 
@@ -59,7 +64,8 @@ impl Warning {
             Self::Refused { campaign, .. } => campaign.as_deref(),
             Self::Unrevised { campaign, .. }
             | Self::RateJump { campaign, .. }
-            | Self::StageToFull { campaign, .. } => Some(campaign),
+            | Self::StageToFull { campaign, .. }
+            | Self::Plan { campaign, .. } => Some(campaign),
         }
     }
 }
@@ -114,6 +120,7 @@ impl fmt::Display for Warning {
                 f,
                 "campaign `{campaign}` starts at stage `full`: everyone in the audience gets the message at once"
             ),
+            Self::Plan { campaign, message } => write!(f, "campaign `{campaign}`: {message}"),
         }
     }
 }

@@ -107,7 +107,7 @@ impl Directory {
             return Arc::clone(tokens);
         }
         let mut tokens = HashMap::new();
-        let walked = crate::plan::select::<PlanError>(campaign, None, |chunk| {
+        let walked = crate::plan::select::<PlanError>(campaign, None, None, |chunk| {
             for selected in chunk {
                 let token = unsubscribe_token(key, &campaign.name, &selected.key);
                 tokens.insert(token, selected.key);

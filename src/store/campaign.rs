@@ -1,192 +1,146 @@
-//! One campaign's part of the store: its record, its recipients and its calls under way.
+//! One campaign's part of the store: its record (in sled), where each recipient stands
+//! (the index, in memory), its calls under way, and its history (in the journal).
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use super::index::{Entry, Index, Place};
-use super::ledger::Ledger;
+use super::index::{Entry as Standing, Index};
+use super::journal::{self, Entry};
+use super::ledger::{CampaignLedger, Ledger};
 use super::record::{CampaignRecord, Intent, RecipientRecord, Status, StatusCounts};
-use super::{IN_FLIGHT, OUTCOMES, SEQ, Store, StoreError, encoding, in_flight, io_error};
+use super::{Store, StoreError, io_error};
+use crate::audience::Met;
 
 pub const RECOVERED: &str = "herald stopped before the outcome of this call was recorded";
 
-/// The key of the intent numbered `id`: `\0in-flight\0` and the number.
-pub fn intent_key(id: u64) -> Vec<u8> {
-    let mut key = IN_FLIGHT.to_vec();
-    key.push(0);
-    key.extend_from_slice(&id.to_be_bytes());
-    key
-}
-
-/// The key of the outcomes of the call recorded with sequence number `seq`:
-/// `\0outcomes\0` and the number, so they sort in the order they were written.
-fn outcomes_key(seq: u64) -> Vec<u8> {
-    let mut key = OUTCOMES.to_vec();
-    key.push(0);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
-/// Reads a campaign's tree whole: where every recipient stands (records under their own
-/// address first, then each call's outcomes in the order written, a later one replacing
-/// an earlier), and the tree's sequence number. Anything unreadable is damage.
-pub(super) fn load(tree: &sled::Tree, path: &Path, name: &str) -> Result<(Index, u64), StoreError> {
-    let io = io_error(path);
-    let corrupt = |key: String, reason: String| StoreError::Damaged {
-        path: path.to_owned(),
-        reason: format!("the record `{name}/{key}` cannot be read: {reason}"),
-    };
-    let mut index = Index::default();
-    for entry in tree.range(&[1u8][..]..) {
-        let (key, value) = entry.map_err(&io)?;
-        let key = String::from_utf8_lossy(&key).into_owned();
-        let status = value
-            .first()
-            .copied()
-            .and_then(Status::from_code)
-            .ok_or_else(|| corrupt(key.clone(), "no status".to_owned()))?;
-        index.set(
-            &key,
-            Entry {
-                status,
-                place: Place::Own,
-            },
-        );
-    }
-    for entry in tree.scan_prefix(OUTCOMES) {
-        let (key, value) = entry.map_err(&io)?;
-        let seq = outcomes_seq(&key).ok_or_else(|| {
-            corrupt(
-                String::from_utf8_lossy(&key).into_owned(),
-                "a bad key".to_owned(),
-            )
-        })?;
-        let outcomes = encoding::decode_outcomes(&value)
-            .map_err(|reason| corrupt(format!("outcomes {seq}"), reason))?;
-        for (key, record) in outcomes {
-            match record {
-                Some(record) => index.set(
-                    &key,
-                    Entry {
-                        status: record.status,
-                        place: Place::Call(seq),
-                    },
-                ),
-                None => index.remove(&key),
-            }
-        }
-    }
-    let seq = tree
-        .get(SEQ)
-        .map_err(&io)?
-        .and_then(|v| v.as_ref().try_into().ok())
-        .map_or(0, u64::from_be_bytes);
-    Ok((index, seq))
-}
-
-fn outcomes_seq(key: &[u8]) -> Option<u64> {
-    let number = key.strip_prefix(OUTCOMES)?.strip_prefix(&[0])?;
-    Some(u64::from_be_bytes(number.try_into().ok()?))
-}
-
-/// `record` as it may be stored: a provider's reason can echo a secret herald sent it.
-fn scrubbed(record: &RecipientRecord) -> std::borrow::Cow<'_, RecipientRecord> {
-    use crate::secret::scrub;
-    let dirty = |text: &Option<String>| {
-        text.as_deref()
-            .is_some_and(|t| matches!(scrub(t), std::borrow::Cow::Owned(_)))
-    };
-    if !dirty(&record.reason) && !dirty(&record.provider_id) {
-        return std::borrow::Cow::Borrowed(record);
-    }
-    let clean = |text: &Option<String>| text.as_deref().map(|t| scrub(t).into_owned());
-    std::borrow::Cow::Owned(RecipientRecord {
-        reason: clean(&record.reason),
-        provider_id: clean(&record.provider_id),
-        ..record.clone()
-    })
-}
-
-/// One campaign's part of the store. Cheap to clone; clones share the database.
-#[derive(Clone)]
-pub struct CampaignStore {
-    name: String,
-    tree: sled::Tree,
-    /// Who was in a call under way when this view was made (a killed run's, since only
-    /// one process opens the store): key -> attempt.
-    in_flight: HashMap<String, u32>,
-    /// Records those recipients already had (re-sends of the uncertain), not counted twice.
-    shadowed: StatusCounts,
-    /// Where every recipient stands; shared by every view of this campaign.
-    index: Arc<RwLock<Index>>,
-    store: Store,
-}
-
 /// Which call an intent belongs to, for `finish`.
-pub type IntentKey = Vec<u8>;
+pub type IntentKey = u64;
 
-/// One recipient's record after a call (`None` removes it), and their status before.
+/// What one recipient's record becomes after a call. Recipients of the call without a
+/// change keep what they had: the call could not be made for them.
 #[derive(Debug, Clone)]
 pub struct Change {
     pub key: String,
-    pub before: Option<Status>,
-    pub after: Option<RecipientRecord>,
+    pub record: RecipientRecord,
 }
 
-/// How the counts by status move with a batch of changes.
+/// A campaign's state in memory, shared by every view of it.
 #[derive(Default)]
-struct Delta {
-    added: StatusCounts,
-    removed: StatusCounts,
+pub struct CampaignState {
+    index: RwLock<Index>,
+    /// Calls whose outcomes are not recorded yet, by number: under way, or a killed run's
+    /// until `recover`.
+    intents: Mutex<BTreeMap<IntentKey, Intent>>,
+    /// Whether a send walk marks the index (see [`CampaignStore::marks`]).
+    walking: AtomicBool,
 }
 
-impl Delta {
-    fn add(&mut self, status: Status) {
-        self.added.add(status);
-    }
+/// A send walk's hold on the index marks; let go when dropped.
+pub struct Marks(Arc<CampaignState>);
 
-    fn remove(&mut self, status: Status) {
-        self.removed.add(status);
+impl Met for Marks {
+    fn first(&mut self, fingerprint: u128) -> bool {
+        self.0
+            .index
+            .write()
+            .expect("the index lock")
+            .meet(fingerprint)
     }
+}
 
-    fn apply(&self, counts: &mut StatusCounts) {
-        for (count, added, removed) in [
-            (&mut counts.sent, self.added.sent, self.removed.sent),
-            (&mut counts.failed, self.added.failed, self.removed.failed),
-            (
-                &mut counts.uncertain,
-                self.added.uncertain,
-                self.removed.uncertain,
-            ),
-        ] {
-            *count = (*count + added).saturating_sub(removed);
+impl Drop for Marks {
+    fn drop(&mut self) {
+        self.0.walking.store(false, Ordering::Release);
+    }
+}
+
+impl CampaignState {
+    /// The state a reading of the journal found: entries applied in order, with the
+    /// counts by status as of each.
+    pub(super) fn apply(&self, entry: Entry) {
+        match entry {
+            Entry::Intent { call, intent, .. } => {
+                self.intents
+                    .lock()
+                    .expect("the intents lock")
+                    .insert(call, intent);
+            }
+            Entry::Outcomes { call, outcomes, .. } => {
+                self.intents.lock().expect("the intents lock").remove(&call);
+                let mut index = self.index.write().expect("the index lock");
+                for (key, record) in &outcomes {
+                    index.set(key, standing(record));
+                }
+            }
         }
     }
+
+    pub(super) fn counts(&self) -> StatusCounts {
+        self.index.read().expect("the index lock").counts()
+    }
+}
+
+fn standing(record: &RecipientRecord) -> Standing {
+    Standing {
+        status: record.status,
+        attempts: record.attempts,
+        revision: record.revision,
+    }
+}
+
+/// `record` as it may be stored: a provider's reason can echo a secret herald sent it.
+fn scrubbed(record: &RecipientRecord) -> RecipientRecord {
+    use crate::secret::scrub;
+    let clean = |text: &Option<String>| text.as_deref().map(|t| scrub(t).into_owned());
+    RecipientRecord {
+        reason: clean(&record.reason),
+        provider_id: clean(&record.provider_id),
+        ..record.clone()
+    }
+}
+
+/// One campaign's part of the store. Cheap to clone; clones share the store.
+#[derive(Clone)]
+pub struct CampaignStore {
+    name: String,
+    state: Arc<CampaignState>,
+    /// Who was in a call under way when this view was made (a killed run's, since only
+    /// one process opens the store): key -> attempt.
+    in_flight: Arc<HashMap<String, u32>>,
+    /// Records those recipients already had (re-sends), not counted twice.
+    shadowed: StatusCounts,
+    /// Why each failed recipient failed, read from the journal the first time it is asked.
+    reasons: Arc<OnceLock<Result<HashMap<u128, String>, String>>>,
+    store: Store,
 }
 
 impl CampaignStore {
-    pub(super) fn new(
-        name: &str,
-        tree: sled::Tree,
-        index: Arc<RwLock<Index>>,
-        store: Store,
-    ) -> Result<Self, StoreError> {
-        let mut campaign = Self {
-            name: name.to_owned(),
-            tree,
-            in_flight: HashMap::new(),
-            shadowed: StatusCounts::default(),
-            index,
-            store,
-        };
-        campaign.in_flight = in_flight(&campaign.intents()?);
-        for key in campaign.in_flight.keys() {
-            if let Some(status) = campaign.stored_status(key) {
-                campaign.shadowed.add(status);
+    pub(super) fn new(name: &str, state: Arc<CampaignState>, store: Store) -> Self {
+        let in_flight: HashMap<String, u32> = state
+            .intents
+            .lock()
+            .expect("the intents lock")
+            .values()
+            .flat_map(|intent| intent.recipients.iter().cloned())
+            .collect();
+        let mut shadowed = StatusCounts::default();
+        {
+            let index = state.index.read().expect("the index lock");
+            for key in in_flight.keys() {
+                if let Some(entry) = index.get(key) {
+                    shadowed.add(entry.status);
+                }
             }
         }
-        Ok(campaign)
+        Self {
+            name: name.to_owned(),
+            state,
+            in_flight: Arc::new(in_flight),
+            shadowed,
+            reasons: Arc::default(),
+            store,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -194,7 +148,7 @@ impl CampaignStore {
     }
 
     /// The store's suppression list (shared by every campaign), by address.
-    pub fn suppressions(&self) -> std::collections::BTreeMap<String, super::Suppression> {
+    pub fn suppressions(&self) -> BTreeMap<String, super::Suppression> {
         self.store.suppressions()
     }
 
@@ -228,166 +182,237 @@ impl CampaignStore {
         )
     }
 
-    /// The status of one recipient, without decoding the rest of its record.
-    pub fn status(&self, key: &str) -> Result<Option<Status>, StoreError> {
-        if self.in_flight.contains_key(key) {
-            return Ok(Some(Status::InFlight));
-        }
-        Ok(self.stored_status(key))
+    /// The status of one recipient.
+    pub fn status(&self, key: &str) -> Option<Status> {
+        self.standing(key).map(|(status, _)| status)
     }
 
-    fn stored_status(&self, key: &str) -> Option<Status> {
-        self.index().get(key).map(|e| e.status)
+    /// The status of one recipient and the revision it is of; a call under way (a killed
+    /// run's, before recovery) counts as of no revision known.
+    pub fn standing(&self, key: &str) -> Option<(Status, u32)> {
+        if self.in_flight.contains_key(key) {
+            return Some((Status::InFlight, 0));
+        }
+        self.index().get(key).map(|e| (e.status, e.revision))
+    }
+
+    /// Makes room in the index for `addresses` in all (records, and addresses a walk
+    /// meets), once rather than grown into.
+    pub fn reserve(&self, addresses: usize) {
+        let mut index = self.state.index.write().expect("the index lock");
+        let more = addresses.saturating_sub(index.len());
+        index.reserve(more);
+    }
+
+    /// The index, as the send walk's record of the addresses it meets: no set of the
+    /// walk's own, since the index holds most of them anyway (4 bytes a slot, not 16).
+    /// One walk at a time per campaign (`None` while another holds it); it starts having
+    /// met nobody.
+    pub fn marks(&self) -> Option<Marks> {
+        self.state
+            .walking
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        self.state
+            .index
+            .write()
+            .expect("the index lock")
+            .forget_met();
+        Some(Marks(Arc::clone(&self.state)))
+    }
+
+    /// Attempts made for one recipient so far (up to 31).
+    pub fn attempts(&self, key: &str) -> u32 {
+        self.index().get(key).map_or(0, |e| e.attempts)
     }
 
     fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.index.read().expect("the index lock")
+        self.state.index.read().expect("the index lock")
     }
 
+    /// One recipient's full record, read from the journal: slow, for a few recipients only.
     pub fn get(&self, key: &str) -> Result<Option<RecipientRecord>, StoreError> {
-        let Some(entry) = self.index().get(key) else {
+        if self.index().get(key).is_none() {
             return Ok(None);
-        };
-        match entry.place {
-            Place::Own => {
-                let value = self.tree.get(key).map_err(self.io())?;
-                value.map(|v| self.decode(key, &v)).transpose()
-            }
-            Place::Call(seq) => {
-                let value = self.tree.get(outcomes_key(seq)).map_err(self.io())?;
-                let outcomes = self.outcomes(seq, value.as_deref().unwrap_or_default())?;
-                Ok(outcomes
-                    .into_iter()
-                    .find(|(k, _)| k == key)
-                    .and_then(|(_, record)| record))
-            }
         }
-    }
-
-    fn outcomes(
-        &self,
-        seq: u64,
-        value: &[u8],
-    ) -> Result<Vec<(String, Option<RecipientRecord>)>, StoreError> {
-        encoding::decode_outcomes(value).map_err(|reason| StoreError::Corrupt {
-            path: self.store.0.path.clone(),
-            key: format!("{}/outcomes {seq}", self.name),
-            reason,
-        })
-    }
-
-    /// Every intent in the tree: calls under way, or a killed run's.
-    pub fn intents(&self) -> Result<Vec<(IntentKey, Intent)>, StoreError> {
-        let mut intents = Vec::new();
-        for entry in self.tree.scan_prefix(IN_FLIGHT) {
-            let (key, value) = entry.map_err(self.io())?;
-            let intent = serde_json::from_slice(&value).map_err(|error| StoreError::Corrupt {
-                path: self.store.0.path.clone(),
-                key: format!("{}/in-flight", self.name),
-                reason: error.to_string(),
-            })?;
-            intents.push((key.to_vec(), intent));
-        }
-        Ok(intents)
-    }
-
-    /// Records the intent of a call and flushes: call this before the call.
-    pub fn begin(&self, intent: &Intent) -> Result<IntentKey, StoreError> {
-        let value = serde_json::to_vec(intent).expect("an intent serializes");
-        self.store.commit(
-            &self.tree,
-            |ledger| &mut self.entry(ledger).seq,
-            |batch, ledger| {
-                // The tree's next sequence number is unique: it names the intent.
-                let key = intent_key(self.entry(ledger).seq + 1);
-                batch.insert(key.clone(), value);
-                Ok(key)
-            },
-        )
-    }
-
-    /// Records a call's outcomes (`None` removes a record) and removes its intent, in one
-    /// atomic batch, and flushes: when this returns, the change is durable.
-    ///
-    /// Each change says what the recipient's status was before (`before`), as the caller
-    /// knows it from the walk that found them due, so the counts follow without a read
-    /// per recipient; `changes_from_store` looks them up where the caller does not know.
-    pub fn finish(&self, intent: Option<&IntentKey>, changes: &[Change]) -> Result<(), StoreError> {
-        // Encoded before the ledger's lock is taken: only the batch is applied under it.
-        let mut delta = Delta::default();
-        for change in changes {
-            if let Some(before) = change.before {
-                delta.remove(before);
+        let mut found = None;
+        self.history(|outcomes| {
+            if let Some((_, record)) = outcomes.iter().rev().find(|(k, _)| k == key) {
+                found = Some(record.clone());
             }
-            if let Some(record) = &change.after {
-                delta.add(record.status);
-            }
-        }
-        let scrubbed: Vec<_> = changes
-            .iter()
-            .map(|c| c.after.as_ref().map(scrubbed))
-            .collect();
-        let mut value = Vec::with_capacity(64 * changes.len());
-        encoding::encode_outcomes(
-            changes
-                .iter()
-                .zip(&scrubbed)
-                .map(|(c, record)| (c.key.as_str(), record.as_deref())),
-            &mut value,
-        );
-        let seq = self.store.commit(
-            &self.tree,
-            |ledger| &mut self.entry(ledger).seq,
-            |batch, ledger| {
-                if let Some(key) = intent {
-                    batch.remove(key.as_slice());
+        })?;
+        Ok(found)
+    }
+
+    /// Why a failed recipient failed, as recorded. The reasons of every failed recipient
+    /// are read from the journal once, the first time one is asked for.
+    pub fn failure(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let reasons = self.reasons.get_or_init(|| {
+            let mut reasons = HashMap::new();
+            self.history(|outcomes| {
+                for (key, record) in outcomes {
+                    let fingerprint = crate::keyhash::of(key);
+                    match (&record.status, &record.reason) {
+                        (Status::Failed, Some(reason)) => {
+                            reasons.insert(fingerprint, reason.clone());
+                        }
+                        _ => {
+                            reasons.remove(&fingerprint);
+                        }
+                    }
                 }
-                let entry = self.entry(ledger);
-                // The tree's next sequence number is unique: it names the outcomes.
-                let seq = entry.seq + 1;
-                if !changes.is_empty() {
-                    batch.insert(outcomes_key(seq), value);
-                }
-                let mut counts = entry.counts();
-                delta.apply(&mut counts);
-                entry.set_counts(&counts);
-                Ok(seq)
-            },
-        )?;
-        let mut index = self.index.write().expect("the index lock");
-        for change in changes {
-            match &change.after {
-                Some(record) => index.set(
-                    &change.key,
-                    Entry {
-                        status: record.status,
-                        place: Place::Call(seq),
-                    },
-                ),
-                None => index.remove(&change.key),
-            }
-        }
-        Ok(())
-    }
-
-    /// `records` as changes, with what each recipient's status is in the store now.
-    pub fn changes_from_store(
-        &self,
-        records: Vec<(String, Option<RecipientRecord>)>,
-    ) -> Result<Vec<Change>, StoreError> {
-        records
-            .into_iter()
-            .map(|(key, after)| {
-                Ok(Change {
-                    before: self.stored_status(&key),
-                    key,
-                    after,
-                })
             })
+            .map(|()| reasons)
+            .map_err(|error| error.to_string())
+        });
+        match reasons {
+            Ok(reasons) => Ok(reasons.get(&crate::keyhash::of(key)).cloned()),
+            Err(reason) => Err(StoreError::Io {
+                path: self.store.0.path.clone(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// Calls `each` with this campaign's outcomes, call by call, in the order written.
+    fn history(
+        &self,
+        mut each: impl FnMut(&[(String, RecipientRecord)]),
+    ) -> Result<(), StoreError> {
+        journal::scan(&self.store.0.path, 0, |entry, _| {
+            if let Entry::Outcomes {
+                campaign, outcomes, ..
+            } = entry
+            {
+                if campaign == self.name {
+                    each(&outcomes);
+                }
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// Every intent not yet closed: calls under way, or a killed run's.
+    pub fn intents(&self) -> Vec<(IntentKey, Intent)> {
+        self.state
+            .intents
+            .lock()
+            .expect("the intents lock")
+            .iter()
+            .map(|(key, intent)| (*key, intent.clone()))
             .collect()
     }
 
-    fn entry<'a>(&self, ledger: &'a mut Ledger) -> &'a mut super::ledger::CampaignLedger {
+    /// Records the intent of a call: on disk when this returns. Call it before the call.
+    pub fn begin(&self, intent: &Intent) -> Result<IntentKey, StoreError> {
+        let (call, answer) = self.queue_begin(intent)?;
+        self.begun(
+            call,
+            journal::wait(&self.store.0.path, answer).map(|()| call),
+        )
+    }
+
+    /// `begin`, awaiting the write rather than blocking on it.
+    pub async fn begin_async(&self, intent: &Intent) -> Result<IntentKey, StoreError> {
+        let (call, answer) = self.queue_begin(intent)?;
+        let written = journal::settle(&self.store.0.path, answer).await;
+        self.begun(call, written.map(|()| call))
+    }
+
+    fn queue_begin(&self, intent: &Intent) -> Result<(IntentKey, journal::Answer), StoreError> {
+        let call = self.store.next_call();
+        let mut frame = Vec::with_capacity(64 * intent.recipients.len());
+        Entry::Intent {
+            campaign: self.name.clone(),
+            call,
+            intent: intent.clone(),
+        }
+        .frame(&mut frame);
+        self.state
+            .intents
+            .lock()
+            .expect("the intents lock")
+            .insert(call, intent.clone());
+        let answer = self
+            .store
+            .queue(frame, |ledger| self.entry(ledger).seq += 1);
+        self.begun(call, answer.map(|answer| (call, answer)))
+    }
+
+    /// What became of an intent's write: a failed one is forgotten.
+    fn begun<T>(&self, call: IntentKey, written: Result<T, StoreError>) -> Result<T, StoreError> {
+        if written.is_err() {
+            self.state
+                .intents
+                .lock()
+                .expect("the intents lock")
+                .remove(&call);
+        }
+        written
+    }
+
+    /// Records a call's outcomes and closes its intent: on disk when this returns.
+    /// Recipients of the call without a change keep what they had.
+    pub fn finish(&self, intent: Option<&IntentKey>, changes: &[Change]) -> Result<(), StoreError> {
+        let (entry, answer) = self.queue_finish(intent, changes)?;
+        journal::wait(&self.store.0.path, answer)?;
+        // Known in memory once on disk.
+        self.state.apply(entry);
+        Ok(())
+    }
+
+    /// `finish`, awaiting the write rather than blocking on it.
+    pub async fn finish_async(
+        &self,
+        intent: Option<&IntentKey>,
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        let (entry, answer) = self.queue_finish(intent, changes)?;
+        journal::settle(&self.store.0.path, answer).await?;
+        self.state.apply(entry);
+        Ok(())
+    }
+
+    fn queue_finish(
+        &self,
+        intent: Option<&IntentKey>,
+        changes: &[Change],
+    ) -> Result<(Entry, journal::Answer), StoreError> {
+        let outcomes: Vec<(String, RecipientRecord)> = changes
+            .iter()
+            .map(|c| (c.key.clone(), scrubbed(&c.record)))
+            .collect();
+        let mut frame = Vec::with_capacity(64 * outcomes.len());
+        let entry = Entry::Outcomes {
+            campaign: self.name.clone(),
+            call: intent.copied().unwrap_or(0),
+            outcomes,
+        };
+        entry.frame(&mut frame);
+        let answer = self.store.queue(frame, |ledger| {
+            // Counts move as the index says each recipient stood before.
+            let index = self.index();
+            let ledger = self.entry(ledger);
+            let mut counts = ledger.counts();
+            for change in changes {
+                if let Some(before) = index.get(&change.key) {
+                    let slot = match before.status {
+                        Status::Sent => &mut counts.sent,
+                        Status::Failed => &mut counts.failed,
+                        Status::Uncertain | Status::InFlight => &mut counts.uncertain,
+                    };
+                    *slot = slot.saturating_sub(1);
+                }
+                counts.add(change.record.status);
+            }
+            ledger.set_counts(&counts);
+            ledger.seq += 1;
+        })?;
+        Ok((entry, answer))
+    }
+
+    fn entry<'a>(&self, ledger: &'a mut Ledger) -> &'a mut CampaignLedger {
         ledger.campaigns.entry(self.name.clone()).or_default()
     }
 
@@ -401,11 +426,16 @@ impl CampaignStore {
         counts
     }
 
-    /// Every recipient with `status`, in address order.
+    /// How many recipients with `status` are of each revision (their latest record's).
+    pub fn by_revision(&self, status: Status) -> BTreeMap<u32, u64> {
+        self.index().by_revision(status)
+    }
+
+    /// Every recipient with `status`, in address order, read from the journal.
     pub fn list(&self, status: Status) -> Result<Vec<(String, RecipientRecord)>, StoreError> {
         if status == Status::InFlight {
             let mut listed: Vec<_> = self
-                .intents()?
+                .intents()
                 .iter()
                 .flat_map(|(_, i)| {
                     i.records(Status::InFlight, RECOVERED, i.started)
@@ -415,39 +445,19 @@ impl CampaignStore {
             listed.sort_by(|a, b| a.0.cmp(&b.0));
             return Ok(listed);
         }
-        let index = self.index();
-        let wanted = |key: &str, place: Place| {
-            !self.in_flight.contains_key(key) && index.get(key) == Some(Entry { status, place })
-        };
-        let mut listed = Vec::new();
-        for entry in self.tree.range(&[1u8][..]..) {
-            let (key, value) = entry.map_err(self.io())?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            if wanted(&key, Place::Own) {
-                let record = self.decode(&key, &value)?;
-                listed.push((key, record));
-            }
-        }
-        for entry in self.tree.scan_prefix(OUTCOMES) {
-            let (key, value) = entry.map_err(self.io())?;
-            let Some(seq) = outcomes_seq(&key) else {
-                continue;
-            };
-            for (key, record) in self.outcomes(seq, &value)? {
-                if let Some(record) = record.filter(|_| wanted(&key, Place::Call(seq))) {
-                    listed.push((key, record));
+        let mut latest: BTreeMap<String, RecipientRecord> = BTreeMap::new();
+        self.history(|outcomes| {
+            for (key, record) in outcomes {
+                if record.status == status {
+                    latest.insert(key.clone(), record.clone());
+                } else {
+                    latest.remove(key);
                 }
             }
-        }
-        listed.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(listed)
-    }
-
-    fn decode(&self, key: &str, value: &[u8]) -> Result<RecipientRecord, StoreError> {
-        encoding::decode(value).map_err(|reason| StoreError::Corrupt {
-            path: self.store.0.path.clone(),
-            key: format!("{}/{key}", self.name),
-            reason,
-        })
+        })?;
+        Ok(latest
+            .into_iter()
+            .filter(|(key, _)| !self.in_flight.contains_key(key))
+            .collect())
     }
 }

@@ -9,9 +9,11 @@
 //!
 //! A call's outcomes are one value: a version byte (`1`), the number of entries, then per
 //! entry the address (varint length, bytes) and its record (varint length, bytes; a
-//! length of 0 removes the recipient's record).
+//! length of 0, written by stores before the journal, removed the recipient's record).
+//! A call's intent: a version byte, the revision, when it began, then per recipient the
+//! address and the attempt.
 
-use super::record::{RecipientRecord, Status};
+use super::record::{Intent, RecipientRecord, Status};
 
 const VERSION: u8 = 1;
 
@@ -121,7 +123,65 @@ pub fn decode_outcomes(value: &[u8]) -> Result<Vec<(String, Option<RecipientReco
     Ok(outcomes)
 }
 
-fn varint(mut n: u64, out: &mut Vec<u8>) {
+/// A call's intent: revision, when it began, then each recipient (address, attempt).
+pub fn encode_intent(intent: &Intent, out: &mut Vec<u8>) {
+    out.push(VERSION);
+    varint(u64::from(intent.revision), out);
+    varint(intent.started, out);
+    varint(intent.recipients.len() as u64, out);
+    for (key, attempt) in &intent.recipients {
+        text(key, out);
+        varint(u64::from(*attempt), out);
+    }
+}
+
+/// The intent in `value`, or why it cannot be read.
+pub fn decode_intent(value: &[u8]) -> Result<Intent, String> {
+    let short = || "an intent cut short".to_owned();
+    let (&version, mut rest) = value.split_first().ok_or_else(short)?;
+    if version != VERSION {
+        return Err(format!("an intent in no format herald knows ({version})"));
+    }
+    let number = |rest: &mut &[u8]| read(rest).ok_or_else(short);
+    let revision = u32::try_from(number(&mut rest)?).map_err(|e| e.to_string())?;
+    let started = number(&mut rest)?;
+    let count = number(&mut rest)?;
+    let mut recipients = Vec::with_capacity(usize::try_from(count.min(10_000)).unwrap_or(0));
+    for _ in 0..count {
+        let key = read_text(&mut rest).ok_or_else(short)?;
+        let attempt = u32::try_from(number(&mut rest)?).map_err(|e| e.to_string())?;
+        recipients.push((key, attempt));
+    }
+    if !rest.is_empty() {
+        return Err("an intent followed by stray bytes".to_owned());
+    }
+    Ok(Intent {
+        revision,
+        started,
+        recipients,
+    })
+}
+
+/// A text: its length as a varint, then its bytes.
+pub fn text(text: &str, out: &mut Vec<u8>) {
+    varint(text.len() as u64, out);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A text written by `text`, from the front of `bytes`.
+pub fn read_text(bytes: &mut &[u8]) -> Option<String> {
+    let length = usize::try_from(read(bytes)?).ok()?;
+    let text = std::str::from_utf8(bytes.get(..length)?).ok()?.to_owned();
+    *bytes = &bytes[length..];
+    Some(text)
+}
+
+/// A varint, from the front of `bytes`.
+pub fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+    read(bytes)
+}
+
+pub fn varint(mut n: u64, out: &mut Vec<u8>) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;

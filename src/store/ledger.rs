@@ -44,6 +44,9 @@ pub struct Ledger {
     pub store: String,
     /// The size of sled's data file when the ledger was written.
     pub db_bytes: u64,
+    /// The length of the journal this ledger vouches for (format 3).
+    #[serde(default)]
+    pub journal_bytes: u64,
     /// The sequence number of the tree of campaign records.
     pub records: u64,
     /// The sequence number and size of the store's suppression list.
@@ -59,7 +62,8 @@ pub struct SuppressionsLedger {
     pub addresses: u64,
 }
 
-/// One campaign's recipients tree: its sequence number and counts by status.
+/// One campaign's recipients: how many journal entries it has (before format 3, its
+/// tree's sequence number) and its counts by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignLedger {
     pub seq: u64,
@@ -161,12 +165,14 @@ impl Keeper {
         }
     }
 
-    /// Runs `change` on the ledger under its lock (where the matching sled batch is applied)
-    /// and returns a snapshot to `persist` once that batch is flushed.
-    pub fn change<T>(
+    /// Runs `change` on the ledger under its lock, then `then` with its result and a
+    /// snapshot of the ledger as changed, still under the lock: where the write the change
+    /// describes is queued, so writes queue in the ledger's order.
+    pub fn change_then<T, R>(
         &self,
         change: impl FnOnce(&mut Ledger) -> Result<T, StoreError>,
-    ) -> Result<(T, Snapshot), StoreError> {
+        then: impl FnOnce(T, Snapshot) -> R,
+    ) -> Result<R, StoreError> {
         let mut state = self.state.lock().expect("ledger lock");
         let result = change(&mut state.ledger)?;
         state.version += 1;
@@ -174,29 +180,21 @@ impl Keeper {
             ledger: state.ledger.clone(),
             version: state.version,
         };
-        Ok((result, snapshot))
+        Ok(then(result, snapshot))
     }
 
-    /// Writes `snapshot` unless a newer one was written already. Call after the flush
-    /// that made everything in it durable.
-    pub fn persist(&self, mut snapshot: Snapshot) -> Result<(), StoreError> {
+    /// Writes `snapshot`, vouching for a journal of `journal_bytes`, unless a newer one
+    /// was written already. Call after the writes that made everything in it durable.
+    pub fn persist(&self, mut snapshot: Snapshot, journal_bytes: u64) -> Result<(), StoreError> {
         let mut written = self.written.lock().expect("ledger file lock");
         if snapshot.version <= *written {
             return Ok(());
         }
         snapshot.ledger.db_bytes = fs::metadata(self.dir.join("db")).map_or(0, |m| m.len());
+        snapshot.ledger.journal_bytes = journal_bytes;
         write(&self.dir, &snapshot.ledger)?;
         *written = snapshot.version;
         Ok(())
-    }
-
-    /// The ledger as of now.
-    pub fn snapshot(&self) -> Snapshot {
-        let state = self.state.lock().expect("ledger lock");
-        Snapshot {
-            ledger: state.ledger.clone(),
-            version: state.version,
-        }
     }
 
     /// A campaign's counts as the ledger has them.
@@ -212,6 +210,7 @@ impl Keeper {
 }
 
 /// The ledger as of one change.
+#[derive(Default)]
 pub struct Snapshot {
     ledger: Ledger,
     version: u64,

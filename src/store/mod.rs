@@ -1,29 +1,32 @@
-//! The state store: a typed wrapper over sled. sled types never leave this module.
+//! The state store: herald's journal of what happened to each recipient, a small sled
+//! database beside it, and a ledger that vouches for both. Neither sled's types nor the
+//! journal's frames leave this module.
 //!
-//! Layout: the default tree holds the format version and the store's id; tree `campaigns`
-//! maps a campaign name to its `CampaignRecord`; tree `recipients/<campaign>` holds the
-//! recipients' records: one `\0outcomes\0<seq>` value per call, listing each of its
-//! recipients with their `RecipientRecord` (see `encoding`), so a campaign of a million
-//! is a thousand sled values, not a million. Stores written before hold records under the
-//! normalised address itself; those are still read, and a later call's outcome replaces
-//! them. Keys that start with NUL, which no address does, are herald's own: `\0seq` (the
-//! tree's sequence number, see `ledger`), the outcomes, and one `\0in-flight\0<id>`
-//! `Intent` per call under way. Where each recipient stands is kept in memory (`index`),
-//! built when the store is opened. Beside sled's files, `herald-state.json` is the ledger
-//! of what the store must hold.
+//! Layout of the state folder:
+//! - `journal` (see `journal`): every call's intent and outcomes, for every campaign,
+//!   appended and flushed in groups.
+//! - sled's files: the default tree holds the format and the store's id; tree
+//!   `campaigns` maps a campaign's name to its `CampaignRecord`; tree `suppressions` is
+//!   the store's own suppression list. Each tree has a `\0seq` key written with every
+//!   change.
+//! - `herald-state.json`, the ledger (see `ledger`): the journal's length, each tree's
+//!   sequence number, and each campaign's counts by status.
+//!
+//! Where each recipient stands is kept in memory (`index`, four bytes and a fingerprint
+//! each), built when the store is opened by reading the journal once.
 //!
 //! # Guarantees
-//! - Every write that records a state change is flushed before the call returns, so a
-//!   SIGKILL right after it loses nothing.
+//! - Every write that records a state change is on disk and vouched for by the ledger
+//!   before the call returns, so a SIGKILL right after it loses nothing.
 //! - A store that cannot be read back whole is refused (`StoreError::Damaged`), never
-//!   taken for an empty one: truncated or corrupted files, lost writes, missing records
-//!   and a missing or damaged ledger are all caught on open (see `ledger` and `open`).
-//!   A folder that is not a store is refused too (`StoreError::Foreign`).
+//!   taken for an empty one: a journal cut short or failing its checksums, lost sled
+//!   writes, missing records and a missing or damaged ledger are all caught on open (see
+//!   `verify`). A folder that is not a store is refused too (`StoreError::Foreign`).
 //! - Only one process has a store open at a time (sled's file lock); a second gets
 //!   `StoreError::Locked` naming the process that holds it.
-//! - A call's intent is one record, flushed before the call (`begin`); its outcomes
-//!   replace it atomically, in one sled batch, flushed after (`finish`). Several calls may
-//!   be under way at once, each with its own intent.
+//! - A call's intent is in the journal before the call (`begin`); its outcomes after it
+//!   (`finish`). Several calls may be under way at once, each with its own intent; a
+//!   connection's outcome and the next call's intent may share one flush.
 //! - `recover` turns intents left by a crashed run into `uncertain`, before anything else.
 //!
 //! # Caveats
@@ -34,7 +37,9 @@ mod campaign;
 mod encoding;
 mod error;
 mod index;
+mod journal;
 mod ledger;
+mod legacy;
 mod open;
 mod record;
 mod summary;
@@ -44,9 +49,10 @@ mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use campaign::{CampaignStore, Change};
+pub use campaign::{CampaignStore, Change, IntentKey};
 pub use error::StoreError;
 pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, TransportDown, now,
@@ -55,22 +61,18 @@ pub use record::{
 pub use summary::{CampaignSummary, Summary};
 pub use suppressions::Suppression;
 
-use index::Index;
+use campaign::CampaignState;
+use journal::Journal;
 use ledger::{Keeper, Ledger};
 use open::Found;
 
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: &str = "2";
-/// The format herald wrote before the ledger existed; such stores are upgraded on open.
-const FIRST_FORMAT: &str = "1";
+/// Since the journal; stores of formats 1 and 2 kept recipients in sled and are carried
+/// over into the journal once, on open.
+const FORMAT: &str = "3";
 const STORE_KEY: &[u8] = b"store";
-const RECIPIENTS: &str = "recipients/";
 /// A tree's sequence number, written in every batch that changes the tree.
 const SEQ: &[u8] = b"\0seq";
-/// The prefix of intent keys; the first format had just this one key.
-const IN_FLIGHT: &[u8] = b"\0in-flight";
-/// The prefix of the keys of calls' outcomes.
-const OUTCOMES: &[u8] = b"\0outcomes";
 
 /// The socket a running herald serves in the state folder (see `serve::socket`).
 pub const SOCKET_FILE: &str = "herald.sock";
@@ -83,7 +85,7 @@ pub enum IfMissing {
     Refuse,
 }
 
-/// An open state store. Cheap to clone; clones share the database.
+/// An open state store. Cheap to clone; clones share it.
 #[derive(Clone)]
 pub struct Store(Arc<Inner>);
 
@@ -91,14 +93,30 @@ struct Inner {
     db: sled::Db,
     campaigns: sled::Tree,
     path: PathBuf,
-    keeper: Keeper,
-    /// The ledger version last made durable (see `Store::durable`).
-    flushed: Mutex<u64>,
-    /// Where each campaign's recipients stand, by campaign.
-    indexes: Mutex<HashMap<String, Arc<RwLock<Index>>>>,
+    keeper: Arc<Keeper>,
+    journal: Journal,
+    /// Each campaign's index and calls under way, by name.
+    states: Mutex<HashMap<String, Arc<CampaignState>>>,
+    /// The number of the next call.
+    next_call: AtomicU64,
     suppression_tree: sled::Tree,
     /// The suppression list, read whole on open (see `suppressions`).
     suppressions: RwLock<BTreeMap<String, Suppression>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.journal.close();
+    }
+}
+
+/// What opening found in the journal, for `assemble`.
+struct Opened {
+    ledger: Ledger,
+    /// The journal's length after its last whole entry.
+    journal_bytes: u64,
+    states: HashMap<String, Arc<CampaignState>>,
+    next_call: u64,
 }
 
 impl Store {
@@ -113,7 +131,7 @@ impl Store {
                 path: path.to_owned(),
             }),
             Found::Store(ledger) => Self::verify(path, &ledger),
-            Found::Unledgered => Self::upgrade(path),
+            Found::Unledgered => Self::upgrade(path, None),
         }
     }
 
@@ -122,7 +140,7 @@ impl Store {
         match open::find(path)? {
             Found::Nothing | Found::Unfinished => Ok(None),
             Found::Store(ledger) => Self::verify(path, &ledger).map(Some),
-            Found::Unledgered => Self::upgrade(path).map(Some),
+            Found::Unledgered => Self::upgrade(path, None).map(Some),
         }
     }
 
@@ -167,44 +185,47 @@ impl Store {
         db.insert(FORMAT_KEY, FORMAT).map_err(&io)?;
         db.insert(STORE_KEY, id.as_bytes()).map_err(&io)?;
         db.flush().map_err(&io)?;
-        let ledger = Ledger {
-            format: 2,
-            store: id,
-            ..Ledger::default()
+        let opened = Opened {
+            ledger: Ledger {
+                format: 3,
+                store: id,
+                ..Ledger::default()
+            },
+            journal_bytes: 0,
+            states: HashMap::new(),
+            next_call: 1,
         };
-        let store = Self::assemble(path, db, ledger, HashMap::new())?;
+        let store = Self::assemble(path, db, opened)?;
         store.persist_ledger()?;
         std::fs::remove_file(path.join(open::CREATING)).map_err(failed)?;
         Ok(store)
     }
 
-    fn assemble(
-        path: &Path,
-        db: sled::Db,
-        ledger: Ledger,
-        indexes: HashMap<String, Arc<RwLock<Index>>>,
-    ) -> Result<Self, StoreError> {
+    fn assemble(path: &Path, db: sled::Db, opened: Opened) -> Result<Self, StoreError> {
         let io = io_error(path);
         let campaigns = db.open_tree("campaigns").map_err(&io)?;
         let suppression_tree = db.open_tree(suppressions::TREE).map_err(&io)?;
         let suppressions = suppressions::load(&suppression_tree, path)?;
         std::fs::write(path.join(open::PID_FILE), std::process::id().to_string())
             .map_err(|e| io(e.into()))?;
+        let keeper = Arc::new(Keeper::new(path, opened.ledger));
+        let journal = Journal::open(path, opened.journal_bytes, Arc::clone(&keeper))?;
         Ok(Self(Arc::new(Inner {
             db,
             campaigns,
             path: path.to_owned(),
-            keeper: Keeper::new(path, ledger),
-            flushed: Mutex::new(0),
-            indexes: Mutex::new(indexes),
+            keeper,
+            journal,
+            states: Mutex::new(opened.states),
+            next_call: AtomicU64::new(opened.next_call),
             suppression_tree,
             suppressions: RwLock::new(suppressions),
         })))
     }
 
+    /// Writes the ledger as it is now, through the journal's writer.
     fn persist_ledger(&self) -> Result<(), StoreError> {
-        let ((), snapshot) = self.0.keeper.change(|_| Ok(()))?;
-        self.0.keeper.persist(snapshot)
+        self.append(Vec::new(), |_| {})
     }
 
     /// Turns the intents of calls that never got their outcomes (the run that made them
@@ -213,13 +234,12 @@ impl Store {
         let mut recovered = BTreeMap::new();
         for name in self.campaign_names()? {
             let campaign = self.campaign(&name)?;
-            for (key, intent) in campaign.intents()? {
-                let records: Vec<_> = intent
+            for (key, intent) in campaign.intents() {
+                let changes: Vec<Change> = intent
                     .records(Status::Uncertain, campaign::RECOVERED, now())
-                    .map(|(key, record)| (key, Some(record)))
+                    .map(|(key, record)| Change { key, record })
                     .collect();
-                *recovered.entry(name.clone()).or_insert(0) += records.len() as u64;
-                let changes = campaign.changes_from_store(records)?;
+                *recovered.entry(name.clone()).or_insert(0) += changes.len() as u64;
                 campaign.finish(Some(&key), &changes)?;
             }
         }
@@ -228,7 +248,14 @@ impl Store {
 
     /// The names of every campaign the store has a record or recipients for.
     pub fn campaign_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names = tree_names(&self.0.db);
+        let mut names: Vec<String> = self
+            .0
+            .states
+            .lock()
+            .expect("the campaigns lock")
+            .keys()
+            .cloned()
+            .collect();
         for entry in &self.0.campaigns {
             let (key, _) = entry.map_err(io_error(&self.0.path))?;
             if !key.starts_with(b"\0") {
@@ -241,25 +268,50 @@ impl Store {
     }
 
     pub fn campaign(&self, name: &str) -> Result<CampaignStore, StoreError> {
-        let tree = self
-            .0
-            .db
-            .open_tree(format!("{RECIPIENTS}{name}"))
-            .map_err(io_error(&self.0.path))?;
-        let index = Arc::clone(
+        let state = Arc::clone(
             self.0
-                .indexes
+                .states
                 .lock()
-                .expect("the indexes lock")
+                .expect("the campaigns lock")
                 .entry(name.to_owned())
                 .or_default(),
         );
-        CampaignStore::new(name, tree, index, self.clone())
+        Ok(CampaignStore::new(name, state, self.clone()))
     }
 
-    /// Applies `batch` to `tree` with its next sequence number, changing the ledger as
-    /// `change` says (under the ledger's lock, so counts and batch agree), then flushes and
-    /// writes the ledger: when this returns, the change is durable and vouched for.
+    /// Appends `frames` (whole journal entries) to the journal, changing the ledger as
+    /// `change` says under its lock, in the order of every other change; returns once
+    /// both are on disk.
+    fn append(&self, frames: Vec<u8>, change: impl FnOnce(&mut Ledger)) -> Result<(), StoreError> {
+        let answered = self.queue(frames, change)?;
+        journal::wait(&self.0.path, answered)
+    }
+
+    /// Queues `frames` as `append` does, without waiting: the answer says when they are
+    /// on disk.
+    fn queue(
+        &self,
+        frames: Vec<u8>,
+        change: impl FnOnce(&mut Ledger),
+    ) -> Result<journal::Answer, StoreError> {
+        self.0.keeper.change_then(
+            |ledger| {
+                change(ledger);
+                Ok(())
+            },
+            |(), snapshot| self.0.journal.queue(frames, snapshot),
+        )
+    }
+
+    /// A new call number.
+    fn next_call(&self) -> u64 {
+        self.0.next_call.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Applies `batch` to the sled tree `tree` with its next sequence number, changing
+    /// the ledger as `build` says (under the ledger's lock, so counts and batch agree),
+    /// flushes sled, then has the journal's writer rewrite the ledger: when this returns,
+    /// the change is durable and vouched for.
     fn commit<T>(
         &self,
         tree: &sled::Tree,
@@ -267,46 +319,26 @@ impl Store {
         build: impl FnOnce(&mut sled::Batch, &mut Ledger) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let io = io_error(&self.0.path);
-        let (result, snapshot) = self.0.keeper.change(|ledger| {
-            let mut next = ledger.clone();
-            let mut batch = sled::Batch::default();
-            let result = build(&mut batch, &mut next)?;
-            let number = seq(&mut next);
-            *number += 1;
-            batch.insert(SEQ, &number.to_be_bytes());
-            tree.apply_batch(batch).map_err(&io)?;
-            *ledger = next;
-            Ok(result)
-        })?;
-        self.durable(&snapshot)?;
+        let (result, answered) = self.0.keeper.change_then(
+            |ledger| {
+                let mut next = ledger.clone();
+                let mut batch = sled::Batch::default();
+                let result = build(&mut batch, &mut next)?;
+                let number = seq(&mut next);
+                *number += 1;
+                batch.insert(SEQ, &number.to_be_bytes());
+                tree.apply_batch(batch).map_err(&io)?;
+                // Flushed before the ledger can vouch for it: sled writes are few (campaign
+                // records, suppressions), so the lock is held through the flush.
+                self.0.db.flush().map_err(&io)?;
+                *ledger = next;
+                Ok(result)
+            },
+            |result, snapshot| (result, self.0.journal.queue(Vec::new(), snapshot)),
+        )?;
+        journal::wait(&self.0.path, answered)?;
         Ok(result)
     }
-
-    /// Makes every change up to `snapshot` durable: flushed, then vouched for by the
-    /// ledger. Commits group: one flush and one ledger write cover every change applied
-    /// before them, so a commit whose change another thread's flush covered is done.
-    fn durable(&self, snapshot: &ledger::Snapshot) -> Result<(), StoreError> {
-        let mut flushed = self.0.flushed.lock().expect("flush lock");
-        if *flushed >= snapshot.version() {
-            return Ok(());
-        }
-        // Everything applied until now, mine included, goes with this flush.
-        let latest = self.0.keeper.snapshot();
-        self.0.db.flush().map_err(io_error(&self.0.path))?;
-        let version = latest.version();
-        self.0.keeper.persist(latest)?;
-        *flushed = version;
-        Ok(())
-    }
-}
-
-/// The campaigns that have a recipients tree.
-fn tree_names(db: &sled::Db) -> Vec<String> {
-    db.tree_names()
-        .iter()
-        .filter_map(|n| std::str::from_utf8(n).ok()?.strip_prefix(RECIPIENTS))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A tree's sequence number; 0 before its first write.
@@ -328,14 +360,6 @@ fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
             reason: error.to_string(),
         },
     }
-}
-
-/// Who is in the intents of a tree: key -> attempt.
-fn in_flight(intents: &[(Vec<u8>, Intent)]) -> HashMap<String, u32> {
-    intents
-        .iter()
-        .flat_map(|(_, intent)| intent.recipients.iter().cloned())
-        .collect()
 }
 
 #[cfg(test)]

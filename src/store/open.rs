@@ -77,6 +77,7 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
             PID_FILE,
             CREATING,
             super::SOCKET_FILE,
+            super::journal::FILE,
         ]
         .contains(&n.as_str())
             || n.starts_with("snap.")

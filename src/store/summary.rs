@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CampaignRecord, StatusCounts, Store, StoreError};
+use super::{CampaignRecord, Status, StatusCounts, Store, StoreError};
 use crate::manifest::Stage;
 
 /// The store as plan sees it from afar; the JSON of `GET /summary` (docs/service.md).
@@ -42,6 +42,13 @@ pub struct CampaignSummary {
     /// Addresses this campaign's recipients had suppressed: unsubscribed, bounced or
     /// complained (the store-wide list holds them).
     pub suppressed: u64,
+    /// Sent recipients by the revision they last got; what a correction (`resend: all`)
+    /// sends again is estimated from it. Absent from a herald that predates corrections.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent_by_revision: BTreeMap<u32, u64>,
+    /// Uncertain recipients by the revision they may have got, likewise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uncertain_by_revision: BTreeMap<u32, u64>,
 }
 
 impl CampaignSummary {
@@ -53,6 +60,16 @@ impl CampaignSummary {
             stage: self.stage,
             ..CampaignRecord::default()
         }
+    }
+
+    /// Sent and uncertain recipients of a revision before `revision`: those a correction
+    /// to `revision` sends again.
+    pub fn earlier(&self, revision: u32) -> u64 {
+        self.sent_by_revision
+            .range(..revision)
+            .chain(self.uncertain_by_revision.range(..revision))
+            .map(|(_, count)| count)
+            .sum()
     }
 
     pub fn counts(&self) -> StatusCounts {
@@ -96,6 +113,8 @@ impl Store {
                 failed: counts.failed,
                 uncertain: counts.uncertain,
                 in_flight: counts.in_flight,
+                sent_by_revision: store.by_revision(Status::Sent),
+                uncertain_by_revision: store.by_revision(Status::Uncertain),
             });
         }
         Ok(Summary {

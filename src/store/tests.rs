@@ -14,9 +14,15 @@ fn record(status: Status) -> RecipientRecord {
     }
 }
 
-/// Records `records` as they are, their prior statuses looked up.
-fn finish(campaign: &CampaignStore, records: Vec<(String, Option<RecipientRecord>)>) {
-    let changes = campaign.changes_from_store(records).unwrap();
+/// Records `records` as a call's outcomes.
+fn finish(campaign: &CampaignStore, records: Vec<(&str, RecipientRecord)>) {
+    let changes: Vec<Change> = records
+        .into_iter()
+        .map(|(key, record)| Change {
+            key: key.to_owned(),
+            record,
+        })
+        .collect();
     campaign.finish(None, &changes).unwrap();
 }
 
@@ -33,20 +39,29 @@ fn reopen(path: &Path) -> Result<Store, StoreError> {
     }
 }
 
-/// A store with `n` sent recipients in campaign `launch`, written in batches of 100.
+/// A store with `n` sent recipients in campaign `launch`, written in calls of 100.
 fn filled(path: &Path, n: usize) {
     let store = Store::open(path, IfMissing::Create).unwrap();
     let campaign = store.campaign("launch").unwrap();
-    for batch in 0..n.div_ceil(100) {
-        let records: Vec<_> = (batch * 100..(batch * 100 + 100).min(n))
-            .map(|i| {
-                (
-                    format!("user{i:05}@example.com"),
-                    Some(record(Status::Sent)),
-                )
+    for call in 0..n.div_ceil(100) {
+        let keys: Vec<String> = (call * 100..(call * 100 + 100).min(n))
+            .map(|i| format!("user{i:05}@example.com"))
+            .collect();
+        let intent = campaign
+            .begin(&Intent {
+                revision: 1,
+                started: now(),
+                recipients: keys.iter().map(|k| (k.clone(), 1)).collect(),
+            })
+            .unwrap();
+        let changes: Vec<Change> = keys
+            .into_iter()
+            .map(|key| Change {
+                key,
+                record: record(Status::Sent),
             })
             .collect();
-        finish(&campaign, records);
+        campaign.finish(Some(&intent), &changes).unwrap();
     }
 }
 
@@ -56,10 +71,7 @@ fn intents_left_behind_become_uncertain_on_reopen() {
     {
         let store = Store::open(dir.path(), IfMissing::Create).unwrap();
         let campaign = store.campaign("launch").unwrap();
-        finish(
-            &campaign,
-            vec![("a@example.com".into(), Some(record(Status::Sent)))],
-        );
+        finish(&campaign, vec![("a@example.com", record(Status::Sent))]);
         for who in ["b@example.com", "c@example.com"] {
             campaign
                 .begin(&Intent {
@@ -72,23 +84,26 @@ fn intents_left_behind_become_uncertain_on_reopen() {
     }
     let store = reopen(dir.path()).unwrap();
     let campaign = store.campaign("launch").unwrap();
-    assert_eq!(
-        campaign.status("b@example.com").unwrap(),
-        Some(Status::InFlight)
-    );
+    assert_eq!(campaign.status("b@example.com"), Some(Status::InFlight));
     assert_eq!(campaign.counts().in_flight, 2);
     assert_eq!(
         store.recover().unwrap(),
         BTreeMap::from([("launch".to_owned(), 2)])
     );
     let campaign = store.campaign("launch").unwrap();
-    assert_eq!(
-        campaign.status("c@example.com").unwrap(),
-        Some(Status::Uncertain)
-    );
+    assert_eq!(campaign.status("c@example.com"), Some(Status::Uncertain));
     let counts = campaign.counts();
     assert_eq!((counts.sent, counts.uncertain, counts.in_flight), (1, 2, 0));
     assert_eq!(store.campaign_names().unwrap(), ["launch"]);
+    assert_eq!(
+        campaign
+            .get("c@example.com")
+            .unwrap()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some(campaign::RECOVERED)
+    );
 }
 
 #[test]
@@ -116,20 +131,56 @@ fn counts_follow_every_write_and_survive_a_reopen() {
     finish(
         &campaign,
         vec![
-            ("user00000@example.com".into(), Some(record(Status::Failed))),
-            ("user00001@example.com".into(), None),
-            ("new@example.com".into(), Some(record(Status::Uncertain))),
+            ("user00000@example.com", record(Status::Failed)),
+            ("new@example.com", record(Status::Uncertain)),
         ],
     );
     let counts = campaign.counts();
-    assert_eq!((counts.sent, counts.failed, counts.uncertain), (248, 1, 1));
+    assert_eq!((counts.sent, counts.failed, counts.uncertain), (249, 1, 1));
+    assert_eq!(
+        campaign.failure("user00000@example.com").unwrap(),
+        None,
+        "no reason recorded"
+    );
     drop((campaign, store));
-    let counts = reopen(dir.path())
-        .unwrap()
-        .campaign("launch")
-        .unwrap()
-        .counts();
-    assert_eq!((counts.sent, counts.failed, counts.uncertain), (248, 1, 1));
+    let store = reopen(dir.path()).unwrap();
+    let campaign = store.campaign("launch").unwrap();
+    let counts = campaign.counts();
+    assert_eq!((counts.sent, counts.failed, counts.uncertain), (249, 1, 1));
+    assert_eq!(campaign.status("user00001@example.com"), Some(Status::Sent));
+    assert_eq!(campaign.attempts("user00001@example.com"), 1);
+}
+
+/// A call whose recipients could not be sent records no change for them: they keep what
+/// they had.
+#[test]
+fn recipients_without_a_change_keep_what_they_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), IfMissing::Create).unwrap();
+    let campaign = store.campaign("launch").unwrap();
+    finish(
+        &campaign,
+        vec![("a@example.com", record(Status::Uncertain))],
+    );
+    let intent = campaign
+        .begin(&Intent {
+            revision: 1,
+            started: now(),
+            recipients: vec![("a@example.com".into(), 2), ("b@example.com".into(), 1)],
+        })
+        .unwrap();
+    campaign.finish(Some(&intent), &[]).unwrap();
+    assert_eq!(campaign.status("a@example.com"), Some(Status::Uncertain));
+    assert_eq!(campaign.status("b@example.com"), None);
+    drop((campaign, store));
+    let store = reopen(dir.path()).unwrap();
+    assert_eq!(
+        store.recover().unwrap(),
+        BTreeMap::new(),
+        "the intent is closed"
+    );
+    let counts = store.campaign("launch").unwrap().counts();
+    assert_eq!((counts.uncertain, counts.in_flight), (1, 0));
 }
 
 /// What the next open says about a store damaged by `damage` after it was filled.
@@ -156,90 +207,64 @@ fn expect_damaged(outcome: &str, what: &str) {
     );
 }
 
-/// Damage may be refused, or may have hit nothing sled still needed: then every record is
-/// there. Opening with fewer records is the one outcome that must never happen.
-fn expect_whole_or_refused(outcome: &str, what: &str) {
+fn cut(path: &Path, name: &str, length: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path.join(name))
+        .unwrap()
+        .set_len(length)
+        .unwrap();
+}
+
+#[test]
+fn a_journal_cut_short_of_its_ledger_is_refused() {
+    for less in [1, 4096, 100_000] {
+        let outcome = after(|path| {
+            let recorded = ledger::read(path).unwrap().unwrap().journal_bytes;
+            cut(path, journal::FILE, recorded - less);
+        });
+        expect_damaged(&outcome, &format!("{less} bytes less"));
+        assert!(outcome.contains("its journal was cut short"), "{outcome}");
+    }
+    let outcome = after(|path| cut(path, journal::FILE, 0));
+    expect_damaged(&outcome, "emptied");
+    let outcome = after(|path| std::fs::remove_file(path.join(journal::FILE)).unwrap());
     assert!(
-        outcome == "opened with 3000 sent" || outcome.contains("cannot be read back whole"),
-        "{what}: {outcome}"
+        outcome.contains("its journal `journal` is missing"),
+        "{outcome}"
     );
 }
 
+/// A crash in the middle of an append leaves a frame cut short after everything the
+/// ledger vouches for: it was never answered, so it is cut off, and nothing is lost.
 #[test]
-fn truncated_data_files_are_refused() {
-    // A cut into what the ledger vouches for is always refused; a cut of the few bytes
-    // sled adds when it closes may lose nothing, and then everything must be there.
-    for keep in [
-        Keep::Recorded(1),
-        Keep::Recorded(4096),
-        Keep::Half,
-        Keep::Recorded(0),
-    ] {
-        let outcome = after(|path| {
-            let db = path.join("db");
-            let recorded = ledger::read(path).unwrap().unwrap().db_bytes;
-            let size = std::fs::metadata(&db).unwrap().len();
-            let length = match keep {
-                Keep::Recorded(less) => recorded - less,
-                Keep::Half => size / 2,
-            };
-            let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-            file.set_len(length).unwrap();
-        });
-        match keep {
-            Keep::Recorded(0) => expect_whole_or_refused(&outcome, "cut to the recorded size"),
-            _ => expect_damaged(&outcome, &format!("{keep:?}")),
-        }
-    }
-}
-
-/// sled gives back free segments at the end of its file whenever it likes; killed after
-/// it did and before herald's next ledger write, the file is a segment or more shorter
-/// than the ledger recorded and has lost nothing (the crash test found this).
-#[test]
-fn a_file_sled_shortened_by_whole_segments_opens_whole() {
+fn a_frame_cut_short_at_the_end_is_an_interrupted_write_and_is_cut_off() {
     let outcome = after(|path| {
-        // A closed store ends a byte short of its last segment; sled's own cut is to the
-        // boundary.
-        let db = path.join("db");
-        let segment = 512 * 1024;
-        let size = std::fs::metadata(&db)
-            .unwrap()
-            .len()
-            .next_multiple_of(segment);
-        let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-        file.set_len(size).unwrap();
-        let mut recorded = ledger::read(path).unwrap().unwrap();
-        recorded.db_bytes = size + 2 * segment;
-        ledger::write(path, &recorded).unwrap();
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path.join(journal::FILE))
+            .unwrap();
+        file.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, b'O', 6])
+            .unwrap();
     });
     assert_eq!(outcome, "opened with 3000 sent");
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Keep {
-    /// The size the ledger recorded, less this many bytes.
-    Recorded(u64),
-    Half,
-}
-
 #[test]
-fn flipped_bytes_are_refused() {
-    let mut refused = 0;
-    for offset in (20..1_000_000).step_by(110_000) {
+fn flipped_bytes_in_the_journal_are_refused() {
+    for offset in [3, 5_000, 60_000, 150_000] {
         let outcome = after(|path| {
             use std::io::{Seek, SeekFrom, Write};
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .open(path.join("db"))
+                .open(path.join(journal::FILE))
                 .unwrap();
             file.seek(SeekFrom::Start(offset)).unwrap();
             file.write_all(&[0xff, 0x00, 0xaa, 0x55, 0x13]).unwrap();
         });
-        expect_whole_or_refused(&outcome, &format!("flipped at {offset}"));
-        refused += usize::from(outcome.contains("cannot be read back whole"));
+        expect_damaged(&outcome, &format!("flipped at {offset}"));
     }
-    assert!(refused > 0, "no flip was noticed at all");
 }
 
 #[test]
@@ -260,36 +285,52 @@ fn a_missing_or_damaged_ledger_or_data_file_is_refused() {
     let outcome = after(|path| std::fs::remove_file(path.join("db")).unwrap());
     expect_damaged(&outcome, "data file removed");
 
+    let outcome = after(|path| cut(path, "db", 0));
+    expect_damaged(&outcome, "data file emptied");
+}
+
+/// The ledger vouches for counts: a journal whose entries say otherwise (here, the
+/// ledger rewritten, sealed, with other counts) is refused.
+#[test]
+fn counts_that_disagree_with_the_ledger_are_refused() {
     let outcome = after(|path| {
-        std::fs::remove_file(path.join("db")).unwrap();
-        std::fs::remove_file(path.join("conf")).unwrap();
+        let mut recorded = ledger::read(path).unwrap().unwrap();
+        recorded
+            .campaigns
+            .get_mut("launch")
+            .expect("the campaign")
+            .sent = 2999;
+        ledger::write(path, &recorded).unwrap();
     });
-    expect_damaged(&outcome, "sled's files removed");
+    assert!(
+        outcome.contains("campaign `launch` holds 3000 sent, 0 failed and 0 uncertain, where its ledger has 2999, 0 and 0"),
+        "{outcome}"
+    );
 }
 
 #[test]
-fn a_store_restored_from_an_older_copy_of_its_data_is_refused() {
+fn a_store_restored_from_an_older_copy_of_its_files_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let backup = tempfile::tempdir().unwrap();
     filled(dir.path(), 100);
     std::thread::sleep(Duration::from_millis(100));
-    for name in ["db", "conf"] {
+    for name in ["db", "conf", journal::FILE] {
         std::fs::copy(dir.path().join(name), backup.path().join(name)).unwrap();
     }
     {
         let store = reopen(dir.path()).unwrap();
         let campaign = store.campaign("launch").unwrap();
-        finish(
-            &campaign,
-            vec![("late@example.com".into(), Some(record(Status::Sent)))],
-        );
+        finish(&campaign, vec![("late@example.com", record(Status::Sent))]);
+        campaign.save(&CampaignRecord::default()).unwrap();
     }
     std::thread::sleep(Duration::from_millis(100));
-    for name in ["db", "conf"] {
-        std::fs::copy(backup.path().join(name), dir.path().join(name)).unwrap();
-    }
+    std::fs::copy(
+        backup.path().join(journal::FILE),
+        dir.path().join(journal::FILE),
+    )
+    .unwrap();
     let error = reopen(dir.path()).err().expect("refused");
-    expect_damaged(&error.to_string(), "an older copy of the data");
+    expect_damaged(&error.to_string(), "an older copy of the journal");
 }
 
 #[test]
@@ -315,12 +356,11 @@ fn folders_that_are_not_stores_are_refused_and_missing_ones_only_when_allowed() 
     ));
 }
 
-/// A store as herald's first format wrote it: records under each address (status byte,
-/// then JSON), one intent under `\0in-flight`, no ledger.
-fn first_format(path: &Path) {
-    let db = sled::open(path).unwrap();
-    db.insert(FORMAT_KEY, FIRST_FORMAT).unwrap();
-    let tree = db.open_tree(format!("{RECIPIENTS}launch")).unwrap();
+/// Writes a campaign tree as herald's older formats did: records under each address
+/// (format 1: status byte, then JSON), a call's outcomes as one value (format 2), and
+/// intents.
+fn older_tree(db: &sled::Db, outcomes: bool) {
+    let tree = db.open_tree("recipients/launch").unwrap();
     for (address, status) in [
         ("a@example.com", Status::Sent),
         ("b@example.com", Status::Uncertain),
@@ -335,69 +375,138 @@ fn first_format(path: &Path) {
         started: now(),
         recipients: vec![("d@example.com".to_owned(), 1)],
     };
-    tree.insert(IN_FLIGHT, serde_json::to_vec(&intent).unwrap())
-        .unwrap();
+    let intent = serde_json::to_vec(&intent).unwrap();
+    if outcomes {
+        let mut value = Vec::new();
+        let sent = record(Status::Sent);
+        encoding::encode_outcomes(
+            [
+                ("e@example.com", Some(&sent)),
+                ("a@example.com", Some(&sent)),
+            ]
+            .into_iter(),
+            &mut value,
+        );
+        tree.insert(b"\0outcomes\0\0\0\0\0\0\0\0\x01", value)
+            .unwrap();
+        tree.insert(b"\0in-flight\0\0\0\0\0\0\0\0\x02", intent)
+            .unwrap();
+        tree.insert(SEQ, &2u64.to_be_bytes()).unwrap();
+    } else {
+        tree.insert(b"\0in-flight", intent).unwrap();
+    }
     db.flush().unwrap();
 }
 
-/// A first-format store is upgraded in place: its records under each address read as
-/// before, its intent recovers as uncertain, and a later call's outcome for someone
-/// replaces their old record, also after reopening.
+/// A store of an older format is carried over into the journal once: its records read
+/// as before, its intent recovers as uncertain, later outcomes replace old records, and
+/// the old trees are gone.
 #[test]
-fn records_of_the_first_format_are_read_and_later_outcomes_replace_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state");
-    first_format(&path);
-    let store = reopen(&path).unwrap();
-    assert_eq!(store.recover().unwrap().get("launch"), Some(&1));
-    let campaign = store.campaign("launch").unwrap();
-    let counts = campaign.counts();
-    assert_eq!((counts.sent, counts.failed, counts.uncertain), (1, 1, 2));
-    assert_eq!(
-        campaign.get("c@example.com").unwrap().map(|r| r.status),
-        Some(Status::Failed)
-    );
-    // b, uncertain, is sent again and accepted.
-    finish(
-        &campaign,
-        vec![("b@example.com".to_owned(), Some(record(Status::Sent)))],
-    );
-    let listed = |campaign: &CampaignStore, status| -> Vec<String> {
-        campaign
-            .list(status)
+fn stores_of_the_older_formats_are_carried_over_into_the_journal() {
+    for format in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        {
+            let db = sled::open(&path).unwrap();
+            db.insert(FORMAT_KEY, format.to_string().as_str()).unwrap();
+            db.insert(STORE_KEY, "older-store-id").unwrap();
+            older_tree(&db, format == 2);
+        }
+        if format == 2 {
+            let ledger = Ledger {
+                format: 2,
+                store: "older-store-id".to_owned(),
+                campaigns: BTreeMap::from([(
+                    "launch".to_owned(),
+                    ledger::CampaignLedger {
+                        seq: 2,
+                        sent: 2,
+                        failed: 1,
+                        uncertain: 1,
+                    },
+                )]),
+                ..Ledger::default()
+            };
+            ledger::write(&path, &ledger).unwrap();
+        }
+        let store = reopen(&path).unwrap();
+        assert_eq!(
+            store.recover().unwrap().get("launch"),
+            Some(&1),
+            "format {format}"
+        );
+        let campaign = store.campaign("launch").unwrap();
+        let counts = campaign.counts();
+        let sent = if format == 2 { 2 } else { 1 };
+        assert_eq!(
+            (counts.sent, counts.failed, counts.uncertain),
+            (sent, 1, 2),
+            "format {format}"
+        );
+        assert_eq!(
+            campaign.get("c@example.com").unwrap().map(|r| r.status),
+            Some(Status::Failed)
+        );
+        finish(&campaign, vec![("b@example.com", record(Status::Sent))]);
+        drop((campaign, store));
+
+        let store = reopen(&path).unwrap();
+        let campaign = store.campaign("launch").unwrap();
+        assert_eq!(campaign.status("b@example.com"), Some(Status::Sent));
+        assert_eq!(campaign.counts().sent, sent + 1);
+        let listed: Vec<String> = campaign
+            .list(Status::Uncertain)
             .unwrap()
             .into_iter()
             .map(|(k, _)| k)
-            .collect()
-    };
-    assert_eq!(
-        listed(&campaign, Status::Sent),
-        ["a@example.com", "b@example.com"]
-    );
-    assert_eq!(listed(&campaign, Status::Uncertain), ["d@example.com"]);
-    drop((campaign, store));
+            .collect();
+        assert_eq!(listed, ["d@example.com"]);
+        assert!(
+            !store
+                .0
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.starts_with(b"recipients/")),
+            "the old trees are gone"
+        );
+    }
+}
 
-    let store = reopen(&path).unwrap();
-    let campaign = store.campaign("launch").unwrap();
-    let counts = campaign.counts();
-    assert_eq!((counts.sent, counts.failed, counts.uncertain), (2, 1, 1));
-    assert_eq!(
-        campaign.status("b@example.com").unwrap(),
-        Some(Status::Sent)
+/// A store of format 2 whose ledger vouches for more than its trees hold is refused, not
+/// carried over.
+#[test]
+fn a_damaged_store_of_format_2_is_refused_not_carried_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    {
+        let db = sled::open(&path).unwrap();
+        db.insert(FORMAT_KEY, "2").unwrap();
+        db.insert(STORE_KEY, "older-store-id").unwrap();
+        older_tree(&db, true);
+    }
+    let ledger = Ledger {
+        format: 2,
+        store: "older-store-id".to_owned(),
+        campaigns: BTreeMap::from([(
+            "launch".to_owned(),
+            ledger::CampaignLedger {
+                seq: 5,
+                sent: 9,
+                ..ledger::CampaignLedger::default()
+            },
+        )]),
+        ..Ledger::default()
+    };
+    ledger::write(&path, &ledger).unwrap();
+    let error = reopen(&path).err().expect("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("campaign `launch` lost writes (at 2 of 5)"),
+        "{error}"
     );
-    assert_eq!(
-        listed(&campaign, Status::Sent),
-        ["a@example.com", "b@example.com"]
-    );
-    assert_eq!(
-        campaign
-            .get("d@example.com")
-            .unwrap()
-            .unwrap()
-            .reason
-            .as_deref(),
-        Some(campaign::RECOVERED)
-    );
+    assert!(!path.join(journal::FILE).exists());
 }
 
 #[test]
@@ -439,6 +548,7 @@ fn a_creation_killed_half_way_is_started_over() {
     std::fs::create_dir_all(&path).unwrap();
     std::fs::write(path.join(open::CREATING), "").unwrap();
     drop(sled::open(&path).unwrap());
+    std::fs::write(path.join(journal::FILE), "").unwrap();
     assert!(Store::open_existing(&path).unwrap().is_none());
     assert!(matches!(reopen(&path), Err(StoreError::Missing { .. })));
     let store = Store::open(&path, IfMissing::Create).unwrap();

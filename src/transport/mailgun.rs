@@ -102,8 +102,8 @@ impl Mailgun {
                 for (tag, value) in tagged.substitutions(shaped) {
                     own.insert(self.tags.name(tag), value);
                 }
-                own.insert(self.tags.name(&subject_tag), &shaped.subject);
-                if let Some(url) = &shaped.unsubscribe_url {
+                own.insert(self.tags.name(&subject_tag), shaped.subject());
+                if let Some(url) = shaped.unsubscribe_url() {
                     own.insert(self.tags.name(&unsubscribe_tag), url);
                 }
             }
@@ -201,9 +201,10 @@ impl Deliver for Mailgun {
         // Shaped messages of one shape (and alike in having an unsubscribe link) go in one
         // call; any other message in a call of its own, whole.
         let first = batch.iter().find_map(|e| match &e.message {
-            Message::Shaped(shaped) => {
-                Some((Arc::clone(&shaped.shape), shaped.unsubscribe_url.is_some()))
-            }
+            Message::Shaped(shaped) => Some((
+                Arc::clone(&shaped.shape),
+                shaped.unsubscribe_url().is_some(),
+            )),
             Message::Whole(_) => None,
         });
         let tagged = first.as_ref().map(|(shape, _)| self.tags.tagged(shape));
@@ -211,7 +212,7 @@ impl Deliver for Mailgun {
             batch.into_iter().partition(|e| match (&e.message, &first) {
                 (Message::Shaped(shaped), Some((shape, unsubscribe))) => {
                     Arc::ptr_eq(&shaped.shape, shape)
-                        && shaped.unsubscribe_url.is_some() == *unsubscribe
+                        && shaped.unsubscribe_url().is_some() == *unsubscribe
                         && self.tags.fits(shaped)
                 }
                 _ => false,

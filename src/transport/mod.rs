@@ -292,6 +292,7 @@ mod tests {
                 html: None,
                 text: None,
                 locale: "en".into(),
+                reached: crate::render::Reached::Catalog,
                 catalog: "en".into(),
                 fallback: false,
                 unsubscribe_url: None,

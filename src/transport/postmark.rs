@@ -16,8 +16,11 @@
 //! The server token is read from the environment variable the manifest names and sent
 //! only in `X-Postmark-Server-Token`; this type has no `Debug` on purpose.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
+use super::shaped::Part;
 use super::{Deliver, Envelope, Outcome, TransportError, http};
 use crate::manifest::Address;
 use crate::manifest::{Campaign, Settings, Transport};
@@ -57,56 +60,60 @@ impl Postmark {
         })
     }
 
-    /// The request body: one complete message per envelope.
+    /// The request body: one complete message per envelope, each part written into the
+    /// body piece by piece (a message waiting for its call is kept as its values).
     fn body(&self, envelopes: &[Envelope]) -> Vec<u8> {
-        let wholes: Vec<_> = envelopes.iter().map(|e| e.message.whole()).collect();
-        let recipients: Vec<String> = envelopes
-            .iter()
-            .map(|e| crate::digest::short(&e.key))
-            .collect();
-        let unsubscribe: Vec<Option<String>> = wholes
-            .iter()
-            .map(|m| m.unsubscribe_url.as_ref().map(|url| format!("<{url}>")))
-            .collect();
+        let mut size = 0;
         let messages: Vec<BatchMessage<'_>> = envelopes
             .iter()
-            .zip(&wholes)
-            .zip(&recipients)
-            .zip(&unsubscribe)
-            .map(
-                |(((envelope, whole), recipient), unsubscribe)| BatchMessage {
+            .map(|envelope| {
+                let message = &envelope.message;
+                let (text, html) = (message.text(), message.html());
+                size += ENVELOPE_BYTES
+                    + envelope.to.len()
+                    + message.subject().len()
+                    + text.map_or(0, Part::len)
+                    + html.map_or(0, Part::len);
+                BatchMessage {
                     from: &self.from,
                     to: &envelope.to,
                     reply_to: self.reply_to.as_deref(),
-                    subject: &whole.subject,
-                    text_body: whole.text.as_deref(),
-                    html_body: whole.html.as_deref(),
-                    headers: unsubscribe
-                        .as_deref()
+                    subject: message.subject(),
+                    text_body: text,
+                    html_body: html,
+                    headers: message
+                        .unsubscribe_url()
                         .map(|url| {
                             vec![
                                 Header {
                                     name: "List-Unsubscribe",
-                                    value: url,
+                                    value: Cow::Owned(format!("<{url}>")),
                                 },
                                 Header {
                                     name: "List-Unsubscribe-Post",
-                                    value: "List-Unsubscribe=One-Click",
+                                    value: Cow::Borrowed("List-Unsubscribe=One-Click"),
                                 },
                             ]
                         })
                         .unwrap_or_default(),
                     metadata: Metadata {
                         campaign: &self.campaign,
-                        recipient,
+                        recipient: crate::digest::short(&envelope.key),
                     },
                     message_stream: &self.stream,
-                },
-            )
+                }
+            })
             .collect();
-        serde_json::to_vec(&messages).expect("a request body serializes")
+        // Escaping adds a little; the rest is known, so the body is allocated once.
+        let mut body = Vec::with_capacity(size + size / 16);
+        serde_json::to_writer(&mut body, &messages).expect("a request body serializes");
+        body
     }
 }
+
+/// What a message adds to the body beyond its address and parts: field names, sender,
+/// headers and metadata, about.
+const ENVELOPE_BYTES: usize = 512;
 
 impl Deliver for Postmark {
     async fn deliver(&self, batch: Vec<Envelope>) -> Vec<(Envelope, Outcome)> {
@@ -173,9 +180,9 @@ struct BatchMessage<'a> {
     reply_to: Option<&'a str>,
     subject: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    text_body: Option<&'a str>,
+    text_body: Option<Part<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    html_body: Option<&'a str>,
+    html_body: Option<Part<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     headers: Vec<Header<'a>>,
     metadata: Metadata<'a>,
@@ -186,7 +193,7 @@ struct BatchMessage<'a> {
 #[serde(rename_all = "PascalCase")]
 struct Header<'a> {
     name: &'a str,
-    value: &'a str,
+    value: Cow<'a, str>,
 }
 
 /// Postmark keeps these with the message and returns them in its webhooks.
@@ -194,7 +201,7 @@ struct Header<'a> {
 struct Metadata<'a> {
     campaign: &'a str,
     /// A hash of the address, not the address.
-    recipient: &'a str,
+    recipient: String,
 }
 
 /// One entry of the answer (and the shape of an error answer).

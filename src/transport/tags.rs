@@ -77,6 +77,10 @@ pub struct Tagged {
     pub html: Option<String>,
     text_tags: Vec<String>,
     html_tags: Vec<String>,
+    /// What the provider's pass over each part finds, from nonce to nonce: made once, so
+    /// proving a recipient's message is a comparison, not a search.
+    text_pieces: Vec<Piece>,
+    html_pieces: Vec<Piece>,
     /// Whether the shape's own text holds something the provider would change.
     hazardous: bool,
     /// Keeps the shape alive while its address is the key.
@@ -136,11 +140,21 @@ impl Tags {
                 .flatten()
                 .flat_map(|d| d.texts())
                 .any(|t| self.hazard(t).is_some());
+            let (text_tags, html_tags) =
+                (text_tags.unwrap_or_default(), html_tags.unwrap_or_default());
+            let pieces = |content: &Option<String>, tags: &[String]| {
+                content
+                    .as_deref()
+                    .map(|content| self.pieces(content, tags))
+                    .unwrap_or_default()
+            };
             Arc::new(Tagged {
+                text_pieces: pieces(&text, &text_tags),
+                html_pieces: pieces(&html, &html_tags),
                 text,
                 html,
-                text_tags: text_tags.unwrap_or_default(),
-                html_tags: html_tags.unwrap_or_default(),
+                text_tags,
+                html_tags,
                 hazardous,
                 _shape: Arc::clone(shape),
             })
@@ -151,12 +165,11 @@ impl Tags {
     /// Whether a shaped message may share a call: the limit on personal values, and no
     /// value (subject and unsubscribe link included) holding a tag or a hazard.
     pub fn fits(&self, shaped: &Shaped) -> bool {
-        let values = shaped.text.iter().chain(&shaped.html);
+        let values = shaped.text().chain(shaped.html());
         let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
         let mut fields = values
-            .map(String::as_str)
-            .chain([shaped.subject.as_str()])
-            .chain(shaped.unsubscribe_url.as_deref());
+            .chain([shaped.subject()])
+            .chain(shaped.unsubscribe_url());
         bytes <= MAX_PERSONAL_BYTES
             && !fields.any(|v| v.contains(&*self.nonce) || self.hazard(v).is_some())
     }
@@ -172,84 +185,120 @@ impl Tags {
         if tagged.hazardous {
             return None;
         }
-        let substitutions = tagged.substitutions(&shaped);
         let gives =
-            |content: &str, expected: &str| self.assembles_to(content, &substitutions, expected);
-        let part = |content: Option<&str>, expected: Option<&str>| match (content, expected) {
-            (Some(content), Some(expected)) => gives(content, expected),
-            (None, None) => true,
-            _ => false,
-        };
+            |content: Option<&str>, pieces: &[Piece], values: Vec<&str>, expected: Option<&str>| {
+                match (content, expected) {
+                    (Some(content), Some(expected)) => {
+                        Piece::assemble(pieces, content, &values, expected)
+                    }
+                    (None, None) => true,
+                    _ => false,
+                }
+            };
         // SendGrid applies substitutions to a personalization's subject too; Mailgun's
         // subject is a tag of its own whose value is the whole subject.
         let subject = match self.syntax {
-            Syntax::SendGrid => gives(&rendered.subject, &rendered.subject),
+            Syntax::SendGrid => self.assembles_to(&rendered.subject, &[], &rendered.subject),
             Syntax::Mailgun => {
                 let tag = self.tag('s', None);
                 self.assembles_to(&tag, &[(&tag, &rendered.subject)], &rendered.subject)
             }
         };
         let proved = subject
-            && part(tagged.text.as_deref(), rendered.text.as_deref())
-            && part(tagged.html.as_deref(), rendered.html.as_deref());
+            && gives(
+                tagged.text.as_deref(),
+                &tagged.text_pieces,
+                shaped.text().collect(),
+                rendered.text.as_deref(),
+            )
+            && gives(
+                tagged.html.as_deref(),
+                &tagged.html_pieces,
+                shaped.html().collect(),
+                rendered.html.as_deref(),
+            );
         proved.then_some(shaped)
     }
 
     /// Whether what the provider makes of `content` with `substitutions` (every
-    /// occurrence of each tag replaced by its value) is `expected`, byte for byte. Every
-    /// tag holds the nonce and no value does, so one pass from nonce to nonce gives what
-    /// replacing tag after tag gives, in any order; each piece is compared as it comes,
-    /// so nothing is built.
+    /// occurrence of each tag replaced by its value) is `expected`, byte for byte.
     pub fn assembles_to(
         &self,
         content: &str,
         substitutions: &[(&str, &str)],
         expected: &str,
     ) -> bool {
-        let mut rest = content;
-        let mut expected = expected.as_bytes();
-        let mut take = |piece: &str| match expected.strip_prefix(piece.as_bytes()) {
-            Some(after) => {
-                expected = after;
-                true
-            }
-            None => false,
-        };
+        let (tags, values): (Vec<&str>, Vec<&str>) = substitutions.iter().copied().unzip();
+        Piece::assemble(&self.pieces(content, &tags), content, &values, expected)
+    }
+
+    /// What the provider's pass over `content` finds. Every tag holds the nonce and no
+    /// value does, so one pass from nonce to nonce gives what replacing tag after tag
+    /// gives, in any order: text up to a tag, the tag's value, text after it, and so on.
+    /// A nonce that starts none of `tags` stays text.
+    fn pieces(&self, content: &str, tags: &[impl AsRef<str>]) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let (mut from, mut at) = (0, 0);
         // A tag starts this many bytes before its nonce: the opening and the part's letter.
         let lead = self.syntax.open().len() + 1;
-        while let Some(at) = rest.find(&*self.nonce) {
-            let start = at.saturating_sub(lead);
-            let found = substitutions
+        while let Some(found) = content[at..].find(&*self.nonce) {
+            let nonce = at + found;
+            let start = nonce.saturating_sub(lead).max(at);
+            let tag = tags
                 .iter()
-                .find(|(tag, _)| rest.as_bytes()[start..].starts_with(tag.as_bytes()));
-            // A tag found there is ASCII, so `start` is a character boundary.
-            let taken = if let Some((tag, value)) = found {
-                let taken = take(&rest[..start]) && take(value);
-                rest = &rest[start + tag.len()..];
-                taken
+                .position(|tag| content.as_bytes()[start..].starts_with(tag.as_ref().as_bytes()));
+            if let Some(index) = tag {
+                // A tag found there is ASCII, so `start` is a character boundary.
+                pieces.push(Piece::Text(from..start));
+                pieces.push(Piece::Value(index));
+                at = start + tags[index].as_ref().len();
+                from = at;
             } else {
-                let taken = take(&rest[..at + self.nonce.len()]);
-                rest = &rest[at + self.nonce.len()..];
-                taken
-            };
-            if !taken {
-                return false;
+                at = nonce + self.nonce.len();
             }
         }
-        take(rest) && expected.is_empty()
+        pieces.push(Piece::Text(from..content.len()));
+        pieces
+    }
+}
+
+/// One piece of what a provider makes of a part: its own text, or a recipient's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(std::ops::Range<usize>),
+    Value(usize),
+}
+
+impl Piece {
+    /// Whether `pieces` of `content`, with `values` in place, are `expected`; each piece is
+    /// compared as it comes, so nothing is built.
+    fn assemble(pieces: &[Self], content: &str, values: &[&str], expected: &str) -> bool {
+        let mut rest = expected.as_bytes();
+        for piece in pieces {
+            let piece = match piece {
+                Self::Text(range) => &content.as_bytes()[range.clone()],
+                Self::Value(index) => match values.get(*index) {
+                    Some(value) => value.as_bytes(),
+                    None => return false,
+                },
+            };
+            match rest.strip_prefix(piece) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }
 
 impl Tagged {
     /// One recipient's values, each beside its tag.
     pub fn substitutions<'a>(&'a self, shaped: &'a Shaped) -> Vec<(&'a str, &'a str)> {
-        let pairs = |tags: &'a [String], values: &'a [String]| {
-            tags.iter()
-                .zip(values)
-                .map(|(t, v)| (t.as_str(), v.as_str()))
+        let pairs = |tags: &'a [String], values: Box<dyn Iterator<Item = &'a str> + 'a>| {
+            tags.iter().map(String::as_str).zip(values)
         };
-        pairs(&self.text_tags, &shaped.text)
-            .chain(pairs(&self.html_tags, &shaped.html))
+        pairs(&self.text_tags, Box::new(shaped.text()))
+            .chain(pairs(&self.html_tags, Box::new(shaped.html())))
             .collect()
     }
 }

@@ -79,7 +79,13 @@ pub fn files(campaign: &Campaign) -> Vec<PathBuf> {
         files.extend(catalogs);
     }
     files.push(campaign.audience.file.clone());
-    files.extend(campaign.audience.suppress.iter().cloned());
+    files.extend(
+        campaign
+            .audience
+            .suppress
+            .iter()
+            .map(|list| list.file.clone()),
+    );
     files
 }
 

@@ -119,7 +119,10 @@ fn status_reports_counts_from_the_state_store() {
     workspace
         .run(["status"])
         .code(0)
-        .stdout("no state store at campaigns/.herald: nothing has been applied yet\n");
+        .stdout(
+            "no state store at campaigns/.herald (the store of `campaigns`; pass --path PATH for other manifests): \
+             nothing has been applied there yet\n",
+        );
     workspace.run(["apply"]).code(0);
     let status = workspace.run(["status", "-o", "json"]).code(0).json();
     let campaign = &status["campaigns"][0];
@@ -465,4 +468,100 @@ fn line_breaks_in_catalog_strings_never_start_a_header() {
         "{}",
         mails[0].text
     );
+}
+
+/// Links in the shipped campaign's HTML are written as URLs, not as `https:&#x2f;&#x2f;`.
+#[test]
+fn html_links_are_written_as_urls() {
+    let workspace = crate::harness::Test::new().workspace();
+    copy_shipped(&workspace);
+    workspace.edit(
+        "campaigns/index-methodology-2019-11.yaml",
+        "per_second: 50\n",
+        "per_second: 100000\n",
+    );
+    workspace.run(["apply"]).code(0);
+    let mails = workspace.outbox("index-methodology-2019-11");
+    assert_eq!(mails.len(), 988);
+    for mail in &mails {
+        assert!(
+            mail.html.contains("href=\"https://example.com/u/"),
+            "{}",
+            mail.html
+        );
+        assert!(!mail.html.contains("&#x2f;"), "{}", mail.file);
+    }
+}
+
+/// Copies the shipped `campaigns/` into the workspace.
+fn copy_shipped(workspace: &crate::harness::Workspace) {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("campaigns");
+    let status = std::process::Command::new("cp")
+        .args([
+            "-r",
+            shipped.to_str().unwrap(),
+            workspace.path().to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(workspace.path().join("campaigns/.herald"));
+}
+
+/// `status` finds the store as apply does: `--path`, or the folder it runs in when there
+/// is no `campaigns` folder; it says where it looked when there is none.
+#[test]
+fn status_finds_the_store_as_apply_does() {
+    let workspace = three();
+    std::fs::rename(
+        workspace.path().join("campaigns"),
+        workspace.path().join("launch"),
+    )
+    .unwrap();
+    workspace
+        .run(["status", "--path", "launch"])
+        .code(2)
+        .stderr("error: no state store at launch/.herald (the store of `launch`): nothing has been applied there yet\n");
+    workspace
+        .run(["status"])
+        .code(0)
+        .stdout("no state store at ./.herald (the store of `.`, as there is no `campaigns` folder here; pass --path PATH for other manifests): nothing has been applied there yet\n");
+    workspace.run(["apply", "launch"]).code(0);
+    let status = workspace
+        .run(["status", "--path", "launch", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(status["campaigns"][0]["sent"], 3);
+    workspace
+        .run(["status", "welcome", "--path", "launch/welcome.yaml"])
+        .code(0);
+    workspace
+        .run(["status", "--path", "nowhere"])
+        .code(2)
+        .stderr("error: `nowhere`: no such file or folder\n");
+
+    // Inside the folder of manifests, with no `campaigns` folder there, PATH is `.`.
+    let inside = |args: &[&str]| {
+        let mut command = workspace.command(args);
+        command.current_dir(workspace.path().join("launch"));
+        command.output().unwrap()
+    };
+    let apply = inside(&["apply"]);
+    assert_eq!(
+        apply.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&apply.stdout),
+        "welcome: nothing to send\n  earlier runs: 3 already sent\n"
+    );
+    let status = inside(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout)
+            .starts_with("campaign welcome (revision 1, stage full, active)\n")
+    );
+    assert_eq!(inside(&["validate"]).status.code(), Some(0));
+    assert_eq!(inside(&["plan"]).status.code(), Some(0));
 }

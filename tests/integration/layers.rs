@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["manifest"],
     &["audience"],
     &[
-        "address", "digest", "git", "input", "keyhash", "secret", "text",
+        "address", "digest", "git", "input", "keyhash", "langtag", "secret", "text",
     ],
 ];
 

@@ -6,7 +6,9 @@ mod apply;
 mod browser;
 mod cli;
 mod container;
+mod correction;
 mod crash;
+mod exports;
 mod fake_mailgun;
 mod fake_postmark;
 // Shared with tests/service, which uses parts these tests do not.

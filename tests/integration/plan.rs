@@ -67,12 +67,26 @@ fn counts_every_bucket_exactly() {
     assert_eq!(
         plan["locales"],
         serde_json::json!([
-            {"locale": "en", "catalog": "en", "recipients": 2, "fallbacks": 0, "fallback_keys": []},
-            {"locale": "ja", "catalog": "ja", "recipients": 1, "fallbacks": 0, "fallback_keys": []},
-            {"locale": "ja-JP", "catalog": "ja", "recipients": 1, "fallbacks": 0, "fallback_keys": []},
-            {"locale": "ko", "catalog": "ko", "recipients": 2, "fallbacks": 2, "fallback_keys": ["bye"]},
+            {"locale": "en", "catalog": "en", "reached": "catalog", "recipients": 1, "fallbacks": 0, "fallback_keys": []},
+            {"locale": "en", "catalog": "en", "reached": "empty", "recipients": 1, "fallbacks": 0, "fallback_keys": []},
+            {"locale": "ja", "catalog": "ja", "reached": "catalog", "recipients": 1, "fallbacks": 0, "fallback_keys": []},
+            {"locale": "ja-JP", "catalog": "ja", "reached": "catalog", "recipients": 1, "fallbacks": 0, "fallback_keys": []},
+            {"locale": "ko", "catalog": "ko", "reached": "catalog", "recipients": 2, "fallbacks": 2, "fallback_keys": ["bye"]},
         ])
     );
+    assert_eq!(
+        plan["catalogs"],
+        serde_json::json!([
+            {"catalog": "en", "recipients": 2},
+            {"catalog": "ja", "recipients": 2},
+            {"catalog": "ko", "recipients": 2},
+        ])
+    );
+    assert_eq!(
+        plan["defaulted"],
+        serde_json::json!({"catalog": "en", "recipients": 0, "share": 0.0, "no_catalog": 0, "unknown": 0})
+    );
+    assert_eq!(plan["unknown_locales"], serde_json::json!([]));
     assert_eq!(plan["fallback_recipients"], 2);
     assert_eq!(plan["provider_calls"], 1);
     assert_eq!(plan["duration"], "under 1 s");
@@ -88,15 +102,14 @@ fn text_output_says_how_long_it_takes() {
         .run()
         .code(0)
         .stdout(
-            "campaign welcome (stage full, transport outbox)
+            "campaign welcome (revision 1, stage full, transport outbox)
   state     campaigns/.herald (none yet: apply creates it)
   audience  9 rows: 7 unique, 2 duplicates, 0 invalid, 1 suppressed
   suppress  campaigns/audiences/unsubscribed.csv: 1
   to send   6 in stage full
   locales
-    en               2
-    ja               1
-    ja-JP            1  via ja
+    en               2  en 1, empty 1
+    ja               2  ja 1, ja-JP 1
     ko               2  1 key from fallback: bye
   fallbacks 2 recipients got at least one fallback string
   calls     6 provider calls of up to 1 recipient, up to 2 in flight

@@ -70,7 +70,7 @@ fn plan_against_as(
 /// What plan says of the sent campaign after the revision bump, against `source`.
 fn bumped(source: &str) -> String {
     format!(
-        "campaign welcome (stage full, transport outbox)
+        "campaign welcome (revision 2, stage full, transport outbox)
   state     {source} (the live store's counts: revision 1, stage full)
   audience  6 rows: 6 unique, 0 duplicates, 0 invalid, 0 suppressed
   suppress  head/campaigns/audiences/unsubscribed.csv: 0
@@ -132,6 +132,11 @@ fn assert_summary_guarded(port: u16) {
             &"full".into(),
             &RECIPIENTS.into()
         )
+    );
+    // Per revision, for the estimate of a correction; counts, never who.
+    assert_eq!(
+        campaign["sent_by_revision"],
+        serde_json::json!({"1": RECIPIENTS})
     );
     let parts: Vec<&str> = campaign["fingerprint"]
         .as_object()
@@ -206,6 +211,53 @@ fn assert_estimate_counts_growth(workspace: &Workspace, url: &str) {
         "head/campaigns/audiences/customers.csv",
         &harness::audience(RECIPIENTS, 2),
     );
+}
+
+/// A correction (`resend: all`) against the live store: those who got revision 1 are
+/// counted as due again, as a plan against the store itself counts them one by one.
+fn assert_correction_estimated(workspace: &Workspace, url: &str) {
+    let manifest = workspace.read("head/campaigns/welcome.yaml");
+    workspace.write(
+        "head/campaigns/welcome.yaml",
+        &manifest.replace("  revision: 2\n", "  revision: {number: 2, resend: all}\n"),
+    );
+    let text = plan_against(workspace, url, Some(TOKEN)).code(0).stderr("");
+    assert!(
+        text.stdout.starts_with(
+            "campaign welcome (revision 2, resend: all, stage full, transport outbox)\n"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!(
+            "  to send   about {RECIPIENTS} in stage full, about {RECIPIENTS} of them again: they got an \
+             earlier revision (estimated from counts: {RECIPIENTS} reached,"
+        )),
+        "{}",
+        text.stdout
+    );
+    let json = plan_against_as(workspace, url, Some(TOKEN), "json")
+        .code(0)
+        .json();
+    let plan = &json["campaigns"][0];
+    assert_eq!(
+        (&plan["to_send"], &plan["resend"], &plan["revision"]),
+        (
+            &RECIPIENTS.into(),
+            &RECIPIENTS.into(),
+            &serde_json::json!({"number": 2, "resend": "all"})
+        )
+    );
+    let comment = plan_against_as(workspace, url, Some(TOKEN), "markdown").code(0);
+    assert!(
+        comment.stdout.contains(&format!(
+            "- revision 2, resend: all: about {RECIPIENTS} of those to send again, as they got an earlier revision\n"
+        )),
+        "{}",
+        comment.stdout
+    );
+    workspace.write("head/campaigns/welcome.yaml", &manifest);
 }
 
 #[test]
@@ -290,6 +342,7 @@ fn plan_against_the_live_service_refuses_an_unrevised_change_as_apply_would_and_
         .stdout(&bumped("campaigns/.herald"));
 
     assert_estimate_counts_growth(&workspace, &url);
+    assert_correction_estimated(&workspace, &url);
 
     child.interrupt();
     child.finish().code(0);
@@ -849,10 +902,105 @@ fn the_comment_of_a_million_recipients_in_thirty_locales_stays_under_githubs_lim
         .filter(|e| matches!(e, Event::Start(Tag::Table(_))))
         .count();
     assert_eq!(tables, 2, "the summary and the locales of the campaign");
+    // One row per catalog, its own locale value beside it.
     assert_eq!(
-        plan.stdout.matches("| 100 | 0 |").count(),
+        plan.stdout.matches(" 100 | 0 |").count(),
         30,
         "{}",
         plan.stdout
+    );
+}
+
+#[test]
+fn what_plan_warns_of_is_in_the_comment_and_the_locales_are_per_catalog() {
+    // Two of six in French, for which there is no catalog: plan warns (above 1%).
+    let mut csv = String::from("email,name,locale\n");
+    for (i, locale) in ["en", "en", "fr", "EN", "", "fr"].iter().enumerate() {
+        let _ = writeln!(csv, "{},User {i},{locale}", address(i));
+    }
+    let workspace = Test::campaign()
+        .file("campaigns/audiences/customers.csv", &csv)
+        .workspace();
+    let warning = "campaign `welcome`: 2 recipients (33.3%) get `en`, the default, for want of a catalog of \
+                   their own (fr 2); add catalogs, or map their values in `locales.map`";
+    let comment = workspace
+        .run(["plan", "campaigns", "-o", "markdown"])
+        .code(0)
+        .stderr(&format!("warning: {warning}\n"));
+    assert_comment(&comment.stdout, 65_000);
+    assert!(
+        comment
+            .stdout
+            .contains(&format!("**Warnings**\n\n- ⚠️ {warning}\n")),
+        "{}",
+        comment.stdout
+    );
+    assert!(
+        comment.stdout.contains(
+            "- defaulted: 2 recipients (33.3%) get en for want of a catalog of their own: fr 2\n"
+        ),
+        "{}",
+        comment.stdout
+    );
+    assert!(
+        comment
+            .stdout
+            .contains("| en | 6 | en 3, fr 2 (no catalog), empty 1 | 0 |\n"),
+        "{}",
+        comment.stdout
+    );
+    let json = workspace
+        .run(["plan", "campaigns", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        json["warnings"],
+        serde_json::json!([{"kind": "plan", "campaign": "welcome", "message": warning}])
+    );
+}
+
+#[test]
+fn diff_names_a_correction_a_locale_map_and_an_exports_address_column() {
+    let workspace = Test::new().workspace();
+    review_tree(&workspace, "old/campaigns");
+    review_tree(&workspace, "new/campaigns");
+    workspace.edit(
+        "new/campaigns/welcome.yaml",
+        "locales: {default: en, catalog: locales}",
+        "locales: {default: en, catalog: locales, map: {日本語: ja}, on_unknown: default}",
+    );
+    workspace.edit(
+        "new/campaigns/welcome.yaml",
+        "suppress: [audiences/unsubscribed.csv]",
+        "suppress: [{file: audiences/unsubscribed.csv, email_field: email}]",
+    );
+    let manifest = workspace.read("new/campaigns/welcome.yaml");
+    workspace.write(
+        "new/campaigns/welcome.yaml",
+        &(manifest + "  revision: {number: 2, resend: all}\n"),
+    );
+    let json = workspace
+        .run(["diff", "old/campaigns", "new/campaigns", "-o", "json"])
+        .code(0)
+        .json();
+    let campaign = &json["campaigns"][0];
+    assert_eq!(
+        campaign["fields"],
+        serde_json::json!([
+            {"field": "spec.revision", "old": "1", "new": "2, resend: all"},
+            {"field": "spec.locales.map", "old": "none", "new": "日本語: ja"},
+            {"field": "spec.locales.on_unknown", "old": "refuse", "new": "default"},
+            {
+                "field": "spec.audience.suppress",
+                "old": "audiences/unsubscribed.csv",
+                "new": "audiences/unsubscribed.csv (email_field email)"
+            },
+        ])
+    );
+    // The messages are the same: the map only names what the catalogs already answer.
+    assert_eq!(campaign["locales"], serde_json::json!([]));
+    assert_eq!(
+        campaign["unchanged_locales"],
+        serde_json::json!(["en", "ja"])
     );
 }

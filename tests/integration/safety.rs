@@ -61,7 +61,7 @@ fn suppression_lists_in_every_accepted_shape_suppress_and_are_counted_per_list()
     }
     let workspace = test.workspace();
     workspace.run(["plan"]).code(0).stdout(
-        "campaign welcome (stage full, transport outbox)\n\
+        "campaign welcome (revision 1, stage full, transport outbox)\n\
          \x20 state     campaigns/.herald (none yet: apply creates it)\n\
          \x20 audience  5 rows: 5 unique, 0 duplicates, 0 invalid, 4 suppressed\n\
          \x20 suppress  campaigns/audiences/bom.txt: 1\n\

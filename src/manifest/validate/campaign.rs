@@ -1,11 +1,13 @@
 //! The rules of one campaign document.
 
+use std::path::Path;
+
 use super::inputs::Inputs;
-use super::syntax::is_locale;
 use super::values::{name, rate, sender, single_line};
 use crate::address;
+use crate::langtag::LanguageTag;
 use crate::manifest::diagnostic::{Diagnostic, Problem};
-use crate::manifest::model::{CampaignDoc, Rollout, Stage};
+use crate::manifest::model::{CampaignDoc, Rollout, Stage, SuppressList};
 use crate::manifest::source::Loaded;
 
 pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
@@ -34,8 +36,19 @@ pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    if spec.revision == 0 {
-        out.push(loaded.at_value("spec.revision", Problem::RevisionZero));
+    let number = spec.revision.number();
+    if number == 0 || number > crate::manifest::MOST_REVISION {
+        let key = if loaded.index.has("spec.revision.number") {
+            "spec.revision.number"
+        } else {
+            "spec.revision"
+        };
+        let problem = if number == 0 {
+            Problem::RevisionZero
+        } else {
+            Problem::RevisionTooLarge { value: number }
+        };
+        out.push(loaded.at_value(key, problem));
     }
 }
 
@@ -56,26 +69,42 @@ fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
     }
 
     let locales = &spec.locales;
-    if !is_locale(&locales.default) {
-        out.push(loaded.at_value(
-            "spec.locales.default",
-            Problem::LocaleInvalid {
-                value: locales.default.clone(),
-            },
-        ));
-    }
-    if let Some(folder) = inputs.folder("spec.locales.catalog", &locales.catalog, out) {
-        inputs.catalogs(&folder, out);
-        if is_locale(&locales.default) {
-            let expected = folder.join(format!("{}.yaml", locales.default));
-            let alternative = folder.join(format!("{}.yml", locales.default));
-            if !expected.is_file() && !alternative.is_file() {
+    let default = tag(loaded, "spec.locales.default", &locales.default, out);
+    let folder = inputs.folder("spec.locales.catalog", &locales.catalog, out);
+    if let Some(folder) = &folder {
+        inputs.catalogs(folder, out);
+        if let Some(default) = &default {
+            if !has_catalog(folder, default.as_str()) {
                 let problem = Problem::DefaultCatalogMissing {
                     locale: locales.default.clone(),
-                    expected,
+                    expected: folder.join(format!("{}.yaml", locales.default)),
                 };
                 out.push(loaded.at_value("spec.locales.default", problem));
             }
+        }
+    }
+    let mut keys: Vec<(String, &str)> = Vec::new();
+    for (value, locale) in &locales.map {
+        let key = format!("spec.locales.map.{value}");
+        let lower = value.trim().to_lowercase();
+        if let Some((_, first)) = keys.iter().find(|(k, _)| *k == lower) {
+            let line = loaded.index.key(&format!("spec.locales.map.{first}")).line;
+            let problem = Problem::LocaleMapDuplicate {
+                value: value.clone(),
+                line,
+            };
+            out.push(loaded.at_key(&key, problem));
+        }
+        keys.push((lower, value));
+        let (Some(tag), Some(folder)) = (tag(loaded, &key, locale, out), &folder) else {
+            continue;
+        };
+        if !tag.chain().any(|candidate| has_catalog(folder, candidate)) {
+            let problem = Problem::LocaleMapWithoutCatalog {
+                value: tag.to_string(),
+                folder: locales.catalog.clone(),
+            };
+            out.push(loaded.at_value(&key, problem));
         }
     }
 
@@ -96,16 +125,60 @@ fn files(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
         };
         out.push(loaded.at_key("spec.audience.suppress", problem));
     }
-    for (i, path) in audience.suppress.iter().enumerate() {
-        let key = format!("spec.audience.suppress[{i}]");
+    for (i, list) in audience.suppress.iter().enumerate() {
+        let (key, path) = match list {
+            SuppressList::Path(path) => (format!("spec.audience.suppress[{i}]"), path),
+            SuppressList::File(file) => (format!("spec.audience.suppress[{i}].file"), &file.file),
+        };
         let extension = path.extension().and_then(|e| e.to_str());
-        if matches!(extension, Some("csv" | "jsonl" | "txt")) {
-            inputs.file(&key, path, out);
-        } else {
-            let value = path.display().to_string();
-            out.push(loaded.at_value(&key, Problem::SuppressionFormat { value }));
+        let value = path.display().to_string();
+        match (extension, list) {
+            (Some("txt"), SuppressList::File(_)) => {
+                out.push(loaded.at_value(&key, Problem::SuppressionFieldFormat { value }));
+            }
+            (Some("csv" | "jsonl" | "txt"), _) => inputs.file(&key, path, out),
+            _ => out.push(loaded.at_value(&key, Problem::SuppressionFormat { value })),
         }
     }
+}
+
+/// The language tag at `key`, or a diagnostic saying why it is none.
+fn tag(
+    loaded: &Loaded<CampaignDoc>,
+    key: &str,
+    value: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Option<LanguageTag> {
+    match LanguageTag::parse(value) {
+        Ok(tag) => Some(tag),
+        Err(invalid) => {
+            let reason = match invalid {
+                crate::langtag::Invalid::Malformed => String::new(),
+                other => format!(
+                    ": {other} (IANA registry of {})",
+                    crate::langtag::registry_date()
+                ),
+            };
+            let problem = Problem::LocaleInvalid {
+                value: value.to_owned(),
+                reason,
+            };
+            out.push(loaded.at_value(key, problem));
+            None
+        }
+    }
+}
+
+/// Whether `folder` has a catalog for `locale`, its name compared as a tag is (any case,
+/// `_` for `-`).
+fn has_catalog(folder: &Path, locale: &str) -> bool {
+    crate::input::catalog_files(folder).is_ok_and(|files| {
+        files.iter().any(|path| {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .is_some_and(|stem| stem.replace('_', "-").eq_ignore_ascii_case(locale))
+        })
+    })
 }
 
 fn rollout(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {

@@ -5,7 +5,7 @@
 //! - `values`: rules about single values that both kinds of document share.
 //! - `inputs`: files a campaign reads: they exist, are regular, and stay inside the
 //!   manifest's folder tree (or `spec.allow_outside`).
-//! - `syntax`: what a locale tag, an environment variable name, a URL or a domain is.
+//! - `syntax`: what an environment variable name, a URL or a domain is.
 //!
 //! Rules that relate documents to each other, and the isolation rule, are in
 //! `manifest/policy.rs`.
@@ -17,5 +17,4 @@ mod transport;
 mod values;
 
 pub use campaign::campaign;
-pub use syntax::is_locale;
 pub use transport::transport;

@@ -1,4 +1,5 @@
-//! What a locale tag, an environment variable name, an API URL and a domain are.
+//! What an environment variable name, an API URL and a domain are. (What a language tag
+//! is, `crate::langtag` says.)
 
 /// `localhost`, or an address in 127.0.0.0/8 or `::1`: this machine.
 pub fn is_loopback(host: &str) -> bool {
@@ -38,36 +39,9 @@ pub fn is_domain(value: &str) -> bool {
         })
 }
 
-/// `en`, `zh-TW`, `pt-BR`, `sr-Latn-RS`: a 2-3 letter language and alphanumeric subtags.
-pub fn is_locale(value: &str) -> bool {
-    let mut parts = value.split('-');
-    let language = parts.next().unwrap_or_default();
-    (2..=3).contains(&language.len())
-        && language.bytes().all(|b| b.is_ascii_lowercase())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locale_tags() {
-        for good in ["en", "zh-TW", "pt-BR", "sr-Latn-RS", "yue"] {
-            assert!(is_locale(good), "{good}");
-        }
-        for bad in [
-            "",
-            "EN",
-            "e",
-            "english",
-            "zh_TW",
-            "zh-",
-            "en-Latn-toolongsubtag",
-        ] {
-            assert!(!is_locale(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn env_names() {
