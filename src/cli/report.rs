@@ -46,10 +46,12 @@ pub fn refused(campaign: &str, reason: impl Display) {
     ));
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (warnings only by default), scrubbed.
+/// Logs go to stderr, filtered by `RUST_LOG` (warnings only by default), scrubbed. sled's
+/// own are off by default: every store failure reaches people as herald's error line,
+/// which says what to do; sled's would say it again, in its words, several times.
 pub fn logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sled=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| Scrubbed(std::io::stderr()))

@@ -8,6 +8,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::reconcile::Stop;
 use crate::serve::directory::Directory;
+use crate::serve::events::{Certificates, TestTrust};
 use crate::serve::summary::READ_TOKEN_ENV;
 use crate::serve::{Service, socket};
 use crate::watch::{self, Event, Options};
@@ -39,6 +40,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     // An address that cannot be had, or a token too short, is refused before anything is sent.
     let listener = args.listen.map(bind).transpose()?;
     let read_token = listener.as_ref().map(|_| read_token()).transpose()?;
+    let trust = test_trust()?;
     let sending = session::open_for_sending(&state, args.require.require_state)?;
     let runtime = session::runtime();
     let (handle, stop) = Stop::new();
@@ -56,7 +58,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         live: live.clone(),
         metrics: Arc::clone(&metrics),
         directory: Arc::clone(&directory),
-        replays: Arc::default(),
+        certificates: Arc::new(Certificates::new(trust)),
         read_token: read_token.flatten(),
     };
     let options = Options {
@@ -138,6 +140,23 @@ fn read_token() -> Result<Option<Arc<crate::secret::Secret>>, Exit> {
         return Err(Exit::Refused);
     }
     Ok(Some(Arc::new(token)))
+}
+
+/// The test-only SNS trust the environment asks for; refused before anything is sent
+/// when it would reach past this machine, and warned about when set.
+fn test_trust() -> Result<Option<TestTrust>, Exit> {
+    let trust = TestTrust::from_env().map_err(|reason| {
+        report::error(format_args!("{reason}; nothing was sent"));
+        Exit::Refused
+    })?;
+    if let Some(trust) = &trust {
+        report::warning(format_args!(
+            "SNS certificates are also taken from https://{}/ (`{}`): for tests only, never set it in production",
+            trust.authority(),
+            crate::serve::events::certificates::TEST_HOST_ENV
+        ));
+    }
+    Ok(trust)
 }
 
 fn print(event: Event<'_>) {

@@ -129,6 +129,10 @@ pub enum Problem {
     #[error("`username_env` and `password_env` go together: set both or neither")]
     CredentialsUnpaired,
     #[error(
+        "`{value}` is not the ARN of an SNS topic, like `arn:aws:sns:us-east-1:123456789012:ses-feedback`"
+    )]
+    TopicArnInvalid { value: String },
+    #[error(
         "`none` would send the credentials to `{host}` in clear text, readable by anyone on the way; use `starttls` or `tls`, or set `allow_plaintext_auth: true` if the network to it is your own"
     )]
     PlaintextAuth { host: String },

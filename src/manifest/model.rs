@@ -430,6 +430,18 @@ pub struct EventsSpec {
     /// mailgun: the environment variable holding the HTTP webhook signing key.
     #[serde(default)]
     pub signing_key_env: Option<String>,
+    /// postmark: the environment variable holding the user name of the HTTP basic auth
+    /// credentials written into the webhook URL (`https://USER:PASSWORD@host/events/postmark`).
+    #[serde(default)]
+    pub username_env: Option<String>,
+    /// postmark: the environment variable holding the password of those credentials.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// smtp (Amazon SES): the ARN of the SNS topic SES publishes this sender's bounces and
+    /// complaints to, `arn:aws:sns:REGION:ACCOUNT:NAME`. Only its messages are taken, and
+    /// only its subscription is confirmed.
+    #[serde(default)]
+    pub topic_arn: Option<String>,
 }
 
 /// One flat spec for every transport type; `validate` checks which fields each type takes,
@@ -496,8 +508,9 @@ pub struct TransportSpec {
     #[serde(default)]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: Option<u32>,
-    /// sendgrid, mailgun: verify the webhooks that `herald watch --listen` receives on
-    /// `/events/sendgrid` and `/events/mailgun`.
+    /// sendgrid, mailgun, postmark, smtp (Amazon SES through SNS): verify the webhooks that
+    /// `herald watch --listen` receives on `/events/sendgrid`, `/events/mailgun`,
+    /// `/events/postmark` and `/events/ses`.
     #[serde(default)]
     pub events: Option<EventsSpec>,
     /// sendgrid, mailgun, postmark, smtp: seconds to wait for one provider call before its outcome is

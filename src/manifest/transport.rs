@@ -63,6 +63,9 @@ pub enum Settings {
         /// The environment variable holding the server token.
         server_token_env: String,
         message_stream: String,
+        /// The environment variables holding the user name and password Postmark's
+        /// webhooks must present (HTTP basic auth), if its events are taken.
+        events_credentials_env: Option<(String, String)>,
     },
     Smtp {
         host: String,
@@ -73,6 +76,9 @@ pub enum Settings {
         /// A PEM file of CAs trusted besides `trust`, resolved against the manifest.
         ca_file: Option<PathBuf>,
         trust: TlsTrust,
+        /// The SNS topic Amazon SES publishes this relay's bounces and complaints to, if
+        /// its events are taken.
+        events_topic_arn: Option<String>,
     },
 }
 
@@ -173,6 +179,10 @@ fn settings(loaded: &Loaded<model::TransportDoc>) -> Result<Settings, Box<Diagno
                 .message_stream
                 .clone()
                 .unwrap_or_else(|| "broadcast".to_owned()),
+            events_credentials_env: spec
+                .events
+                .as_ref()
+                .and_then(|e| e.username_env.clone().zip(e.password_env.clone())),
         },
         TransportKind::Smtp => {
             let tls = spec.tls.unwrap_or(Tls::Starttls);
@@ -187,6 +197,7 @@ fn settings(loaded: &Loaded<model::TransportDoc>) -> Result<Settings, Box<Diagno
                 credentials: spec.username_env.clone().zip(spec.password_env.clone()),
                 ca_file: spec.tls_ca_file.as_ref().map(|p| dir.join(p)),
                 trust: spec.tls_trust.unwrap_or_default(),
+                events_topic_arn: spec.events.as_ref().and_then(|e| e.topic_arn.clone()),
             }
         }
     })

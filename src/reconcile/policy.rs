@@ -106,7 +106,9 @@ fn plan_meaning(error: &PlanError) -> Meaning {
 fn store_meaning(error: &StoreError) -> Meaning {
     match error {
         // A write that failed (a full disk, say) or a store another process holds for now.
-        StoreError::Io { .. } | StoreError::Locked { .. } => Meaning::Transient,
+        StoreError::Io { .. } | StoreError::Full { .. } | StoreError::Locked { .. } => {
+            Meaning::Transient
+        }
         StoreError::Damaged { .. }
         | StoreError::Corrupt { .. }
         | StoreError::Foreign { .. }

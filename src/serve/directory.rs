@@ -1,6 +1,6 @@
 //! What the feedback endpoints need to know of the manifests watch follows: which
-//! campaign and recipient an unsubscribe token names, and which keys verify provider
-//! events. Watch tells it every time the manifests load.
+//! campaign and recipient an unsubscribe token names, and which keys, credentials and SNS
+//! topics verify provider events. Watch tells it every time the manifests load.
 //!
 //! An unsubscribe token holds nothing of the address, so finding its recipient means
 //! computing the tokens of a campaign's audience. That is done once per campaign, when
@@ -34,6 +34,10 @@ struct Known {
     tokens: HashMap<String, Arc<HashMap<String, String>>>,
     /// The variables holding the keys that verify provider events, by provider.
     event_keys: Vec<(TransportKind, String)>,
+    /// The variables holding the user names and passwords of Postmark's webhooks.
+    postmark_credentials: Vec<(String, String)>,
+    /// The SNS topics Amazon SES feedback comes from.
+    ses_topics: Vec<String>,
 }
 
 impl Directory {
@@ -58,6 +62,47 @@ impl Directory {
                 _ => None,
             })
             .collect();
+        known.postmark_credentials = manifests
+            .transports
+            .iter()
+            .filter_map(|t| match &t.settings {
+                Settings::Postmark {
+                    events_credentials_env,
+                    ..
+                } => events_credentials_env.clone(),
+                _ => None,
+            })
+            .collect();
+        known.ses_topics = manifests
+            .transports
+            .iter()
+            .filter_map(|t| match &t.settings {
+                Settings::Smtp {
+                    events_topic_arn, ..
+                } => events_topic_arn.clone(),
+                _ => None,
+            })
+            .collect();
+    }
+
+    /// The environment variables holding the user names and passwords Postmark's webhooks
+    /// may present, a pair per `postmark` transport that takes its events.
+    pub fn postmark_credentials(&self) -> Vec<(String, String)> {
+        self.0
+            .lock()
+            .expect("the directory lock")
+            .postmark_credentials
+            .clone()
+    }
+
+    /// The SNS topics whose messages `/events/ses` takes, one per `smtp` transport that
+    /// names one.
+    pub fn ses_topics(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("the directory lock")
+            .ses_topics
+            .clone()
     }
 
     /// The environment variables holding the keys that verify `provider`'s events.

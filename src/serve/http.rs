@@ -25,6 +25,8 @@ pub fn router(service: Service) -> Router {
         )
         .route("/events/sendgrid", post(super::events::sendgrid))
         .route("/events/mailgun", post(super::events::mailgun))
+        .route("/events/postmark", post(super::events::postmark))
+        .route("/events/ses", post(super::events::ses))
         .layer(DefaultBodyLimit::max(super::events::MAX_BODY))
         .with_state(service)
 }

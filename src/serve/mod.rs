@@ -6,15 +6,18 @@
 //! # Guarantees
 //! - Nothing listens on TCP unless `--listen` asked for it; the socket is for the store's
 //!   owner only (see `socket`).
+//! - A connection that does not send a whole request head in time, or sits idle, is
+//!   closed; so is a request whose body does not arrive in time (see `listener`).
 //! - `/status` and the socket answer from the store through `crate::status`, the same
 //!   code `herald status` runs, so the three never disagree; `/summary` and the socket
 //!   answer `plan --against` through `Store::summary` alike.
 
 pub mod directory;
-mod events;
+pub mod events;
 mod exposition;
 mod feedback;
 mod http;
+mod listener;
 mod page;
 pub mod socket;
 pub mod summary;
@@ -35,8 +38,8 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// The manifests as the feedback endpoints need them; watch keeps it current.
     pub directory: Arc<directory::Directory>,
-    /// Mailgun webhook tokens seen lately, so that none is taken twice.
-    pub replays: Arc<events::Replays>,
+    /// SNS signing certificates, fetched once each, and subscription confirmations.
+    pub certificates: Arc<events::Certificates>,
     /// The token `GET /summary` asks for (`HERALD_READ_TOKEN`); without it, 503.
     pub read_token: Option<Arc<Secret>>,
 }
@@ -47,7 +50,5 @@ pub async fn http(
     service: Service,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(listener, http::router(service), shutdown).await
 }

@@ -224,11 +224,19 @@ fn read_exact_or_end(reader: &mut impl std::io::Read, buffer: &mut [u8]) -> std:
 struct Append {
     bytes: Vec<u8>,
     snapshot: Snapshot,
-    answer: oneshot::Sender<Result<(), String>>,
+    answer: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// Why an append was not made durable.
+#[derive(Debug, Clone)]
+pub enum Refused {
+    /// No room left to write (`StoreError::Full`).
+    Full(String),
+    Failed(String),
 }
 
 /// The answer to a queued append: awaited by calls in flight, blocked on elsewhere.
-pub type Answer = oneshot::Receiver<Result<(), String>>;
+pub type Answer = oneshot::Receiver<Result<(), Refused>>;
 
 /// The journal file open for appending, through its writer thread.
 pub struct Journal {
@@ -315,7 +323,11 @@ pub fn wait(dir: &Path, answered: Answer) -> Result<(), StoreError> {
 pub async fn settle(dir: &Path, answered: Answer) -> Result<(), StoreError> {
     match answered.await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(reason)) => Err(StoreError::Io {
+        Ok(Err(Refused::Full(reason))) => Err(StoreError::Full {
+            path: dir.to_owned(),
+            reason,
+        }),
+        Ok(Err(Refused::Failed(reason))) => Err(StoreError::Io {
             path: dir.to_owned(),
             reason,
         }),
@@ -333,7 +345,7 @@ struct Writer {
     length: u64,
     keeper: Arc<Keeper>,
     /// Why writing stopped, once it did.
-    broken: Option<String>,
+    broken: Option<Refused>,
 }
 
 impl Writer {
@@ -349,7 +361,7 @@ impl Writer {
     }
 
     /// Writes the group, flushes it, and has the ledger vouch for it.
-    fn commit(&mut self, group: &mut [Append]) -> Result<(), String> {
+    fn commit(&mut self, group: &mut [Append]) -> Result<(), Refused> {
         if let Some(reason) = &self.broken {
             return Err(reason.clone());
         }
@@ -367,16 +379,22 @@ impl Writer {
         };
         if let Err(error) = written {
             // Cut back to the last whole frame; nothing more is taken after a failure.
-            let reason = format!(
-                "cannot write its journal `{}`: {error}",
-                self.path.display()
-            );
+            let refused = match super::error::room(&error) {
+                Some(room) => Refused::Full(format!("cannot write its journal: {room}")),
+                None => Refused::Failed(format!(
+                    "cannot write its journal `{}`: {error}",
+                    self.path.display()
+                )),
+            };
             let _ = self.file.set_len(self.length);
             let _ = self.file.sync_all();
-            self.broken = Some(format!(
-                "{reason}; it takes no more writes until herald opens it again"
-            ));
-            return Err(reason);
+            self.broken = Some(match &refused {
+                Refused::Full(reason) => Refused::Full(reason.clone()),
+                Refused::Failed(reason) => Refused::Failed(format!(
+                    "{reason}; it takes no more writes until herald opens it again"
+                )),
+            });
+            return Err(refused);
         }
         self.length += bytes as u64;
         // The newest snapshot vouches for everything queued before it: all of it written.
@@ -386,9 +404,12 @@ impl Writer {
             .max_by_key(Snapshot::version)
             .expect("a group holds an append");
         if let Err(error) = self.keeper.persist(snapshot, self.length) {
-            let reason = error.to_string();
-            self.broken = Some(reason.clone());
-            return Err(reason);
+            let refused = match error {
+                StoreError::Full { reason, .. } => Refused::Full(reason),
+                other => Refused::Failed(other.to_string()),
+            };
+            self.broken = Some(refused.clone());
+            return Err(refused);
         }
         Ok(())
     }

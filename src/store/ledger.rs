@@ -134,9 +134,15 @@ pub fn write(dir: &Path, ledger: &Ledger) -> Result<(), StoreError> {
     };
     let text = serde_json::to_vec_pretty(&sealed).expect("a ledger serializes");
     let temporary = dir.join(format!(".{FILE}.tmp"));
-    let io = |error: std::io::Error| StoreError::Io {
-        path: dir.to_owned(),
-        reason: format!("cannot write {FILE}: {error}"),
+    let io = |error: std::io::Error| match super::error::room(&error) {
+        Some(room) => StoreError::Full {
+            path: dir.to_owned(),
+            reason: format!("cannot write {FILE}: {room}"),
+        },
+        None => StoreError::Io {
+            path: dir.to_owned(),
+            reason: format!("cannot write {FILE}: {error}"),
+        },
     };
     let mut file = fs::File::create(&temporary).map_err(io)?;
     file.write_all(&text).map_err(io)?;

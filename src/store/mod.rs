@@ -7,8 +7,9 @@
 //!   appended and flushed in groups.
 //! - sled's files: the default tree holds the format and the store's id; tree
 //!   `campaigns` maps a campaign's name to its `CampaignRecord`; tree `suppressions` is
-//!   the store's own suppression list. Each tree has a `\0seq` key written with every
-//!   change.
+//!   the store's own suppression list, and under `\0seen\0<token>` the tokens of signed
+//!   provider requests seen lately (see `tokens`). Each tree has a `\0seq` key written
+//!   with every change.
 //! - `herald-state.json`, the ledger (see `ledger`): the journal's length, each tree's
 //!   sequence number, and each campaign's counts by status.
 //!
@@ -28,6 +29,9 @@
 //!   (`finish`). Several calls may be under way at once, each with its own intent; a
 //!   connection's outcome and the next call's intent may share one flush.
 //! - `recover` turns intents left by a crashed run into `uncertain`, before anything else.
+//!   An intent the ledger never vouched for was never acted on (its write failed, on a
+//!   full disk say, or the process died before it was vouched for, so its call was never
+//!   made): it is closed when the store opens, and its recipients stay due (see `vouched`).
 //!
 //! # Caveats
 //! - A store restored whole from an older backup is consistent with its own ledger:
@@ -44,8 +48,10 @@ mod open;
 mod record;
 mod summary;
 mod suppressions;
+mod tokens;
 mod upgrade;
 mod verify;
+mod vouched;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -60,6 +66,7 @@ pub use record::{
 };
 pub use summary::{CampaignSummary, Summary};
 pub use suppressions::Suppression;
+pub use tokens::{Once, Recorded};
 
 use campaign::CampaignState;
 use journal::Journal;
@@ -102,6 +109,8 @@ struct Inner {
     suppression_tree: sled::Tree,
     /// The suppression list, read whole on open (see `suppressions`).
     suppressions: RwLock<BTreeMap<String, Suppression>>,
+    /// Tokens of signed provider requests seen lately, and until when (see `tokens`).
+    seen: Mutex<HashMap<String, u64>>,
 }
 
 impl Drop for Inner {
@@ -206,6 +215,7 @@ impl Store {
         let campaigns = db.open_tree("campaigns").map_err(&io)?;
         let suppression_tree = db.open_tree(suppressions::TREE).map_err(&io)?;
         let suppressions = suppressions::load(&suppression_tree, path)?;
+        let seen = tokens::load(&suppression_tree, path)?;
         std::fs::write(path.join(open::PID_FILE), std::process::id().to_string())
             .map_err(|e| io(e.into()))?;
         let keeper = Arc::new(Keeper::new(path, opened.ledger));
@@ -220,6 +230,7 @@ impl Store {
             next_call: AtomicU64::new(opened.next_call),
             suppression_tree,
             suppressions: RwLock::new(suppressions),
+            seen: Mutex::new(seen),
         })))
     }
 
@@ -354,6 +365,10 @@ fn io_error(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
         sled::Error::Corruption { .. } => StoreError::Damaged {
             path: path.to_owned(),
             reason: format!("sled found damaged data in it ({error})"),
+        },
+        sled::Error::Io(io) if error::is_full(&io) => StoreError::Full {
+            path: path.to_owned(),
+            reason: error::room(&io).unwrap_or_default().to_owned(),
         },
         error => StoreError::Io {
             path: path.to_owned(),

@@ -1,7 +1,8 @@
 //! Opening a store that has a ledger: it is refused unless sled and the journal hold
 //! everything the ledger says they must: the format, the store's identity, each sled
 //! tree's sequence number, the journal's length, and each campaign's entries and counts
-//! at that length. This is how herald notices what was lost.
+//! at that length. This is how herald notices what was lost. What the journal holds
+//! beyond the ledger's length is kept, except intents (see `vouched`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -115,6 +116,7 @@ impl Store {
             ..ledger.clone()
         };
         let persist = checked != *ledger;
+        let unvouched = read.unvouched;
         let store = Self::assemble(
             path,
             db,
@@ -125,7 +127,9 @@ impl Store {
                 next_call: read.next_call,
             },
         )?;
-        if persist {
+        // Before anyone reads the intents: those never vouched for were never acted on.
+        // Closing them writes the ledger too, vouching for them and their closing at once.
+        if !store.close_unvouched(&unvouched)? && persist {
             store.persist_ledger()?;
         }
         Ok(store)
@@ -141,6 +145,8 @@ struct Replayed {
     latest: std::collections::BTreeMap<String, CampaignLedger>,
     length: u64,
     next_call: u64,
+    /// Calls whose intent ends past the ledger's length, by campaign: never made.
+    unvouched: Vec<(String, u64)>,
 }
 
 /// Reads the journal once, building every campaign's index and calls under way.
@@ -149,6 +155,7 @@ fn replay(path: &Path, ledger: &Ledger) -> Result<Replayed, StoreError> {
     let mut seqs: HashMap<String, u64> = HashMap::new();
     let mut vouched: Option<HashMap<String, CampaignLedger>> = None;
     let mut next_call = 1;
+    let mut unvouched = Vec::new();
     let tally = |states: &HashMap<String, Arc<CampaignState>>, seqs: &HashMap<String, u64>| {
         states
             .iter()
@@ -172,6 +179,9 @@ fn replay(path: &Path, ledger: &Ledger) -> Result<Replayed, StoreError> {
             }
         };
         next_call = next_call.max(call + 1);
+        if matches!(entry, Entry::Intent { .. }) && end > ledger.journal_bytes {
+            unvouched.push((campaign.clone(), call));
+        }
         *seqs.entry(campaign.clone()).or_default() += 1;
         states.entry(campaign).or_default().apply(entry);
         if end == ledger.journal_bytes {
@@ -193,5 +203,6 @@ fn replay(path: &Path, ledger: &Ledger) -> Result<Replayed, StoreError> {
         latest,
         length,
         next_call,
+        unvouched,
     })
 }

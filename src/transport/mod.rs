@@ -276,6 +276,22 @@ pub fn message_id(campaign: &str, revision: u32, key: &str, from: &str) -> Strin
     )
 }
 
+/// The campaign named in a `Message-ID` that `message_id` made, if it is one.
+pub fn campaign_of(message_id: &str) -> Option<&str> {
+    let id = message_id.trim().strip_prefix('<')?.strip_suffix('>')?;
+    let (local, _) = id.rsplit_once('@')?;
+    let mut parts = local.rsplitn(3, '.');
+    let (hash, revision, campaign) = (parts.next()?, parts.next()?, parts.next()?);
+    let is_revision = revision
+        .strip_prefix('r')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    (hash.len() == 16
+        && crate::digest::unhex(hash).is_some()
+        && is_revision
+        && !campaign.is_empty())
+    .then_some(campaign)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +326,18 @@ mod tests {
         assert_eq!(
             two_in_one.unwrap_err().to_string(),
             "isolation check failed, batch refused: `a@example.com, b@example.com` is not a single bare address"
+        );
+    }
+
+    #[test]
+    fn the_campaign_comes_back_from_a_message_id() {
+        let id = message_id("spring-launch", 3, "a@example.com", "news@example.com");
+        assert_eq!(campaign_of(&id), Some("spring-launch"));
+        assert_eq!(campaign_of("<custom-message-ID>"), None);
+        assert_eq!(campaign_of("<a.b.c@example.com>"), None);
+        assert_eq!(
+            campaign_of("00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000"),
+            None
         );
     }
 

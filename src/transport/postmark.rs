@@ -42,6 +42,7 @@ impl Postmark {
             endpoint,
             server_token_env,
             message_stream,
+            ..
         } = &transport.settings
         else {
             return Err(TransportError::Setup {

@@ -42,6 +42,7 @@ impl Smtp {
             credentials,
             ca_file,
             trust,
+            ..
         } = &transport.settings
         else {
             return Err(TransportError::Setup {

@@ -15,7 +15,10 @@
 //!   link byte for byte.
 //! - Text that the provider would change besides herald's own tags (Mailgun's
 //!   `%recipient...%` and `%...unsubscribe_url%` variables) is a hazard: a message holding
-//!   one is never proved, and `hazard` lets a transport refuse to send it whole.
+//!   one is never proved, and `hazard` lets a transport refuse to send it whole. It is
+//!   looked for in the message as the provider assembles it, not in each value alone: a
+//!   variable split across two values, or across a value and the text beside it, is one;
+//!   so is one that the shared content makes with a tag beside it, before substitution.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -57,6 +60,12 @@ impl Syntax {
             Self::SendGrid => &[],
             Self::Mailgun => &["%recipient", "unsubscribe_url%"],
         }
+    }
+
+    /// The length of the longest hazard: a hazard that crosses from one piece of text into
+    /// the next takes fewer bytes than this of the pieces it only begins or ends in.
+    fn longest_hazard(self) -> usize {
+        self.hazards().iter().map(|h| h.len()).max().unwrap_or(0)
     }
 }
 
@@ -139,7 +148,11 @@ impl Tags {
                 .into_iter()
                 .flatten()
                 .flat_map(|d| d.texts())
-                .any(|t| self.hazard(t).is_some());
+                .any(|t| self.hazard(t).is_some())
+                || [&text, &html]
+                    .into_iter()
+                    .flatten()
+                    .any(|content| self.stray_hazard(content));
             let (text_tags, html_tags) =
                 (text_tags.unwrap_or_default(), html_tags.unwrap_or_default());
             let pieces = |content: &Option<String>, tags: &[String]| {
@@ -162,8 +175,9 @@ impl Tags {
         Arc::clone(found)
     }
 
-    /// Whether a shaped message may share a call: the limit on personal values, and no
-    /// value (subject and unsubscribe link included) holding a tag or a hazard.
+    /// Whether a shaped message may share a call: the limit on personal values, no value
+    /// (subject and unsubscribe link included) holding a tag or a hazard, and no hazard
+    /// in the message as assembled, where values meet each other and the shape's text.
     pub fn fits(&self, shaped: &Shaped) -> bool {
         let values = shaped.text().chain(shaped.html());
         let bytes: usize = values.clone().map(|v| v.len() + TAG_BYTES).sum();
@@ -172,6 +186,65 @@ impl Tags {
             .chain(shaped.unsubscribe_url());
         bytes <= MAX_PERSONAL_BYTES
             && !fields.any(|v| v.contains(&*self.nonce) || self.hazard(v).is_some())
+            && self.assembled_hazard(shaped).is_none()
+    }
+
+    /// The first hazard in `shaped` as the provider assembles it (each part's text with
+    /// the values between), where it crosses from a value into what comes next. A hazard
+    /// inside a text of the shape alone is the shape's (`Tagged::hazardous`); one inside a
+    /// value alone is caught by `fits`. One that crosses a boundary takes less than the
+    /// longest hazard's length of each text it begins or ends in, so each long text is
+    /// looked at only at its two ends: the cost is the values', not the message's.
+    pub fn assembled_hazard(&self, shaped: &Shaped) -> Option<&'static str> {
+        let keep = self.syntax.longest_hazard().saturating_sub(1);
+        if keep == 0 {
+            return None;
+        }
+        let parts: [(_, &mut dyn Iterator<Item = &str>); 2] = [
+            (shaped.shape.text.as_ref(), &mut shaped.text()),
+            (shaped.shape.html.as_ref(), &mut shaped.html()),
+        ];
+        let mut joined = String::new();
+        for (direct, values) in parts {
+            let Some(direct) = direct else { continue };
+            let texts = direct.texts();
+            joined.clear();
+            for text in texts {
+                if text.len() > 2 * keep {
+                    joined.push_str(&text[..ceil_boundary(text, keep)]);
+                    // No hazard holds a NUL: nothing is found across the cut.
+                    joined.push('\0');
+                    joined.push_str(&text[floor_boundary(text, text.len() - keep)..]);
+                } else {
+                    joined.push_str(text);
+                }
+                if let Some(value) = values.next() {
+                    joined.push_str(value);
+                }
+            }
+            if let Some(found) = self.hazard(&joined) {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// Whether `content`, a shape's text with this run's tags in place of the values,
+    /// holds a hazard that is not the start of one of those tags: the provider would see
+    /// it before putting any value in.
+    fn stray_hazard(&self, content: &str) -> bool {
+        let open = self.syntax.open();
+        self.syntax.hazards().iter().any(|hazard| {
+            content.match_indices(hazard).any(|(at, _)| {
+                let rest = &content[at..];
+                // A tag: the opening, one ASCII letter for the part, then the nonce.
+                let tag = rest
+                    .strip_prefix(open)
+                    .and_then(|r| r.get(1..))
+                    .is_some_and(|r| r.starts_with(&*self.nonce));
+                !tag
+            })
+        })
     }
 
     /// `rendered`, kept as its values, when the provider given its shape's tagged content
@@ -303,6 +376,22 @@ impl Tagged {
     }
 }
 
+/// The first character boundary of `text` at or after `at`.
+fn ceil_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+/// The last character boundary of `text` at or before `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 /// Eight random lowercase letters and digits.
 fn nonce() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -346,6 +435,89 @@ mod tests {
     #[test]
     fn mailgun_variables_assemble_exactly_or_not_at_all() {
         substitutions_assemble_exactly_or_not_at_all(Syntax::Mailgun);
+    }
+
+    /// A text shape `Hello {{ recipient.first }}{{ recipient.city }}!` (or `source`), and
+    /// a recipient's values for it.
+    fn shaped(source: &str, values: &[&str]) -> Shaped {
+        use crate::render::{Direct, Personal, Reached, Rendered};
+        let direct = |source: &str| Arc::new(Direct::compile(source, false, |_| None).unwrap());
+        let text = direct(source);
+        // The shape's texts with the values between, and where each value sits.
+        let mut body = String::new();
+        let mut ranges = Vec::new();
+        for (i, piece) in text.texts().iter().enumerate() {
+            body.push_str(piece);
+            if let Some(value) = values.get(i) {
+                ranges.push((body.len(), body.len() + value.len()));
+                body.push_str(value);
+            }
+        }
+        let rendered = Rendered {
+            subject: "Hello".to_owned(),
+            html: None,
+            text: Some(body),
+            locale: "en".to_owned(),
+            reached: Reached::Catalog,
+            catalog: "en".to_owned(),
+            fallback: false,
+            unsubscribe_url: None,
+            personal: Some(Personal {
+                shape: Arc::new(Shape {
+                    catalog: "en".to_owned(),
+                    subject: direct("Hello"),
+                    html: None,
+                    text: Some(text),
+                }),
+                subject: Vec::new(),
+                html: Vec::new(),
+                text: ranges,
+            }),
+        };
+        Shaped::of(&rendered).expect("a shaped message")
+    }
+
+    /// Regression: each value was checked alone, so a Mailgun variable split across two
+    /// values of one recipient (or a value and the text beside it) went out in a packed
+    /// call, for Mailgun to fill in.
+    #[test]
+    fn a_mailgun_variable_split_across_values_is_a_hazard() {
+        let tags = Tags::new(Syntax::Mailgun);
+        let adjacent = "Hello {{ recipient.first }}{{ recipient.city }}!";
+        let split = shaped(adjacent, &["Ann %recip", "ient_email% Town"]);
+        assert_eq!(tags.assembled_hazard(&split), Some("%recipient"));
+        assert!(!tags.fits(&split));
+        let harmless = shaped(adjacent, &["Ann %", "Town"]);
+        assert_eq!(tags.assembled_hazard(&harmless), None);
+        assert!(tags.fits(&harmless));
+        // A value and the shape's text around it, with long texts on either side.
+        let long = "x".repeat(100);
+        let around = format!("{long} %tag_{{{{ recipient.first }}}}url% {long}");
+        assert_eq!(
+            tags.assembled_hazard(&shaped(&around, &["unsubscribe_"])),
+            Some("unsubscribe_url%")
+        );
+        assert_eq!(tags.assembled_hazard(&shaped(&around, &["other_"])), None);
+        // Multi-byte text at the cut points.
+        let wide = format!(
+            "{} {{{{ recipient.first }}}} {}",
+            "é".repeat(40),
+            "李".repeat(40)
+        );
+        assert_eq!(tags.assembled_hazard(&shaped(&wide, &["Ann"])), None);
+        assert_eq!(Tags::new(Syntax::SendGrid).assembled_hazard(&split), None);
+    }
+
+    /// The shared content is what Mailgun reads before putting values in: text of the
+    /// shape that makes a variable with the tag beside it is a hazard too.
+    #[test]
+    fn a_mailgun_variable_the_shape_makes_with_a_tag_is_a_hazard() {
+        let tags = Tags::new(Syntax::Mailgun);
+        let tag = tags.tag('t', Some(0));
+        assert!(!tags.stray_hazard(&format!("Hello {tag}, 100% yours")));
+        assert!(tags.stray_hazard(&format!("Hello %tag_unsubscribe_url{tag}")));
+        assert!(tags.stray_hazard(&format!("Hello %recipient{tag}")));
+        assert!(tags.stray_hazard("%recipient.t00000000%"), "another nonce");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The feedback loop against a real `herald watch --listen` process: one-click
 //! unsubscribe and its page (also in Chromium), SendGrid's signed Event Webhook, Mailgun's
-//! signed webhooks, and the
-//! store's suppression list that every campaign then honours.
+//! signed webhooks, and the store's suppression list that every campaign then honours.
+//! The workspace and helpers here serve the other providers' tests too
+//! (`postmark_events`, `ses_events`, `events_load`).
 
 use std::time::{Duration, Instant};
 
@@ -17,17 +18,31 @@ use crate::http;
 const UNSUBSCRIBE_KEY: &str = "feedback-test-unsubscribe-key";
 const EVENTS_ENV: &str = "HERALD_TEST_SENDGRID_EVENTS_KEY";
 const MAILGUN_EVENTS_ENV: &str = "HERALD_TEST_MAILGUN_SIGNING_KEY";
-const MAILGUN_SIGNING_KEY: &str = "mailgun-webhook-signing-key-5e1f";
-const RECIPIENTS: usize = 6;
+pub const MAILGUN_SIGNING_KEY: &str = "mailgun-webhook-signing-key-5e1f";
+const POSTMARK_USER_ENV: &str = "HERALD_TEST_POSTMARK_HOOK_USER";
+const POSTMARK_PASSWORD_ENV: &str = "HERALD_TEST_POSTMARK_HOOK_PASSWORD";
+/// The credentials Postmark's webhooks present (in the webhook URL, as basic auth).
+pub const POSTMARK_USER: &str = "postmark-hooks";
+pub const POSTMARK_PASSWORD: &str = "pm-hook-password-9d2c41";
+/// The SNS topic the `ses` transport names: the only one `/events/ses` takes.
+pub const SES_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:herald-ses-feedback";
+pub const RECIPIENTS: usize = 6;
 
-fn address(i: usize) -> String {
+/// The SendGrid key the tests sign events with.
+pub fn events_key() -> SigningKey {
+    SigningKey::from_slice(&[7; 32]).unwrap()
+}
+
+pub fn address(i: usize) -> String {
     format!("user{i:02}@example.com")
 }
 
 /// Six recipients with unsubscribe links on the outbox, a SendGrid transport whose events
-/// are verified with `events_key` and a Mailgun transport whose webhooks are verified with
-/// `MAILGUN_SIGNING_KEY` (the campaign sends through neither).
-fn workspace(events_key: &SigningKey) -> Workspace {
+/// are verified with `events_key`, a Mailgun transport whose webhooks are verified with
+/// `MAILGUN_SIGNING_KEY`, a Postmark transport whose webhooks present `POSTMARK_USER` and
+/// `POSTMARK_PASSWORD`, and an SMTP transport (SES) whose feedback comes from `SES_TOPIC`
+/// (the campaign sends through none of them).
+pub fn workspace(events_key: &SigningKey) -> Workspace {
     let public = events_key
         .verifying_key()
         .to_public_key_der()
@@ -37,6 +52,8 @@ fn workspace(events_key: &SigningKey) -> Workspace {
         .env("HERALD_UNSUBSCRIBE_KEY", UNSUBSCRIBE_KEY)
         .env(EVENTS_ENV, &public)
         .env(MAILGUN_EVENTS_ENV, MAILGUN_SIGNING_KEY)
+        .env(POSTMARK_USER_ENV, POSTMARK_USER)
+        .env(POSTMARK_PASSWORD_ENV, POSTMARK_PASSWORD)
         .file(
             "campaigns/audiences/customers.csv",
             &harness::audience(RECIPIENTS, 2),
@@ -48,7 +65,11 @@ fn workspace(events_key: &SigningKey) -> Workspace {
                 "{}---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: sendgrid}}\n\
                  spec: {{type: sendgrid, api_key_env: UNUSED_KEY, events: {{public_key_env: {EVENTS_ENV}}}}}\n\
                  ---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: mailgun}}\n\
-                 spec: {{type: mailgun, domain: mg.example.com, api_key_env: UNUSED_KEY, events: {{signing_key_env: {MAILGUN_EVENTS_ENV}}}}}\n",
+                 spec: {{type: mailgun, domain: mg.example.com, api_key_env: UNUSED_KEY, events: {{signing_key_env: {MAILGUN_EVENTS_ENV}}}}}\n\
+                 ---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: postmark}}\n\
+                 spec: {{type: postmark, server_token_env: UNUSED_KEY, events: {{username_env: {POSTMARK_USER_ENV}, password_env: {POSTMARK_PASSWORD_ENV}}}}}\n\
+                 ---\napiVersion: herald/v1\nkind: Transport\nmetadata: {{name: ses}}\n\
+                 spec: {{type: smtp, host: email-smtp.us-east-1.amazonaws.com, events: {{topic_arn: \"{SES_TOPIC}\"}}}}\n",
                 harness::TRANSPORTS
             ),
         )
@@ -61,7 +82,7 @@ fn workspace(events_key: &SigningKey) -> Workspace {
         .workspace()
 }
 
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -70,9 +91,14 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 /// `herald watch --listen` on a free port, once everyone is sent.
-fn watch(workspace: &Workspace) -> (Running, u16) {
+pub fn watch(workspace: &Workspace) -> (Running, u16) {
+    watch_env(workspace, &[])
+}
+
+/// `watch` with `env` set besides the workspace's.
+pub fn watch_env(workspace: &Workspace, env: &[(&str, &str)]) -> (Running, u16) {
     let port = http::free_port();
-    let child = workspace.spawn(["watch", "--listen", &format!("127.0.0.1:{port}")]);
+    let child = workspace.spawn_env(["watch", "--listen", &format!("127.0.0.1:{port}")], env);
     wait_until("it is ready", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             && http::get(port, "/readyz").status == 200
@@ -84,7 +110,7 @@ fn watch(workspace: &Workspace) -> (Running, u16) {
 }
 
 /// The token in the `List-Unsubscribe` header of the message `address` got.
-fn token_of(workspace: &Workspace, address: &str) -> String {
+pub fn token_of(workspace: &Workspace, address: &str) -> String {
     let mails = workspace.outbox("welcome");
     let mail = mails
         .iter()
@@ -104,7 +130,7 @@ fn token_of(workspace: &Workspace, address: &str) -> String {
 }
 
 /// The store's suppression list, from a second process while watch holds the store.
-fn suppressed(workspace: &Workspace) -> Vec<(String, String, String)> {
+pub fn suppressed(workspace: &Workspace) -> Vec<(String, String, String)> {
     let list = workspace
         .run(["suppressions", "list", "-o", "json"])
         .code(0)
@@ -278,7 +304,7 @@ fn assert_export_round_trips(workspace: &Workspace) {
 }
 
 /// A SendGrid Event Webhook request: timestamp and signature headers over `body`.
-fn signed(key: &SigningKey, timestamp: u64, body: &str) -> Vec<(String, String)> {
+pub fn signed(key: &SigningKey, timestamp: u64, body: &str) -> Vec<(String, String)> {
     let mut message = timestamp.to_string().into_bytes();
     message.extend_from_slice(body.as_bytes());
     let signature: Signature = key.sign(&message);
@@ -294,7 +320,7 @@ fn signed(key: &SigningKey, timestamp: u64, body: &str) -> Vec<(String, String)>
     ]
 }
 
-fn post_events(port: u16, headers: &[(String, String)], body: &str) -> http::Answer {
+pub fn post_events(port: u16, headers: &[(String, String)], body: &str) -> http::Answer {
     let mut all: Vec<(&str, &str)> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -303,7 +329,7 @@ fn post_events(port: u16, headers: &[(String, String)], body: &str) -> http::Ans
     http::request("POST", port, "/events/sendgrid", &all, body)
 }
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -390,7 +416,13 @@ fn sendgrid_events_are_verified_before_anything_is_recorded() {
 }
 
 /// A Mailgun webhook about `address`, signed with `key` at `timestamp` with `token`.
-fn mailgun_webhook(key: &str, timestamp: u64, token: &str, event: &str, address: &str) -> String {
+pub fn mailgun_webhook(
+    key: &str,
+    timestamp: u64,
+    token: &str,
+    event: &str,
+    address: &str,
+) -> String {
     use hmac::Mac as _;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(format!("{timestamp}{token}").as_bytes());
@@ -415,7 +447,7 @@ fn mailgun_webhook(key: &str, timestamp: u64, token: &str, event: &str, address:
     .to_string()
 }
 
-fn post_mailgun(port: u16, body: &str) -> http::Answer {
+pub fn post_mailgun(port: u16, body: &str) -> http::Answer {
     http::request(
         "POST",
         port,

@@ -173,6 +173,67 @@ fn no_input_makes_a_call_that_shows_anyone_another_address() {
     }
 }
 
+/// Regression: each value was checked alone, so a Mailgun variable split across two
+/// values of one recipient (a name ending in `%recip`, a city starting with
+/// `ient_email%`) went out in a packed call, for Mailgun to fill in.
+#[test]
+fn a_mailgun_variable_split_across_two_values_is_never_sent() {
+    let fake = FakeMailgun::start(Scenario::Accept);
+    let audience = "email,name,city,locale\n\
+        ann@example.com,Ann %recip,ient_email% Town,en\n\
+        bea@example.com,Bea,Paris,en\n\
+        carl@example.com,Carl %,unsubscribe_url,en\n\
+        dana@example.com,Dana,Rome,en\n";
+    let sent = workspace(&mailgun(&fake), audience, 1000);
+    sent.write(
+        "campaigns/templates/welcome.txt.j2",
+        "{{ t('hello', name=recipient.name) }}{{ recipient.city }}%\n",
+    );
+    sent.write(
+        "campaigns/templates/welcome.html.j2",
+        "<p>{{ t('hello', name=recipient.name) }}{{ recipient.city }}</p>\n",
+    );
+    let run = apply(&sent).code(1);
+    let report = &run.json()["campaigns"][0];
+    assert_eq!(
+        (report["sent"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let failed: BTreeMap<String, String> = sent
+        .listed("welcome", "failed")
+        .iter()
+        .map(|f| {
+            (
+                f["address"].as_str().unwrap().to_owned(),
+                f["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let refused = |found: &str| {
+        format!(
+            "the message holds `{found}`, which Mailgun fills in by itself, so it would not arrive as rendered; reword the template or the recipient's data"
+        )
+    };
+    assert_eq!(
+        failed,
+        BTreeMap::from([
+            ("ann@example.com".to_owned(), refused("%recipient")),
+            ("carl@example.com".to_owned(), refused("unsubscribe_url%")),
+        ])
+    );
+    let log = fake.log();
+    assert_eq!(log.violations, Vec::<String>::new());
+    let to: Vec<&str> = log.delivered.iter().map(|d| d.to.as_str()).collect();
+    assert_eq!(to, ["bea@example.com", "dana@example.com"], "in one call");
+    assert_eq!(log.requests, 1);
+    assert!(
+        log.delivered
+            .iter()
+            .all(|d| !d.text.contains("%recipient") && !d.text.contains("unsubscribe_url%")),
+        "nothing Mailgun would fill in reached it"
+    );
+}
+
 #[test]
 fn rate_limits_and_server_errors_are_retried_and_nobody_gets_two() {
     let audience = harness::audience(30, 4);

@@ -1,7 +1,7 @@
 //! `herald validate`: bad manifests are refused with exit code 2 and a message that names
 //! file, line, column and key. Each test asserts the whole of what the user sees.
 
-use crate::harness::{CAMPAIGN, Test};
+use crate::harness::{self, CAMPAIGN, Test};
 
 const WELCOME: &str = "campaigns/welcome.yaml";
 const ONE: &str = "error: 1 problem found in the manifests; nothing was sent\n";
@@ -425,5 +425,37 @@ fn templates_and_audiences_are_checked_too() {
             "error: campaign `welcome`: campaigns/templates/welcome.txt.j2:1: undefined value: `recipient.nickname` \
              is undefined; the audience columns are `email`, `name` and `locale` (audience row \
              campaigns/audiences/customers.csv:2); nothing was sent\n",
+        );
+}
+
+#[test]
+fn event_settings_belong_to_their_provider_and_a_topic_is_an_sns_arn() {
+    Test::campaign()
+        .file(
+            "campaigns/transports.yaml",
+            &format!(
+                "{}---\n\
+                 apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: postmark}}\n\
+                 spec: {{type: postmark, server_token_env: PM_TOKEN, events: {{username_env: PM_HOOK_USER}}}}\n\
+                 ---\n\
+                 apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: ses}}\n\
+                 spec: {{type: smtp, host: email-smtp.us-east-1.amazonaws.com, events: {{topic_arn: \"arn:aws:sns:us-east-1:1234:ses\"}}}}\n\
+                 ---\n\
+                 apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: sendgrid}}\n\
+                 spec: {{type: sendgrid, api_key_env: SG_KEY, events: {{public_key_env: SG_EVENTS, password_env: lower}}}}\n",
+                harness::TRANSPORTS
+            ),
+        )
+        .args(["validate"])
+        .run()
+        .code(2)
+        .stderr(
+            "campaigns/transports.yaml:9:52: spec.events.password_env: missing: `postmark` transports need it\n\
+             campaigns/transports.yaml:14:82: spec.events.topic_arn: `arn:aws:sns:us-east-1:1234:ses` is not \
+             the ARN of an SNS topic, like `arn:aws:sns:us-east-1:123456789012:ses-feedback`\n\
+             campaigns/transports.yaml:19:81: spec.events.password_env: not a setting of `sendgrid` transports\n\
+             campaigns/transports.yaml:19:95: spec.events.password_env: `lower` is not an environment variable \
+             name: use `A-Z`, `0-9` and `_`\n\
+             error: 4 problems found in the manifests; nothing was sent\n",
         );
 }

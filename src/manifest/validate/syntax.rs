@@ -1,5 +1,5 @@
-//! What an environment variable name, an API URL and a domain are. (What a language tag
-//! is, `crate::langtag` says.)
+//! What an environment variable name, an API URL, a domain and an SNS topic's ARN are.
+//! (What a language tag is, `crate::langtag` says.)
 
 /// `localhost`, or an address in 127.0.0.0/8 or `::1`: this machine.
 pub fn is_loopback(host: &str) -> bool {
@@ -39,9 +39,56 @@ pub fn is_domain(value: &str) -> bool {
         })
 }
 
+/// `arn:aws:sns:us-east-1:123456789012:ses-feedback`: an SNS topic's ARN, in the `aws`,
+/// `aws-cn` or `aws-us-gov` partition, a region, a 12-digit account and a topic name
+/// (letters, digits, `-` and `_`, up to 256, `.fifo` allowed at the end).
+pub fn is_topic_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.split(':').collect();
+    let [arn, partition, service, region, account, name] = parts[..] else {
+        return false;
+    };
+    let name = name.strip_suffix(".fifo").unwrap_or(name);
+    arn == "arn"
+        && ["aws", "aws-cn", "aws-us-gov"].contains(&partition)
+        && service == "sns"
+        && !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (1..=256).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topic_arns() {
+        for good in [
+            "arn:aws:sns:us-east-1:123456789012:ses-feedback",
+            "arn:aws-cn:sns:cn-north-1:123456789012:feedback_1",
+            "arn:aws:sns:eu-west-1:123456789012:events.fifo",
+        ] {
+            assert!(is_topic_arn(good), "{good}");
+        }
+        for bad in [
+            "",
+            "arn:aws:sqs:us-east-1:123456789012:queue",
+            "arn:aws:sns:us-east-1:1234:short-account",
+            "arn:aws:sns::123456789012:no-region",
+            "arn:aws:sns:us-east-1:123456789012:",
+            "arn:aws:sns:us-east-1:123456789012:a:b",
+            "arn:other:sns:us-east-1:123456789012:topic",
+            "arn:aws:sns:us-east-1:123456789012:sp ace",
+        ] {
+            assert!(!is_topic_arn(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn env_names() {

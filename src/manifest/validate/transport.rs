@@ -1,7 +1,7 @@
 //! The rules of one transport document: which settings each type takes and needs, and
 //! secrets never written inline.
 
-use super::syntax::{is_domain, is_env_name, is_http_url, is_loopback};
+use super::syntax::{is_domain, is_env_name, is_http_url, is_loopback, is_topic_arn};
 use super::values::{name, rate};
 use crate::manifest::diagnostic::{Diagnostic, Problem};
 use crate::manifest::model::{Tls, TransportDoc, TransportKind};
@@ -25,8 +25,11 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
 
     settings(loaded, out);
 
-    let public_key = spec.events.as_ref().and_then(|e| e.public_key_env.clone());
-    let signing_key = spec.events.as_ref().and_then(|e| e.signing_key_env.clone());
+    let events = spec.events.as_ref();
+    let public_key = events.and_then(|e| e.public_key_env.clone());
+    let signing_key = events.and_then(|e| e.signing_key_env.clone());
+    let events_username = events.and_then(|e| e.username_env.clone());
+    let events_password = events.and_then(|e| e.password_env.clone());
     for (field, value) in [
         ("api_key_env", &spec.api_key_env),
         ("server_token_env", &spec.server_token_env),
@@ -34,6 +37,8 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
         ("password_env", &spec.password_env),
         ("events.public_key_env", &public_key),
         ("events.signing_key_env", &signing_key),
+        ("events.username_env", &events_username),
+        ("events.password_env", &events_password),
     ] {
         if let Some(value) = value.as_deref().filter(|v| !is_env_name(v)) {
             let problem = Problem::EnvNameInvalid {
@@ -68,21 +73,30 @@ pub fn transport(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     if let Some(value) = &spec.rate {
         rate(loaded, "spec.rate", value, out);
     }
+    if let Some(arn) = events
+        .and_then(|e| e.topic_arn.as_deref())
+        .filter(|a| !is_topic_arn(a))
+    {
+        let problem = Problem::TopicArnInvalid {
+            value: arn.to_owned(),
+        };
+        out.push(loaded.at_value("spec.events.topic_arn", problem));
+    }
 }
+
+/// A setting: its field, whether it is there, the kinds that take it, the kinds that need it.
+type Row<'a> = (&'a str, bool, &'a [TransportKind], &'a [TransportKind]);
 
 /// Which settings each type takes, and which it needs.
 fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
     let spec = &loaded.doc.spec;
-    let kind = spec.kind.as_str();
-    let events = spec.events.as_ref();
     let (sendgrid, mailgun, postmark, smtp) = (
         TransportKind::Sendgrid,
         TransportKind::Mailgun,
         TransportKind::Postmark,
         TransportKind::Smtp,
     );
-    // (field, present, the kinds that take it, the kinds that need it)
-    let settings: [(&str, bool, &[TransportKind], &[TransportKind]); 18] = [
+    let rows: [Row<'_>; 16] = [
         (
             "server_token_env",
             spec.server_token_env.is_some(),
@@ -96,19 +110,6 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
             &[],
         ),
         ("domain", spec.domain.is_some(), &[mailgun], &[mailgun]),
-        ("events", events.is_some(), &[sendgrid, mailgun], &[]),
-        (
-            "events.public_key_env",
-            events.is_some_and(|e| e.public_key_env.is_some()),
-            &[sendgrid],
-            if events.is_some() { &[sendgrid] } else { &[] },
-        ),
-        (
-            "events.signing_key_env",
-            events.is_some_and(|e| e.signing_key_env.is_some()),
-            &[mailgun],
-            if events.is_some() { &[mailgun] } else { &[] },
-        ),
         (
             "dir",
             spec.dir.is_some(),
@@ -146,10 +147,67 @@ fn settings(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
             &[sendgrid, mailgun, postmark, smtp],
             &[],
         ),
+        (
+            "events",
+            spec.events.is_some(),
+            &[sendgrid, mailgun, postmark, smtp],
+            &[],
+        ),
     ];
-    for (field, present, allowed, required) in settings {
+    check(loaded, &rows, out);
+    events(loaded, out);
+}
+
+/// Which `events` settings each type takes, and which it needs once it has `events`: each
+/// provider verifies its events its own way.
+fn events(loaded: &Loaded<TransportDoc>, out: &mut Vec<Diagnostic>) {
+    let Some(events) = &loaded.doc.spec.events else {
+        return;
+    };
+    let (sendgrid, mailgun, postmark, smtp) = (
+        &[TransportKind::Sendgrid][..],
+        &[TransportKind::Mailgun][..],
+        &[TransportKind::Postmark][..],
+        &[TransportKind::Smtp][..],
+    );
+    let rows: [Row<'_>; 5] = [
+        (
+            "events.public_key_env",
+            events.public_key_env.is_some(),
+            sendgrid,
+            sendgrid,
+        ),
+        (
+            "events.signing_key_env",
+            events.signing_key_env.is_some(),
+            mailgun,
+            mailgun,
+        ),
+        (
+            "events.username_env",
+            events.username_env.is_some(),
+            postmark,
+            postmark,
+        ),
+        (
+            "events.password_env",
+            events.password_env.is_some(),
+            postmark,
+            postmark,
+        ),
+        ("events.topic_arn", events.topic_arn.is_some(), smtp, smtp),
+    ];
+    check(loaded, &rows, out);
+}
+
+/// A problem for each setting of `rows` that is there for a kind that does not take it,
+/// or missing for a kind that needs it.
+fn check(loaded: &Loaded<TransportDoc>, rows: &[Row<'_>], out: &mut Vec<Diagnostic>) {
+    let spec = &loaded.doc.spec;
+    let kind = spec.kind.as_str();
+    for (field, present, allowed, required) in rows {
         let key = format!("spec.{field}");
-        if present && !allowed.contains(&spec.kind) {
+        if *present && !allowed.contains(&spec.kind) {
             out.push(loaded.at_key(&key, Problem::TransportFieldNotForType { kind }));
         } else if !present && required.contains(&spec.kind) {
             out.push(loaded.at_key(&key, Problem::TransportFieldRequired { kind }));
