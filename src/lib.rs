@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
+pub mod review;
 pub mod secret;
 pub mod serve;
 pub mod status;

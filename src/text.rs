@@ -4,7 +4,8 @@
 
 use std::fmt::{self, Display, Formatter};
 
-/// `n` things, with the noun in the singular or the plural (an `s` added).
+/// `n` things, with the noun in the singular or the plural (an `s` added, `es` after a
+/// hiss, `ies` for a `y` after a consonant).
 #[derive(Debug, Clone, Copy)]
 pub struct Count<'a>(pub &'a str, pub u64);
 
@@ -18,6 +19,8 @@ impl Display for Count<'_> {
             .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']))
         {
             write!(f, "{n} {stem}ies")
+        } else if noun.ends_with(['s', 'x']) || noun.ends_with("sh") || noun.ends_with("ch") {
+            write!(f, "{n} {noun}es")
         } else {
             write!(f, "{n} {noun}s")
         }
@@ -166,6 +169,7 @@ mod tests {
         assert_eq!(Count("key", 2).to_string(), "2 keys");
         assert_eq!(Count("duplicate", 3).to_string(), "3 duplicates");
         assert_eq!(Count("entry", 2).to_string(), "2 entries");
+        assert_eq!(Count("address", 2).to_string(), "2 addresses");
         assert_eq!(plural("call", 1), "call");
         assert_eq!(plural("call", 7), "calls");
         assert_eq!(List::and_ticked(&["a"]).to_string(), "`a`");

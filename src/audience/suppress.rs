@@ -112,6 +112,11 @@ impl Suppressions {
         self.addresses.len()
     }
 
+    /// Every suppressed address, normalised, in no particular order.
+    pub fn addresses(&self) -> impl Iterator<Item = &str> {
+        self.addresses.keys().map(String::as_str)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.addresses.is_empty()
     }

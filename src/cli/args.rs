@@ -28,6 +28,8 @@ Examples:
   herald validate                      check ./campaigns
   herald validate campaigns/launch.yaml -o json
   herald plan                          counts, locales and duration for ./campaigns
+  herald plan --against https://herald.internal:9400   against the live store, from CI
+  herald diff base/campaigns campaigns -o markdown      what a merge changes, for a review
   herald apply                         send what is due; safe to run again at any time
   herald watch --listen 127.0.0.1:9400 apply on every change; health, metrics, status page
   herald status                        who got what, from the state store
@@ -67,6 +69,7 @@ impl Command {
                 | SuppressionsCommand::Export { state },
             ) => Some(state),
             Self::Validate(_)
+            | Self::Diff(_)
             | Self::Preview(_)
             | Self::Schema
             | Self::Completions(_)
@@ -79,6 +82,7 @@ impl Command {
 pub enum Command {
     Validate(ValidateArgs),
     Plan(PlanArgs),
+    Diff(DiffArgs),
     Apply(ApplyArgs),
     Watch(WatchArgs),
     Status(StatusArgs),
@@ -174,6 +178,11 @@ pub struct ValidateArgs {
 /// before anything could be sent. Reads the state store when there is one (it never
 /// creates one) and says which it read. Content changed after sending began without a
 /// new revision is refused here too, so a check on a pull request fails before the merge.
+///
+/// With --against, the store is the live one, seen from anywhere: the URL of a `herald
+/// watch --listen` (which needs the read token in `HERALD_READ_TOKEN`), or a state folder
+/// (read directly, or through the herald process that holds it). It gives counts and
+/// content digests, not addresses: the content check is exact, and `to send` an estimate.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -181,12 +190,59 @@ pub struct PlanArgs {
     /// Plan only this campaign
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
+    /// Plan against this store instead of the local one: `http(s)://HOST:PORT` of a
+    /// `herald watch --listen` (sends `HERALD_READ_TOKEN` as a bearer token), or a state folder
+    #[arg(
+        long,
+        value_name = "URL|DIR",
+        conflicts_with_all = ["state", "resend_uncertain", "retry_failed"]
+    )]
+    pub against: Option<String>,
     #[command(flatten)]
     pub again: AgainArg,
     #[command(flatten)]
     pub state: StateArg,
     #[command(flatten)]
-    pub output: OutputArg,
+    pub output: ReviewOutputArg,
+}
+
+/// Show what merging `NEW_PATH` over `OLD_PATH` would change, as a reviewer reads it
+///
+/// Per campaign: the manifest fields that change (rate, stage, transport, batch, ...),
+/// audience rows added, removed and changed (counted, with a few addresses masked as
+/// `j***@example.com`), suppression list entries added and removed, and for each locale
+/// the subject, text and HTML of a sample recipient rendered on both sides as apply
+/// renders them, as unified diffs. Campaigns added or removed are said so. Warnings come
+/// first: content changed without a new revision, a rate that jumps, a stage that moves
+/// to `full`. `OLD_PATH` may be missing (everything is new). Renders only the samples: run
+/// plan for the check that renders everyone.
+///
+/// Exits 0 whether or not anything changed; 2 when either side cannot be loaded or rendered.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The manifests before (in CI: the base branch, checked out beside the pull request's)
+    #[arg(value_name = "OLD_PATH")]
+    pub old: PathBuf,
+    /// The manifests after
+    #[arg(value_name = "NEW_PATH")]
+    pub new: PathBuf,
+    /// Compare only this campaign
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
+    #[command(flatten)]
+    pub output: ReviewOutputArg,
+}
+
+/// The output of the commands a review reads: plan and diff.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewOutputArg {
+    #[arg(short, long, value_enum, default_value_t = ReviewOutput::Text)]
+    pub output: ReviewOutput,
+    /// With `-o markdown`: the most bytes printed. Past it, sections are cut and a note
+    /// says so. The default stays under GitHub's 65,536-character comment limit with room
+    /// for a line of your own; give plan and diff a share each when they share a comment
+    #[arg(long, value_name = "BYTES", default_value_t = 65_000)]
+    pub limit: usize,
 }
 
 /// Send what is due now, record every outcome, and exit; safe to run again at any time
@@ -271,7 +327,8 @@ pub struct WatchArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
     /// Serve HTTP on this address (e.g. 127.0.0.1:9400): /livez, /readyz, /metrics,
-    /// /status and a status page at /. Nothing is served on TCP without it
+    /// /status, a status page at /, and /summary for `plan --against` (with the token in
+    /// `HERALD_READ_TOKEN`). Nothing is served on TCP without it
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
@@ -414,6 +471,17 @@ pub enum Output {
     Text,
     /// For programs; the shape is documented in docs/output.md
     Json,
+}
+
+/// How plan and diff print their results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewOutput {
+    /// For people
+    Text,
+    /// For programs; the shape is documented in docs/output.md
+    Json,
+    /// For a pull request comment: warnings first, a summary table, details folded
+    Markdown,
 }
 
 /// Recipients `status --recipients` can list.

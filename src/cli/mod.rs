@@ -1,8 +1,11 @@
 //! The command line: clap types, dispatch, and output formatting. Nothing below this
 //! module knows about clap; commands hand validated values to the library.
 
+mod against;
 mod apply;
 mod args;
+mod comment;
+mod diff;
 mod generate;
 mod init;
 mod plan;
@@ -20,7 +23,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
-pub use args::{Cli, Command, Listed, Output, VERSION};
+pub use args::{Cli, Command, Listed, Output, ReviewOutput, VERSION};
 
 /// What the process exits with; see docs/output.md, "Exit codes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,7 @@ where
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Status(args) => status::run(&args),

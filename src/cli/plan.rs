@@ -1,14 +1,18 @@
-//! `herald plan`: render everyone, then say what apply would do.
+//! `herald plan`: render everyone, then say what apply would do, against the local store
+//! or (`--against`) the live one.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::PathBuf;
 
+use super::against::{self, Source};
 use super::args::PlanArgs;
-use super::{Exit, Output, report, session};
-use crate::manifest::Resend;
-use crate::plan::{self, Again, CampaignPlan, Delivery, LocalePlan, StateView};
+use super::{Exit, ReviewOutput, comment, report, session, validate};
+use crate::manifest::{self, Campaign, Manifests, Resend, Stage};
+use crate::plan::{self, Again, CampaignPlan, Delivery, Live, LocalePlan, StateView};
 use crate::reconcile::check_content;
 use crate::render::Reached;
+use crate::review::Warning;
+use crate::store::{Store, Summary};
 use crate::text::{self, Count, Thousands};
 
 pub fn run(args: &PlanArgs) -> Exit {
@@ -17,76 +21,318 @@ pub fn run(args: &PlanArgs) -> Exit {
     }
 }
 
+/// Where the plan's state comes from.
+enum State {
+    /// The local store, if there is one.
+    Local { path: PathBuf, store: Option<Store> },
+    /// A store seen from afar.
+    Against { source: Source, summary: Summary },
+}
+
+/// What planning found, campaign by campaign.
+#[derive(Default)]
+struct Planned {
+    plans: Vec<(CampaignPlan, Option<Live>)>,
+    refused: Vec<String>,
+    warnings: Vec<Warning>,
+}
+
 fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
     let path = &args.path.path();
-    let manifests = session::load(path)?;
+    let output = args.output.output;
+    let markdown = output == ReviewOutput::Markdown;
+    let manifests = load(args, path, markdown)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
-    let state = session::state(&args.state, path)?;
-    // Without a state store nothing was sent yet; plan never creates one.
-    let store = session::open_existing(&state)?;
+    let state = if let Some(text) = &args.against {
+        let source = Source::parse(text);
+        let summary = against::summary(&source).map_err(|unread| {
+            report::error(&unread.message);
+            // The comment says why there is no plan, for the reviewer who reads only it.
+            if markdown {
+                let planned = Planned {
+                    warnings: vec![Warning::Refused {
+                        campaign: None,
+                        message: format!("cannot plan against the live store: {}", unread.message),
+                    }],
+                    ..Planned::default()
+                };
+                print_markdown(args, &planned, &source_text(args, None));
+            }
+            unread.exit
+        })?;
+        State::Against { source, summary }
+    } else {
+        let path = session::state(&args.state, path)?;
+        // Without a state store nothing was sent yet; plan never creates one.
+        let store = session::open_existing(&path)?;
+        State::Local { path, store }
+    };
     let again = Again {
         uncertain: args.again.resend_uncertain,
         failed: args.again.retry_failed.clone(),
     };
-    let mut plans = Vec::new();
+    let mut planned = Planned::default();
     for campaign in campaigns {
-        let view = store
-            .as_ref()
-            .map(|s| s.campaign(&campaign.name))
-            .transpose()
-            .map_err(|error| {
-                report::error(error);
-                Exit::Refused
-            })?;
-        let state = view.as_ref().map(|store| StateView {
-            store,
-            again: &again,
-        });
-        let record = match &view {
-            Some(view) => view.record().map_err(|error| {
-                report::error(error);
-                Exit::Refused
-            })?,
-            None => None,
+        let result = match &state {
+            State::Local { store, .. } => plan_local(campaign, store.as_ref(), &again),
+            State::Against { summary, .. } => {
+                plan_against(campaign, summary, &mut planned.warnings)
+            }
         };
-        // Content changed after sending began is refused here as apply refuses it, so
-        // the check on a pull request fails before the merge does.
-        if let (Some(view), Some(record)) = (&view, &record) {
-            if let Err(error) = check_content(campaign, record, &view.counts()) {
-                report::refused(&campaign.name, error);
-                return Err(Exit::Refused);
-            }
-        }
-        let latency = record.and_then(|r| r.latency);
-        let delivery = Delivery::of(campaign, latency.as_ref());
-        match plan::plan(campaign, state, &delivery) {
-            Ok(plan) => {
-                for warning in plan.warnings() {
-                    report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
+        match result {
+            Ok(done) => {
+                for message in done.0.warnings() {
+                    report::warning(format_args!("campaign `{}`: {message}", campaign.name));
+                    planned.warnings.push(Warning::Plan {
+                        campaign: campaign.name.clone(),
+                        message,
+                    });
                 }
-                plans.push(plan);
+                planned.plans.push(done);
             }
-            Err(error) => {
-                report::refused(&campaign.name, error);
-                return Err(Exit::Refused);
-            }
-        }
-    }
-    match args.output.output {
-        Output::Json => {
-            let json = serde_json::json!({
-                "state": { "path": state, "exists": store.is_some() },
-                "campaigns": plans,
-            });
-            println!("{json}");
-        }
-        Output::Text => {
-            for plan in &plans {
-                print!("{}", text(plan, &state, store.is_some()));
+            Err(message) => {
+                report::refused(&campaign.name, &message);
+                // A comment says every refusal; the other outputs stop at the first.
+                if !markdown {
+                    return Err(Exit::Refused);
+                }
+                planned.refused.push(campaign.name.clone());
+                planned.warnings.insert(
+                    planned.refused.len() - 1,
+                    Warning::Refused {
+                        campaign: Some(campaign.name.clone()),
+                        message,
+                    },
+                );
             }
         }
     }
-    Ok(Exit::Success)
+    match output {
+        ReviewOutput::Json => println!("{}", json(&state, &planned)),
+        ReviewOutput::Text => {
+            for (plan, live) in &planned.plans {
+                print!("{}", text(plan, &state, live.as_ref()));
+            }
+        }
+        ReviewOutput::Markdown => print_markdown(args, &planned, &source_text(args, Some(&state))),
+    }
+    Ok(if planned.refused.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Refused
+    })
+}
+
+/// The manifests at `path`, or why not: on stderr as every command says it, and (for
+/// `-o markdown`) in the comment too, each problem a refusal.
+fn load(args: &PlanArgs, path: &std::path::Path, markdown: bool) -> Result<Manifests, Exit> {
+    manifest::load(path).map_err(|error| {
+        validate::print_load_error(&error);
+        if markdown {
+            let warnings = match &error {
+                manifest::LoadError::Invalid(diagnostics) => diagnostics
+                    .iter()
+                    .map(|d| Warning::Refused {
+                        campaign: None,
+                        message: d.to_string(),
+                    })
+                    .collect(),
+                other => vec![Warning::Refused {
+                    campaign: None,
+                    message: other.to_string(),
+                }],
+            };
+            let planned = Planned {
+                warnings,
+                ..Planned::default()
+            };
+            print_markdown(args, &planned, &source_text(args, None));
+        }
+        Exit::Refused
+    })
+}
+
+/// Where the state came from, and what it says of the campaign.
+fn state_line(state: &State, remote: Option<&Live>) -> String {
+    match (state, remote) {
+        (State::Against { source, .. }, Some(remote)) if remote.known => format!(
+            "  state     {source} (the live store's counts: revision {}, stage {})\n",
+            remote.revision,
+            remote.stage.map_or("-", Stage::as_str)
+        ),
+        (State::Against { source, .. }, _) => {
+            format!("  state     {source} (the live store: nothing sent for this campaign yet)\n")
+        }
+        (State::Local { path, store }, _) => {
+            let known = if store.is_some() {
+                "read"
+            } else {
+                "none yet: apply creates it"
+            };
+            format!("  state     {} ({known})\n", path.display())
+        }
+    }
+}
+
+/// Who has an outcome already, and who is to be sent now (estimated, against counts).
+fn to_send(plan: &CampaignPlan, remote: Option<&Live>) -> String {
+    let mut out = String::new();
+    let stage = plan.stage.as_str();
+    let paused = if plan.paused {
+        " (paused: apply sends nothing)"
+    } else {
+        ""
+    };
+    let about = if remote.is_some() { "about " } else { "" };
+    let again = if plan.resend > 0 {
+        format!(
+            ", {about}{} of them again: they got an earlier revision",
+            plan.resend
+        )
+    } else {
+        String::new()
+    };
+    if let Some(remote) = remote {
+        let _ = writeln!(
+            out,
+            "  state     {} already sent, {} failed, {} uncertain (not re-sent); {} on the store's suppression list",
+            plan.already_sent,
+            plan.failed,
+            plan.uncertain,
+            Count("address", remote.store_suppressed)
+        );
+        let _ = writeln!(
+            out,
+            "  to send   about {} in stage {stage}{again}{paused} (estimated from counts: {} reached, less \
+             those with an outcome or on the store's list)",
+            plan.to_send, remote.reached
+        );
+    } else {
+        if plan.already_sent + plan.failed + plan.uncertain > 0 {
+            let _ = writeln!(
+                out,
+                "  state     {} already sent, {} failed, {} uncertain (not re-sent)",
+                plan.already_sent, plan.failed, plan.uncertain
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  to send   {} in stage {stage}{again}{paused}",
+            plan.to_send
+        );
+    }
+    out
+}
+
+/// The plan against the local store; a refusal as its message.
+fn plan_local(
+    campaign: &Campaign,
+    store: Option<&Store>,
+    again: &Again,
+) -> Result<(CampaignPlan, Option<Live>), String> {
+    let view = store
+        .map(|s| s.campaign(&campaign.name))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let record = match &view {
+        Some(view) => view.record().map_err(|e| e.to_string())?,
+        None => None,
+    };
+    // Content changed after sending began is refused here as apply refuses it, so the
+    // check on a pull request fails before the merge does.
+    if let (Some(view), Some(record)) = (&view, &record) {
+        check_content(campaign, record, &view.counts()).map_err(|e| e.to_string())?;
+    }
+    let state = view.as_ref().map(|store| StateView { store, again });
+    let latency = record.and_then(|r| r.latency);
+    let delivery = Delivery::of(campaign, latency.as_ref());
+    let plan = plan::plan(campaign, state, &delivery).map_err(|e| e.to_string())?;
+    Ok((plan, None))
+}
+
+/// The plan against a store seen from afar: the content check as apply makes it, the
+/// counts estimated (see `plan::against`).
+fn plan_against(
+    campaign: &Campaign,
+    summary: &Summary,
+    warnings: &mut Vec<Warning>,
+) -> Result<(CampaignPlan, Option<Live>), String> {
+    let live = summary.campaign(&campaign.name);
+    if let Some(live) = live {
+        check_content(campaign, &live.record(), &live.counts()).map_err(|e| e.to_string())?;
+    }
+    let delivery = Delivery::of(campaign, None);
+    let mut plan = plan::plan(campaign, None, &delivery).map_err(|e| e.to_string())?;
+    let live_view = plan::against(&mut plan, live, summary.suppressed, &delivery);
+    let before = live.and_then(|l| l.stage);
+    if campaign.stage == Stage::Full && before.is_some_and(|s| s != Stage::Full) {
+        warnings.push(Warning::StageToFull {
+            campaign: campaign.name.clone(),
+            from: before,
+            seen_in: "the live store",
+        });
+    }
+    Ok((plan, Some(live_view)))
+}
+
+fn source_text(args: &PlanArgs, state: Option<&State>) -> String {
+    match (state, &args.against) {
+        (Some(State::Against { source, .. }), _) => format!("against `{source}`"),
+        (Some(State::Local { path, store }), _) => format!(
+            "state `{}`{}",
+            path.display(),
+            if store.is_some() { "" } else { " (none yet)" }
+        ),
+        (None, Some(against)) => format!("against `{against}`"),
+        (None, None) => format!("`{}`", args.path.path().display()),
+    }
+}
+
+fn print_markdown(args: &PlanArgs, planned: &Planned, source: &str) {
+    let mut everything = format!("herald plan {}", args.path.path().display());
+    if let Some(against) = &args.against {
+        let _ = write!(everything, " --against {against}");
+    }
+    let document = comment::plan(&comment::PlanComment {
+        source: crate::review::markdown::inline(source),
+        plans: &planned.plans,
+        refused: &planned.refused,
+        warnings: &planned.warnings,
+        everything,
+    });
+    print!("{}", document.render(args.output.limit));
+}
+
+fn json(state: &State, planned: &Planned) -> serde_json::Value {
+    let state_json = match state {
+        State::Local { path, store } => {
+            serde_json::json!({ "path": path, "exists": store.is_some() })
+        }
+        State::Against { source, summary } => serde_json::json!({
+            "against": source.to_string(),
+            "suppressed": summary.suppressed,
+        }),
+    };
+    let campaigns: Vec<serde_json::Value> = planned
+        .plans
+        .iter()
+        .map(|(plan, live)| {
+            let mut value = serde_json::to_value(plan).expect("a plan serializes");
+            if let (Some(live), Some(object)) = (live, value.as_object_mut()) {
+                object.insert("to_send_estimated".to_owned(), true.into());
+                object.insert(
+                    "live".to_owned(),
+                    serde_json::to_value(live).expect("a live view serializes"),
+                );
+            }
+            value
+        })
+        .collect();
+    let mut json = serde_json::json!({ "state": state_json, "campaigns": campaigns });
+    if !planned.warnings.is_empty() {
+        json["warnings"] = serde_json::to_value(&planned.warnings).expect("warnings serialize");
+    }
+    json
 }
 
 /// Values listed beside a catalog; the rest are counted.
@@ -174,25 +420,22 @@ fn locales(out: &mut String, plan: &CampaignPlan) {
     }
 }
 
-fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
+fn text(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
     let a = &plan.audience;
     let mut out = String::new();
-    let stage = plan.stage.as_str();
     let resend = match plan.revision.resend {
         Resend::All => ", resend: all",
         Resend::None => "",
     };
     let _ = writeln!(
         out,
-        "campaign {} (revision {}{resend}, stage {stage}, transport {})",
-        plan.name, plan.revision.number, plan.transport
+        "campaign {} (revision {}{resend}, stage {}, transport {})",
+        plan.name,
+        plan.revision.number,
+        plan.stage.as_str(),
+        plan.transport
     );
-    let known = if exists {
-        "read"
-    } else {
-        "none yet: apply creates it"
-    };
-    let _ = writeln!(out, "  state     {} ({known})", store.display());
+    out.push_str(&state_line(state, remote));
     let _ = writeln!(
         out,
         "  audience  {} rows: {} unique, {} duplicates, {} invalid, {} suppressed",
@@ -208,31 +451,7 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
     for source in &plan.suppressed_by {
         let _ = writeln!(out, "  suppress  {}: {}", source.source, source.recipients);
     }
-    let paused = if plan.paused {
-        " (paused: apply sends nothing)"
-    } else {
-        ""
-    };
-    if plan.already_sent + plan.failed + plan.uncertain > 0 {
-        let _ = writeln!(
-            out,
-            "  state     {} already sent, {} failed, {} uncertain (not re-sent)",
-            plan.already_sent, plan.failed, plan.uncertain
-        );
-    }
-    let again = if plan.resend > 0 {
-        format!(
-            ", {} of them again: they got an earlier revision",
-            plan.resend
-        )
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        out,
-        "  to send   {} in stage {stage}{again}{paused}",
-        plan.to_send
-    );
+    out.push_str(&to_send(plan, remote));
     locales(&mut out, plan);
     let _ = writeln!(
         out,

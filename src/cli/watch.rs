@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::reconcile::Stop;
 use crate::serve::directory::Directory;
 use crate::serve::events::{Certificates, TestTrust};
+use crate::serve::summary::READ_TOKEN_ENV;
 use crate::serve::{Service, socket};
 use crate::watch::{self, Event, Options};
 
@@ -36,20 +37,9 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         ));
         return Err(Exit::Refused);
     }
-    // An address that cannot be had is refused before anything is sent.
-    let listener = args
-        .listen
-        .map(|address| {
-            std::net::TcpListener::bind(address)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .map_err(|error| {
-                    report::error(format_args!(
-                        "cannot listen on {address}: {error}; nothing was sent"
-                    ));
-                    Exit::Refused
-                })
-        })
-        .transpose()?;
+    // An address that cannot be had, or a token too short, is refused before anything is sent.
+    let listener = args.listen.map(bind).transpose()?;
+    let read_token = listener.as_ref().map(|_| read_token()).transpose()?;
     let trust = test_trust()?;
     let sending = session::open_for_sending(&state, args.require.require_state)?;
     let runtime = session::runtime();
@@ -69,6 +59,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         metrics: Arc::clone(&metrics),
         directory: Arc::clone(&directory),
         certificates: Arc::new(Certificates::new(trust)),
+        read_token: read_token.flatten(),
     };
     let options = Options {
         path: path.to_owned(),
@@ -120,6 +111,35 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
             Ok(Exit::Failed)
         }
     }
+}
+
+/// A listener on `address`, for the runtime to take over.
+fn bind(address: std::net::SocketAddr) -> Result<std::net::TcpListener, Exit> {
+    std::net::TcpListener::bind(address)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|error| {
+            report::error(format_args!(
+                "cannot listen on {address}: {error}; nothing was sent"
+            ));
+            Exit::Refused
+        })
+}
+
+/// The token `GET /summary` asks for, when `HERALD_READ_TOKEN` is set; one too short to
+/// be kept out of what herald prints is refused.
+fn read_token() -> Result<Option<Arc<crate::secret::Secret>>, Exit> {
+    let Some(token) = crate::secret::from_env(READ_TOKEN_ENV) else {
+        return Ok(None);
+    };
+    if token.is_short() {
+        report::error(format_args!(
+            "{READ_TOKEN_ENV} is shorter than {} characters, too short to keep out of what herald prints; \
+             make it long and random (`openssl rand -hex 32`); nothing was sent",
+            crate::secret::SHORTEST
+        ));
+        return Err(Exit::Refused);
+    }
+    Ok(Some(Arc::new(token)))
 }
 
 /// The test-only SNS trust the environment asks for; refused before anything is sent

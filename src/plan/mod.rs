@@ -8,6 +8,7 @@
 //!   all cores; only the set of addresses seen is kept for the whole run.
 //! - Canary membership is a hash of campaign name and address: the same people on every run.
 
+mod against;
 mod delivery;
 mod duration;
 mod error;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
+pub use against::{Live, against};
 pub use delivery::{ASSUMED_LATENCY, Binds, Delivery, Estimate};
 pub use duration::human_duration;
 pub use error::{InvalidRow, PlanError};

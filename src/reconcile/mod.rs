@@ -27,7 +27,7 @@ mod breaker;
 mod call;
 mod error;
 mod execute;
-mod fingerprint;
+pub mod fingerprint;
 mod gate;
 mod pace;
 mod policy;

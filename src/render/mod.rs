@@ -255,6 +255,13 @@ impl Renderer {
         self.keyed
     }
 
+    /// The locale column's value for `record` as plan counts it: a tag in the registry's
+    /// spelling, the default locale when empty, else the value as written (trimmed).
+    pub fn requested_locale(&self, record: &Record) -> String {
+        let value = record.get(&self.locale_field).unwrap_or_default();
+        self.catalogs.resolve(&value).requested.clone()
+    }
+
     /// Renders subject and bodies for one recipient. `row` names the audience row in errors.
     pub fn render(
         &self,

@@ -18,6 +18,7 @@ pub fn router(service: Service) -> Router {
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/summary", get(super::summary::summary))
         .route(
             "/unsubscribe/{token}",
             get(super::feedback::unsubscribe_page).post(super::feedback::unsubscribe),

@@ -1,5 +1,6 @@
 //! herald as a service: the HTTP side of `herald watch --listen` (health, readiness,
-//! metrics, status JSON, a status page, one-click unsubscribe and provider events), and the state store's socket, through which
+//! metrics, status JSON, a status page, one-click unsubscribe, provider events, and the
+//! store's summary for `plan --against`), and the state store's socket, through which
 //! other herald processes read a store this one holds.
 //!
 //! # Guarantees
@@ -8,7 +9,8 @@
 //! - A connection that does not send a whole request head in time, or sits idle, is
 //!   closed; so is a request whose body does not arrive in time (see `listener`).
 //! - `/status` and the socket answer from the store through `crate::status`, the same
-//!   code `herald status` runs, so the three never disagree.
+//!   code `herald status` runs, so the three never disagree; `/summary` and the socket
+//!   answer `plan --against` through `Store::summary` alike.
 
 pub mod directory;
 pub mod events;
@@ -18,10 +20,12 @@ mod http;
 mod listener;
 mod page;
 pub mod socket;
+pub mod summary;
 
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 use crate::live::Live;
 use crate::store::Store;
@@ -36,6 +40,8 @@ pub struct Service {
     pub directory: Arc<directory::Directory>,
     /// SNS signing certificates, fetched once each, and subscription confirmations.
     pub certificates: Arc<events::Certificates>,
+    /// The token `GET /summary` asks for (`HERALD_READ_TOKEN`); without it, 503.
+    pub read_token: Option<Arc<Secret>>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes.

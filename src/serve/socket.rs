@@ -1,7 +1,7 @@
 //! The state store's socket: how another herald process reads a store this one holds.
 //!
 //! sled lets one process open a store. While `apply` or `watch` holds it, `herald status`
-//! (and `suppressions list`) connect to `herald.sock` in the state folder, send one JSON
+//! (and `suppressions list`, and `plan --against` the folder) connect to `herald.sock` in the state folder, send one JSON
 //! request on a line, and read one JSON answer on a line. The answer is built by the same
 //! code that would read the store directly, so it is the same answer.
 //!
@@ -42,6 +42,8 @@ pub enum Request {
     Unsuppress {
         address: String,
     },
+    /// What `plan --against` needs of the store (`Store::summary`).
+    Summary,
 }
 
 /// The answer: the JSON the command would print, or why there is none.
@@ -66,6 +68,10 @@ pub fn answer(store: &Store, request: &Request) -> Answer {
             Err(error) => Answer::Failed(error.to_string()),
         },
         Request::Suppressions => Answer::Ok(crate::status::suppressions(store)),
+        Request::Summary => match store.summary() {
+            Ok(summary) => Answer::Ok(serde_json::to_value(summary).expect("a summary serializes")),
+            Err(error) => Answer::Failed(error.to_string()),
+        },
         Request::Suppress { address, reason } => {
             let suppression = crate::store::Suppression::new(reason, None);
             match store.suppress(address, &suppression) {

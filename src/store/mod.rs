@@ -46,6 +46,7 @@ mod ledger;
 mod legacy;
 mod open;
 mod record;
+mod summary;
 mod suppressions;
 mod tokens;
 mod upgrade;
@@ -63,6 +64,7 @@ pub use record::{
     CallLatency, CampaignRecord, Intent, RecipientRecord, Status, StatusCounts, TransportDown, now,
     timestamp,
 };
+pub use summary::{CampaignSummary, Summary};
 pub use suppressions::Suppression;
 pub use tokens::{Once, Recorded};
 

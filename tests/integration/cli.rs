@@ -6,9 +6,10 @@ use std::process::Command;
 
 use crate::harness::Test;
 
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "validate",
     "plan",
+    "diff",
     "apply",
     "watch",
     "status",

@@ -11,7 +11,8 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     // The HTTP side: a peer of the command line that starts it, used by nothing below.
     &["serve"],
-    &["watch"],
+    // Review before merge: diffs and the pull request's comment, for the command line.
+    &["watch", "review"],
     &["reconcile"],
     &["metrics"],
     &["transport"],

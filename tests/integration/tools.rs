@@ -1,8 +1,8 @@
 //! The checkers the operations tests run, as `tests/servers/install.sh` installs them:
 //! promtool (Debian's `prometheus`, unpacked into `.tools/prometheus`), and
-//! kubernetes-validate, checkov and the OpenMetrics parser of `prometheus-client` (from
-//! the Python package index, in the venv `.tools/validators`); `systemd-analyze` comes
-//! with the machine's systemd.
+//! kubernetes-validate, checkov, the OpenMetrics parser of `prometheus-client` and
+//! check-jsonschema (from the Python package index, in the venv `.tools/validators`);
+//! shellcheck (Debian's, system-wide); `systemd-analyze` comes with the machine's systemd.
 //! Without one, a test is skipped with a note, except under `CI=true`, where it fails
 //! (`servers::unavailable`).
 
@@ -39,6 +39,20 @@ pub fn kubernetes_validate() -> Option<PathBuf> {
         ".tools/validators/bin/kubernetes-validate",
         "kubernetes-validate",
     )
+}
+
+/// check-jsonschema, which carries the GitHub workflow schema of the `SchemaStore`.
+pub fn check_jsonschema() -> Option<PathBuf> {
+    installed(".tools/validators/bin/check-jsonschema", "check-jsonschema")
+}
+
+pub fn shellcheck() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/shellcheck");
+    if path.exists() {
+        Some(path)
+    } else {
+        unavailable("shellcheck (Debian's shellcheck)")
+    }
 }
 
 pub fn checkov() -> Option<PathBuf> {

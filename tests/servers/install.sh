@@ -8,7 +8,9 @@
 #   systemd-analyze        Debian's systemd, system-wide (usually there already; no daemon is
 #                          started: the unit tests run it offline)
 #   .tools/validators/     Python venv with kubernetes-validate, checkov and prometheus-client
-#                          (its OpenMetrics parser), the checkers the deployment tests run
+#                          (its OpenMetrics parser), the checkers the deployment tests run, and
+#                          check-jsonschema (with SchemaStore's GitHub workflow schema inside)
+#   shellcheck             Debian's package, system-wide, for the workflow recipe's scripts
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,4 +53,11 @@ if ! .tools/validators/bin/python -c 'import kubernetes_validate, checkov, prome
     rm -rf .tools/validators
     python3 -m venv .tools/validators
     .tools/validators/bin/pip install --quiet 'kubernetes-validate==1.37.0' 'checkov==3.3.30' 'prometheus-client==0.26.0'
+fi
+if [ ! -x .tools/validators/bin/check-jsonschema ]; then
+    .tools/validators/bin/pip install --quiet 'check-jsonschema==0.39.0'
+fi
+
+if [ ! -x /usr/bin/shellcheck ]; then
+    apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends shellcheck
 fi

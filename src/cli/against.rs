@@ -1,0 +1,140 @@
+//! `plan --against`: the store's summary from wherever it is: a `herald watch --listen`
+//! over HTTP (with the read token), or a state folder, read directly or, while another
+//! herald holds it, through its socket. Each way gives the same `Summary`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::Exit;
+use crate::serve::socket::{self, Answer, Request};
+use crate::serve::summary::READ_TOKEN_ENV;
+use crate::store::{Store, StoreError, Summary};
+
+/// How long the service may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the store is.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Service(String),
+    Folder(PathBuf),
+}
+
+impl Source {
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            Self::Service(text.trim_end_matches('/').to_owned())
+        } else {
+            Self::Folder(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Service(url) => f.write_str(url),
+            Self::Folder(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Why there is no summary, and the exit that goes with it: 2 for what the user must
+/// change (a token, a folder), 1 for what may pass (the service unreachable, a store error).
+#[derive(Debug)]
+pub struct Unread {
+    pub exit: Exit,
+    pub message: String,
+}
+
+fn refused(message: impl std::fmt::Display) -> Unread {
+    Unread {
+        exit: Exit::Refused,
+        message: message.to_string(),
+    }
+}
+
+fn failed(message: impl std::fmt::Display) -> Unread {
+    Unread {
+        exit: Exit::Failed,
+        message: message.to_string(),
+    }
+}
+
+/// The summary of the store at `source`, or why there is none.
+pub fn summary(source: &Source) -> Result<Summary, Unread> {
+    match source {
+        Source::Service(url) => from_service(url),
+        Source::Folder(path) => from_folder(path),
+    }
+}
+
+fn from_service(url: &str) -> Result<Summary, Unread> {
+    let Some(token) = crate::secret::from_env(READ_TOKEN_ENV) else {
+        return Err(refused(format_args!(
+            "`--against {url}` needs the service's read token in {READ_TOKEN_ENV}; nothing was read"
+        )));
+    };
+    let endpoint = format!("{url}/summary");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let answer = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .get(&endpoint)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((status, body))
+    });
+    let (status, body) =
+        answer.map_err(|error| failed(format_args!("cannot ask {endpoint}: {error}")))?;
+    let said = || body.trim().chars().take(200).collect::<String>();
+    match status.as_u16() {
+        200 => serde_json::from_str(&body).map_err(|error| {
+            failed(format_args!(
+                "{endpoint} answered what herald cannot read as a summary: {error}"
+            ))
+        }),
+        401 | 403 => Err(refused(format_args!(
+            "{endpoint} refused the read token in {READ_TOKEN_ENV} ({}: {}); nothing was read",
+            status.as_u16(),
+            said()
+        ))),
+        404 | 503 => Err(refused(format_args!(
+            "{endpoint} does not serve the summary ({}: {}): is it a `herald watch --listen` with {READ_TOKEN_ENV} set?",
+            status.as_u16(),
+            said()
+        ))),
+        code => Err(failed(format_args!(
+            "{endpoint} answered {code}: {}",
+            said()
+        ))),
+    }
+}
+
+fn from_folder(path: &Path) -> Result<Summary, Unread> {
+    match Store::open_existing(path) {
+        Ok(Some(store)) => store.summary().map_err(failed),
+        Ok(None) => Err(refused(format_args!(
+            "`--against {}`: there is no state store there; nothing was read",
+            path.display()
+        ))),
+        Err(locked @ StoreError::Locked { .. }) => match socket::ask(path, &Request::Summary) {
+            Ok(Answer::Ok(json)) => serde_json::from_value(json)
+                .map_err(|error| failed(format_args!("an answer herald cannot read: {error}"))),
+            Ok(Answer::Refused(message)) => Err(refused(message)),
+            Ok(Answer::Failed(message)) => Err(failed(message)),
+            Err(error) => Err(refused(format_args!("{locked}; {error}"))),
+        },
+        Err(error) => Err(refused(error)),
+    }
+}
