@@ -6,10 +6,11 @@
 //! - Its intent is recorded and flushed before the transport is handed the call; the
 //!   outcomes replace the intent in one atomic write after. A crash in between leaves
 //!   exactly this call's recipients `uncertain`.
-//! - The call gives back its `Slot` once its outcomes are queued in the journal, before
-//!   they are on disk: the next call may start meanwhile, and its intent, queued after
-//!   them, is never on disk without them. So a crash still leaves at most as many calls
-//!   uncertain as there are slots.
+//! - A call the transport answered gives back its `Slot` once its outcomes are queued in
+//!   the journal, before they are on disk: the next call may start meanwhile, and its
+//!   intent, queued after them, is never on disk without them. So a crash still leaves at
+//!   most as many calls uncertain as there are slots. A call the transport did not answer
+//!   keeps its slot, for the run to judge before anything else starts.
 //! - A retryable answer waits (as the provider says, or backing off) and draws tokens again
 //!   before the retry. Only an answer about a recipient fails them: after `MAX_TRIES`, a
 //!   stop request during the wait, the transport found down meanwhile, or an answer that
@@ -116,12 +117,13 @@ impl Probe {
 
 /// Sends one call: check, intent, deliver, retry what may be retried, outcomes. The
 /// retries give up early once the shared breaker says the transport is down. `slot` is
-/// given back once the outcomes are queued, before they are on disk.
+/// given back (taken and dropped) once the outcomes are queued, before they are on disk,
+/// when the transport answered; otherwise it is left for the caller.
 pub async fn send<D: Deliver>(
     deliver: &D,
     shared: &Shared,
     envelopes: Vec<Envelope>,
-    slot: Slot,
+    slot: &mut Option<Slot>,
 ) -> Result<Settled, ReconcileError> {
     let Shared {
         store,
@@ -199,7 +201,9 @@ pub async fn send<D: Deliver>(
         settled.unavailable = None;
     }
     let recording = store.finish_queued(Some(&intent), &changes)?;
-    drop(slot);
+    if settled.answered {
+        slot.take();
+    }
     recording.settle().await?;
     Ok(settled)
 }
@@ -402,7 +406,7 @@ mod tests {
                 .enable_all()
                 .build()
                 .unwrap();
-            runtime.block_on(send(deliver, &self.shared, call, Slot::free()))
+            runtime.block_on(send(deliver, &self.shared, call, &mut Some(Slot::free())))
         }
 
         fn record(&self, address: &str) -> Option<RecipientRecord> {

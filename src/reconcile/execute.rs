@@ -88,10 +88,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
     let caller = Caller::new(&campaign, transport, &store, ctx);
     let mut stop = ctx.stop.clone();
     let mut in_flight: FuturesUnordered<Flight> = FuturesUnordered::new();
-    // A call holds a slot until its outcomes are queued (see `call::send`); it may still
-    // be in flight after, waiting for them to be on disk.
-    let (release, mut released) = tokio::sync::mpsc::unbounded_channel();
-    let mut held = 0;
+    let mut slots = Slots::new();
     let mut producing = true;
     let mut run = Run::new(
         report,
@@ -103,31 +100,32 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         campaign.transport.clone(),
     );
     loop {
+        slots.count_returned();
         // A probe is judged before anything else starts: its outcomes on disk and settled.
         let (busy, concurrency) = if run.probing {
             (in_flight.len(), 1)
         } else {
-            (held, delivery.concurrency)
+            (slots.held, delivery.concurrency)
         };
         let may_start = producing && !run.closed && busy < concurrency;
         if !may_start && in_flight.is_empty() {
             break;
         }
         tokio::select! {
-            Some(()) = released.recv(), if held > 0 => held -= 1,
+            () = slots.returned(), if slots.held > 0 => {}
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                 let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-                run.settle(done)?;
+                let (settled, slot) = done.unzip();
+                run.settle(settled)?;
+                // A slot the call kept is given back once the run has judged the call.
+                drop(slot);
             }
             call = received.recv(), if may_start => match call {
                 None => producing = false,
                 Some(Err(error)) => run.fail(error),
                 // Each call is a task of its own, so calls run on every worker thread,
                 // and it waits for the rate itself, so the others go on meanwhile.
-                Some(Ok(call)) => {
-                    held += 1;
-                    in_flight.push(caller.launch(call, Slot::new(release.clone())));
-                }
+                Some(Ok(call)) => in_flight.push(caller.launch(call, slots.take())),
             },
             () = stop.wait(), if !run.closed => run.interrupt(),
         }
@@ -156,8 +154,48 @@ pub fn waiting_for_transport(prepared: &Prepared, ctx: &Context) -> Option<Repor
     Some(report)
 }
 
-/// A call under way: `None` when a stop came before it started.
-type Flight = tokio::task::JoinHandle<Option<Result<Settled, ReconcileError>>>;
+/// The places of calls under way. A call holds one until its outcomes are queued (see
+/// `call::send`); it may still be in flight after, waiting for them to be on disk.
+struct Slots {
+    held: usize,
+    release: tokio::sync::mpsc::UnboundedSender<()>,
+    released: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+impl Slots {
+    fn new() -> Self {
+        let (release, released) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            held: 0,
+            release,
+            released,
+        }
+    }
+
+    fn take(&mut self) -> Slot {
+        self.held += 1;
+        Slot::new(self.release.clone())
+    }
+
+    /// Counts every slot given back so far. A call's slot is given back before its task
+    /// ends, so once every call is over, none is counted as held.
+    fn count_returned(&mut self) {
+        while self.released.try_recv().is_ok() {
+            self.held -= 1;
+        }
+    }
+
+    /// Waits for a slot to be given back, and counts it.
+    async fn returned(&mut self) {
+        if self.released.recv().await.is_some() {
+            self.held -= 1;
+        }
+    }
+}
+
+/// A call under way: `None` when a stop came before it started; with its slot when the
+/// call kept it (see `call::send`).
+type Flight = tokio::task::JoinHandle<Option<(Result<Settled, ReconcileError>, Option<Slot>)>>;
 
 /// What every call of a run shares, to start one.
 #[derive(Clone)]
@@ -203,7 +241,9 @@ impl Caller {
             if !shared.pacer.ready(call.len()).await {
                 return None;
             }
-            Some(call::send(&*transport, &shared, call, slot).await)
+            let mut slot = Some(slot);
+            let settled = call::send(&*transport, &shared, call, &mut slot).await;
+            Some((settled, slot))
         })
     }
 }
