@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::plan::{CampaignPlan, Live, LocalePlan};
-use crate::render::Reached;
 use crate::review::markdown::{Block, Details, Document, Table, cell, code, inline, number};
 use crate::review::samples::LocaleDiff;
 use crate::review::{CampaignDiff, Change, Diff, Warning};
@@ -389,17 +388,7 @@ fn locales(text: &mut String, plan: &CampaignPlan) {
             .iter()
             .take(LISTED_VALUES)
             .map(|l| {
-                let name = if l.reached == Reached::Empty {
-                    "empty"
-                } else {
-                    &l.locale
-                };
-                let how = match l.reached {
-                    Reached::Map => " (map)",
-                    Reached::NoCatalog => " (no catalog)",
-                    Reached::Unknown => " (unknown)",
-                    Reached::Catalog | Reached::Empty => "",
-                };
+                let (name, how) = l.label();
                 format!("{name} {}{how}", number(l.recipients))
             })
             .collect();

@@ -371,17 +371,7 @@ fn locales(out: &mut String, plan: &CampaignPlan) {
                 .iter()
                 .take(LISTED_VALUES)
                 .map(|l| {
-                    let name = if l.reached == Reached::Empty {
-                        "empty"
-                    } else {
-                        &l.locale
-                    };
-                    let how = match l.reached {
-                        Reached::Map => " (map)",
-                        Reached::NoCatalog => " (no catalog)",
-                        Reached::Unknown => " (unknown)",
-                        Reached::Catalog | Reached::Empty => "",
-                    };
+                    let (name, how) = l.label();
                     format!("{name} {}{how}", Thousands(l.recipients))
                 })
                 .collect();

@@ -114,6 +114,25 @@ pub struct LocalePlan {
     pub fallback_keys: Vec<String>,
 }
 
+impl LocalePlan {
+    /// How a table names this value: `empty` for rows without one, and how it reached its
+    /// catalog when not by a catalog of its name (` (map)`, ` (no catalog)`, ` (unknown)`).
+    pub fn label(&self) -> (&str, &'static str) {
+        let name = if self.reached == Reached::Empty {
+            "empty"
+        } else {
+            &self.locale
+        };
+        let how = match self.reached {
+            Reached::Map => " (map)",
+            Reached::NoCatalog => " (no catalog)",
+            Reached::Unknown => " (unknown)",
+            Reached::Catalog | Reached::Empty => "",
+        };
+        (name, how)
+    }
+}
+
 /// `spec.revision`.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct PlanRevision {

@@ -27,7 +27,7 @@ fn finish(campaign: &CampaignStore, records: Vec<(&str, RecipientRecord)>) {
 }
 
 /// Opens the store at `path` again once sled's flusher has let go of the last one.
-fn reopen(path: &Path) -> Result<Store, StoreError> {
+pub(super) fn reopen(path: &Path) -> Result<Store, StoreError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match Store::open(path, IfMissing::Refuse) {

@@ -45,21 +45,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::time::{Duration, Instant};
 
     use super::super::{IfMissing, Intent, Status, now};
     use super::*;
 
     fn reopen(path: &Path) -> Store {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match Store::open(path, IfMissing::Refuse) {
-                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                other => return other.unwrap(),
-            }
-        }
+        super::super::tests::reopen(path).unwrap()
     }
 
     fn intent(addresses: &[&str]) -> Intent {
