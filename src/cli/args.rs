@@ -181,12 +181,23 @@ pub struct PlanArgs {
     /// Plan only this campaign
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
+    /// Plan as if it were this instant (RFC 3339 with an offset): who a schedule makes
+    /// due then; nothing is sent, the state store is only read
+    #[arg(long, value_name = "RFC3339", value_parser = instant)]
+    pub at: Option<jiff::Timestamp>,
     #[command(flatten)]
     pub again: AgainArg,
     #[command(flatten)]
     pub state: StateArg,
     #[command(flatten)]
     pub output: OutputArg,
+}
+
+/// `--at`: an RFC 3339 instant with its offset.
+fn instant(value: &str) -> Result<jiff::Timestamp, String> {
+    crate::manifest::instant(value).ok_or_else(|| {
+        format!("`{value}` is not a date and time with an offset (RFC 3339), e.g. `2026-12-08T09:00:00+01:00`")
+    })
 }
 
 /// Send what is due now, record every outcome, and exit; safe to run again at any time

@@ -28,6 +28,8 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
         uncertain: args.again.resend_uncertain,
         failed: args.again.retry_failed.clone(),
     };
+    // One instant for every campaign: `--at`, or now. The store is only read.
+    let at = args.at.unwrap_or_else(crate::clock::now);
     let mut plans = Vec::new();
     for campaign in campaigns {
         let view = store
@@ -59,7 +61,7 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
         }
         let latency = record.and_then(|r| r.latency);
         let delivery = Delivery::of(campaign, latency.as_ref());
-        match plan::plan(campaign, state, &delivery) {
+        match plan::plan(campaign, state, &delivery, at) {
             Ok(plan) => {
                 for warning in plan.warnings() {
                     report::warning(format_args!("campaign `{}`: {warning}", campaign.name));
@@ -220,6 +222,13 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
             plan.already_sent, plan.failed, plan.uncertain
         );
     }
+    if plan.expired > 0 {
+        let _ = writeln!(
+            out,
+            "  state     {} expired (not sent by not_after; never sent in this revision)",
+            plan.expired
+        );
+    }
     let again = if plan.resend > 0 {
         format!(
             ", {} of them again: they got an earlier revision",
@@ -247,5 +256,37 @@ fn text(plan: &CampaignPlan, store: &Path, exists: bool) -> String {
         plan.calls_in_flight
     );
     let _ = writeln!(out, "  duration  {}", plan.duration);
+    if let Some(schedule) = &plan.schedule {
+        schedule_lines(&mut out, schedule);
+    }
     out
+}
+
+/// What the schedule makes of the campaign, as of the plan's instant.
+fn schedule_lines(out: &mut String, schedule: &plan::SchedulePlan) {
+    let _ = writeln!(
+        out,
+        "  schedule  as of {}: {} due now",
+        schedule.at,
+        Thousands(schedule.due_now)
+    );
+    let next = schedule
+        .next_due
+        .as_deref()
+        .unwrap_or("nobody is waiting for a window");
+    let _ = writeln!(out, "            next due {next}");
+    let ends = schedule
+        .ends
+        .as_deref()
+        .map_or("nobody left to send".to_owned(), |ends| {
+            format!("ends about {ends} at the declared rate, within the windows")
+        });
+    let _ = writeln!(out, "            {ends}");
+    if schedule.expire > 0 {
+        let _ = writeln!(
+            out,
+            "            {} would expire: not sent by not_after",
+            Count("recipient", schedule.expire)
+        );
+    }
 }

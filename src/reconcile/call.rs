@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use super::ReconcileError;
 use super::breaker::Breaker;
 use super::pace::Pacer;
+use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, now};
+use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status};
 use crate::transport::{self, Cause, Deliver, Envelope, Outcome};
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
@@ -36,6 +37,9 @@ pub struct Settled {
     pub uncertain: u64,
     /// Certainly not sent (the transport could not take them); due again next run.
     pub not_sent: u64,
+    /// Not sent because their window (or the campaign's `not_after`) closed before the
+    /// call: no call was made for them; due again when their window next opens.
+    pub deferred: u64,
     /// Requests made (the first and every retry), and how long they took in all.
     pub requests: u32,
     pub seconds: f64,
@@ -86,9 +90,18 @@ pub async fn send<D: Deliver>(
     breaker: &Breaker,
 ) -> Result<Settled, ReconcileError> {
     transport::check(&envelopes)?;
+    // The schedule once more, right before the call: whoever's window closed meanwhile
+    // waits for the next.
+    let (envelopes, deferred) = in_window(envelopes);
+    if envelopes.is_empty() {
+        return Ok(Settled {
+            deferred,
+            ..Settled::default()
+        });
+    }
     let intent = Intent {
         revision,
-        started: now(),
+        started: clock::unix_now(),
         recipients: envelopes
             .iter()
             .map(|e| (e.key.clone(), e.attempt))
@@ -97,6 +110,7 @@ pub async fn send<D: Deliver>(
     let intent = store.begin_async(&intent).await?;
 
     let mut tally = Tally::new(revision, envelopes.len());
+    tally.settled.deferred = deferred;
     let mut pending = envelopes;
     let mut tries = 1;
     loop {
@@ -136,6 +150,12 @@ pub async fn send<D: Deliver>(
             break;
         }
         tries += 1;
+        // Nobody is retried once their window closed: they keep what they had.
+        let (retry, late) = in_window(retry);
+        tally.settled.deferred += late;
+        if retry.is_empty() {
+            break;
+        }
         pending = retry;
     }
     let Tally {
@@ -154,6 +174,22 @@ pub async fn send<D: Deliver>(
     }
     store.finish_async(Some(&intent), &changes).await?;
     Ok(settled)
+}
+
+/// The envelopes whose window is still open, and how many were left out (their window,
+/// or the campaign, closed).
+fn in_window(envelopes: Vec<Envelope>) -> (Vec<Envelope>, u64) {
+    if envelopes.iter().all(|e| e.until.is_none()) {
+        return (envelopes, 0);
+    }
+    let now = clock::now();
+    let before = envelopes.len();
+    let open: Vec<Envelope> = envelopes
+        .into_iter()
+        .filter(|e| e.until.is_none_or(|until| now < until))
+        .collect();
+    let left = (before - open.len()) as u64;
+    (open, left)
 }
 
 /// A call's outcomes as they come in: counted, and turned into the store's changes.
@@ -230,7 +266,7 @@ impl Tally {
                 revision: self.revision,
                 provider_id,
                 reason,
-                updated: now(),
+                updated: clock::unix_now(),
             },
         });
         None
@@ -376,6 +412,7 @@ mod tests {
             to: address.to_owned(),
             message_id: format!("<{address}.test>"),
             attempt: 1,
+            until: None,
             message: Message::Whole(Rendered {
                 subject: "Hello".into(),
                 html: None,

@@ -42,6 +42,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         counts,
         transport,
         delivery,
+        at,
         warnings: _,
     } = prepared;
     let recovered = ctx.recovered.get(&campaign.name).copied().unwrap_or(0);
@@ -78,6 +79,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         again: ctx.again.clone(),
         kind: delivery.kind,
         rows: usize::try_from(plan.audience.rows).unwrap_or(usize::MAX),
+        at,
         call_size: delivery.call_size,
         tags: transport.tags(),
     }
@@ -401,6 +403,7 @@ fn count(settled: &Settled, report: &mut Report, live: &Live) {
     report.failed += settled.failed;
     report.uncertain += settled.uncertain;
     report.not_sent += settled.not_sent;
+    report.deferred += settled.deferred;
     live.update(&report.name, |live| {
         live.sent += settled.sent;
         live.failed += settled.failed;
@@ -426,7 +429,9 @@ fn start(
         live.halted.clone_from(&record.halted);
     });
     report.halted.clone_from(&record.halted);
-    if let Some(ending) = early_ending(campaign.paused, record.halted.is_some(), plan.to_send) {
+    // Past `not_after`, the run records who expired even when nobody is due.
+    let work = plan.to_send + plan.expiring;
+    if let Some(ending) = early_ending(campaign.paused, record.halted.is_some(), work) {
         report.ending = ending;
         return Ok(None);
     }

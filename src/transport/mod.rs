@@ -39,6 +39,9 @@ pub struct Envelope {
     /// Which attempt for this recipient this is, from 1.
     pub attempt: u32,
     pub message: Message,
+    /// Under a schedule, when the recipient's window (or the campaign) closes: a call made
+    /// at or after it does not carry them.
+    pub until: Option<jiff::Timestamp>,
 }
 
 /// What became of one envelope. Only an answer about the recipient fails them; an answer
@@ -303,6 +306,7 @@ mod tests {
             to: to.to_owned(),
             message_id: message_id("launch", 1, to, "news@example.com"),
             attempt: 1,
+            until: None,
             message: Message::Whole(Rendered {
                 subject: String::new(),
                 html: None,
