@@ -432,4 +432,8 @@ pub enum Output {
 pub enum Listed {
     Failed,
     Uncertain,
+    /// Not sent by the schedule's `not_after`
+    Expired,
+    /// Sent, with when
+    Sent,
 }

@@ -50,6 +50,14 @@ pub struct Window {
     pub to: Time,
 }
 
+/// A due recipient's window: open until `until`, then next open at `reopens` (`None`:
+/// not before `not_after`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub until: Timestamp,
+    pub reopens: Option<Timestamp>,
+}
+
 /// Where a recipient stands under a schedule at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moment {
@@ -91,6 +99,16 @@ impl Schedule {
             (closes, after) => closes.or(after),
         };
         Moment::Open { until }
+    }
+
+    /// The slot of a recipient in `zone` for whom it is open until `until`.
+    pub fn slot(&self, zone: &TimeZone, until: Timestamp) -> Slot {
+        let reopens = match self.moment(zone, until) {
+            Moment::Opens(at) => Some(at),
+            Moment::Open { .. } => Some(until),
+            Moment::Never | Moment::Expired => None,
+        };
+        Slot { until, reopens }
     }
 
     /// Whether some recipient, in some zone, could be sent: a window opens between

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::Due;
 use crate::audience::Recipient;
-use crate::manifest::{Moment, Schedule};
+use crate::manifest::{Moment, Schedule, Slot};
 
 /// Judges recipients under one schedule at one instant; remembers the zones it met.
 pub struct Timing<'a> {
@@ -30,14 +30,17 @@ pub struct Timing<'a> {
     zones: HashMap<String, u16>,
     /// The zones by number; the first is the schedule's own.
     known: Vec<TimeZone>,
+    /// Where each zone stands at `at`, once worked out: the same for everyone in it.
+    moments: Vec<Option<(Moment, Option<Slot>)>>,
 }
 
 /// What the schedule makes of one recipient the stage and the store find due.
 #[derive(Debug, Clone, Copy)]
 pub struct Judged {
     pub due: Due,
-    /// When they may no longer be sent in this window (`None`: any time).
-    pub until: Option<Timestamp>,
+    /// When they may no longer be sent in this window, and when it opens next (`None`:
+    /// any time).
+    pub slot: Option<Slot>,
     /// Their zone's number in this timing.
     pub zone: u16,
 }
@@ -49,6 +52,7 @@ impl<'a> Timing<'a> {
             at,
             zones: HashMap::new(),
             known: vec![schedule.timezone.clone()],
+            moments: Vec::new(),
         }
     }
 
@@ -85,20 +89,37 @@ impl<'a> Timing<'a> {
         if !due.is_now() {
             return Judged {
                 due,
-                until: None,
+                slot: None,
                 zone,
             };
         }
-        let (due, until) = match self
-            .schedule
-            .moment(&self.known[usize::from(zone)], self.at)
-        {
-            Moment::Open { until } => (due, until),
-            Moment::Opens(at) => (Due::Waiting(Some(at)), None),
-            Moment::Never => (Due::Waiting(None), None),
-            Moment::Expired => (Due::Expire, None),
+        let (moment, slot) = self.moment(zone);
+        let due = match moment {
+            Moment::Open { .. } => due,
+            Moment::Opens(at) => Due::Waiting(Some(at)),
+            Moment::Never => Due::Waiting(None),
+            Moment::Expired => Due::Expire,
         };
-        Judged { due, until, zone }
+        Judged { due, slot, zone }
+    }
+
+    /// Where the zone numbered `zone` stands at `at`, and its slot when it is open.
+    fn moment(&mut self, zone: u16) -> (Moment, Option<Slot>) {
+        let index = usize::from(zone);
+        if self.moments.len() <= index {
+            self.moments.resize(index + 1, None);
+        }
+        if let Some(known) = self.moments[index] {
+            return known;
+        }
+        let tz = &self.known[index];
+        let moment = self.schedule.moment(tz, self.at);
+        let slot = match moment {
+            Moment::Open { until: Some(until) } => Some(self.schedule.slot(tz, until)),
+            _ => None,
+        };
+        self.moments[index] = Some((moment, slot));
+        (moment, slot)
     }
 }
 
@@ -122,6 +143,9 @@ pub struct SchedulePlan {
     /// is left to be sent or expired.
     #[serde(skip)]
     pub wake: Option<Timestamp>,
+    /// `next_due` as an instant.
+    #[serde(skip)]
+    pub next_due_at: Option<Timestamp>,
 }
 
 /// Counts the recipients of one plan by when they become due, by zone, to tell the
@@ -233,6 +257,7 @@ impl Forecast {
             ends: last.map(crate::clock::format),
             expire: self.expire,
             wake,
+            next_due_at: self.next_due,
         }
     }
 }

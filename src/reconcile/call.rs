@@ -40,6 +40,8 @@ pub struct Settled {
     /// Not sent because their window (or the campaign's `not_after`) closed before the
     /// call: no call was made for them; due again when their window next opens.
     pub deferred: u64,
+    /// When the first of them is due again (their window's next opening).
+    pub reopens: Option<jiff::Timestamp>,
     /// Requests made (the first and every retry), and how long they took in all.
     pub requests: u32,
     pub seconds: f64,
@@ -92,10 +94,11 @@ pub async fn send<D: Deliver>(
     transport::check(&envelopes)?;
     // The schedule once more, right before the call: whoever's window closed meanwhile
     // waits for the next.
-    let (envelopes, deferred) = in_window(envelopes);
+    let (envelopes, deferred, reopens) = in_window(envelopes);
     if envelopes.is_empty() {
         return Ok(Settled {
             deferred,
+            reopens,
             ..Settled::default()
         });
     }
@@ -111,6 +114,7 @@ pub async fn send<D: Deliver>(
 
     let mut tally = Tally::new(revision, envelopes.len());
     tally.settled.deferred = deferred;
+    tally.settled.reopens = reopens;
     let mut pending = envelopes;
     let mut tries = 1;
     loop {
@@ -151,8 +155,9 @@ pub async fn send<D: Deliver>(
         }
         tries += 1;
         // Nobody is retried once their window closed: they keep what they had.
-        let (retry, late) = in_window(retry);
+        let (retry, late, reopens) = in_window(retry);
         tally.settled.deferred += late;
+        tally.settled.reopens = earliest(tally.settled.reopens, reopens);
         if retry.is_empty() {
             break;
         }
@@ -176,20 +181,28 @@ pub async fn send<D: Deliver>(
     Ok(settled)
 }
 
-/// The envelopes whose window is still open, and how many were left out (their window,
-/// or the campaign, closed).
-fn in_window(envelopes: Vec<Envelope>) -> (Vec<Envelope>, u64) {
-    if envelopes.iter().all(|e| e.until.is_none()) {
-        return (envelopes, 0);
+/// The envelopes whose window is still open, how many were left out (their window, or
+/// the campaign, closed), and when the first of those is due again.
+fn in_window(envelopes: Vec<Envelope>) -> (Vec<Envelope>, u64, Option<jiff::Timestamp>) {
+    if envelopes.iter().all(|e| e.slot.is_none()) {
+        return (envelopes, 0, None);
     }
     let now = clock::now();
-    let before = envelopes.len();
-    let open: Vec<Envelope> = envelopes
+    let (open, late): (Vec<Envelope>, Vec<Envelope>) = envelopes
         .into_iter()
-        .filter(|e| e.until.is_none_or(|until| now < until))
-        .collect();
-    let left = (before - open.len()) as u64;
-    (open, left)
+        .partition(|e| e.slot.is_none_or(|slot| now < slot.until));
+    let reopens = late
+        .iter()
+        .filter_map(|e| e.slot.and_then(|slot| slot.reopens))
+        .min();
+    (open, late.len() as u64, reopens)
+}
+
+fn earliest(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>) -> Option<jiff::Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A call's outcomes as they come in: counted, and turned into the store's changes.
@@ -412,7 +425,7 @@ mod tests {
             to: address.to_owned(),
             message_id: format!("<{address}.test>"),
             attempt: 1,
-            until: None,
+            slot: None,
             message: Message::Whole(Rendered {
                 subject: "Hello".into(),
                 html: None,

@@ -404,6 +404,9 @@ fn count(settled: &Settled, report: &mut Report, live: &Live) {
     report.uncertain += settled.uncertain;
     report.not_sent += settled.not_sent;
     report.deferred += settled.deferred;
+    if let Some(reopens) = settled.reopens {
+        report.due_again(reopens);
+    }
     live.update(&report.name, |live| {
         live.sent += settled.sent;
         live.failed += settled.failed;

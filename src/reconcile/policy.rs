@@ -153,16 +153,13 @@ pub fn error_policy(campaign: &Campaign, error: &ReconcileError, failures: u32) 
 /// row to leave recipients due because the transport could not take them.
 pub fn after_run(report: &Report, failures: u32) -> Action {
     let action = after_ending(report, failures);
-    // Under a schedule, a run that did what was due wakes when the next become due, or
-    // at once after a window closed on some mid-run (the next pass finds their next one).
-    let wake = if report.deferred > 0 {
-        Some(Duration::ZERO)
-    } else {
-        report.wake.map(|at| {
-            let now = crate::clock::now();
-            Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
-        })
-    };
+    // Under a schedule, a run that did what was due wakes when the next become due
+    // (those a window closed on mid-run included), or at `not_after` to record who
+    // expired.
+    let wake = report.wake.map(|at| {
+        let now = crate::clock::now();
+        Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+    });
     match (action, wake) {
         (Action::AwaitChange, Some(after))
             if matches!(report.ending, Ending::Done | Ending::NothingToSend) =>

@@ -70,6 +70,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         live.failed = 0;
         live.uncertain = 0;
         live.waiting = None;
+        live.next_due = plan.schedule.as_ref().and_then(|s| s.next_due_at);
     });
     let record = CampaignRecord {
         revision: campaign.revision.number,
@@ -82,6 +83,11 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         git: ctx.git.clone(),
         latency: previous.latency,
         down: previous.down,
+        next_due: plan
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_due_at)
+            .and_then(|at| u64::try_from(at.as_second()).ok()),
     };
     Ok(Prepared {
         warnings,

@@ -181,7 +181,7 @@ impl Producer {
             attempt: attempts + 1,
             key,
             message,
-            until: judged.and_then(|j| j.until),
+            slot: judged.and_then(|j| j.slot),
         };
         Ok((envelope, pack))
     }

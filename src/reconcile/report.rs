@@ -44,6 +44,9 @@ pub struct Report {
     /// expired.
     #[serde(skip)]
     pub wake: Option<jiff::Timestamp>,
+    /// `next_due` as an instant.
+    #[serde(skip)]
+    pub next_due_at: Option<jiff::Timestamp>,
     /// Intents left by an earlier, interrupted run, now reported as uncertain.
     pub recovered: u64,
     /// From earlier runs.
@@ -76,6 +79,7 @@ impl Report {
             expired: 0,
             next_due: plan.schedule.as_ref().and_then(|s| s.next_due.clone()),
             wake: plan.schedule.as_ref().and_then(|s| s.wake),
+            next_due_at: plan.schedule.as_ref().and_then(|s| s.next_due_at),
             recovered,
             already_sent: plan.already_sent,
             previously_failed: plan.failed,
@@ -86,6 +90,14 @@ impl Report {
             down: None,
             seconds: 0.0,
         }
+    }
+
+    /// Some recipients left for their next window become due at `at`.
+    pub fn due_again(&mut self, at: jiff::Timestamp) {
+        let next = self.next_due_at.map_or(at, |next| next.min(at));
+        self.next_due_at = Some(next);
+        self.next_due = Some(crate::clock::format(next));
+        self.wake = Some(self.wake.map_or(at, |wake| wake.min(at)));
     }
 
     /// Whether this run went wrong part-way: exit code 1.

@@ -166,6 +166,10 @@ pub struct CampaignRecord {
     /// The transport could not take this campaign's calls when its last run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down: Option<TransportDown>,
+    /// Under a schedule, when the next recipients become due (Unix seconds), as the
+    /// last apply's plan found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<u64>,
 }
 
 /// A transport that could not take calls: since when, and why.

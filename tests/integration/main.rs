@@ -33,6 +33,7 @@ mod postmark;
 mod postmark_events;
 mod preview;
 mod safety;
+mod schedule;
 mod schema;
 mod sendgrid;
 mod servers;
