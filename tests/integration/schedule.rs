@@ -355,6 +355,11 @@ fn watch_sends_within_a_second_of_not_before() {
         )
     );
     assert!(workspace.outbox("welcome").is_empty());
+    let status = workspace.run(["status", "-o", "json"]).code(0).json();
+    assert_eq!(
+        status["campaigns"][0]["next_due"],
+        not_before.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
     let mut watch = workspace.spawn(["watch"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while workspace.outbox("welcome").is_empty() {
