@@ -59,6 +59,8 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
     else {
         return Ok(report);
     };
+    // The walk below records them, before any call.
+    report.expired = plan.expiring;
 
     // Room in the store's index for every address the walk meets, made once rather than
     // grown into.

@@ -236,6 +236,7 @@ fn not_after_expires_the_rest_for_good_in_this_revision() {
         .code(0)
         .json();
     assert_eq!(applied["campaigns"][0]["sent"], 0);
+    assert_eq!(applied["campaigns"][0]["expired"], 6, "{applied}");
     let expired = workspace.listed_addresses("welcome", "expired");
     assert_eq!(expired.len(), 6, "{expired:?}");
     assert!(expired.iter().all(|a| !a.starts_with("berlin")));
