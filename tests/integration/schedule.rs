@@ -517,3 +517,28 @@ fn a_window_closing_mid_run_sends_nobody_late() {
         assert!(at < close, "{address} sent at {at}");
     }
 }
+
+#[test]
+fn a_period_that_ends_before_it_starts_and_a_window_without_days_are_refused() {
+    Test::campaign()
+        .edit(
+            CAMPAIGN,
+            "    isolation: per-recipient\n",
+            "    isolation: per-recipient
+  schedule:
+    not_before: 2026-12-08T09:00:00+01:00
+    not_after: 2026-12-08T08:00:00Z
+    window: {days: [], from: \"22:00\", to: \"02:00\"}
+",
+        )
+        .args(["validate"])
+        .run()
+        .code(2)
+        .stdout("")
+        .stderr(
+            "campaigns/welcome.yaml:22:16: spec.schedule.not_after: `2026-12-08T08:00:00Z` is not after `not_before` (`2026-12-08T09:00:00+01:00`): nobody could ever be sent
+campaigns/welcome.yaml:23:14: spec.schedule.window.days: no days: nobody could ever be sent; leave `days` out for every day
+error: 2 problems found in the manifests; nothing was sent
+",
+        );
+}
