@@ -43,7 +43,8 @@ fn main() {
     let started = Instant::now();
     let campaign = &manifests.campaigns[0];
     let delivery = herald::plan::Delivery::of(campaign, None);
-    let plan = herald::plan::plan(campaign, None, &delivery).expect("bench campaign plans");
+    let plan = herald::plan::plan(campaign, None, &delivery, herald::clock::now())
+        .expect("bench campaign plans");
     let preflight = started.elapsed().as_secs_f64();
 
     let started = Instant::now();

@@ -28,7 +28,8 @@ fn main() {
     let campaign = &manifests.campaigns[0];
     let started = Instant::now();
     let delivery = herald::plan::Delivery::of(campaign, None);
-    let plan = herald::plan::plan(campaign, None, &delivery).expect("bench campaign plans");
+    let plan = herald::plan::plan(campaign, None, &delivery, herald::clock::now())
+        .expect("bench campaign plans");
     let elapsed = started.elapsed().as_secs_f64();
 
     assert_eq!(plan.audience.rows, rows as u64);

@@ -10,6 +10,7 @@
 pub mod address;
 pub mod audience;
 pub mod cli;
+pub mod clock;
 pub mod digest;
 pub mod git;
 pub mod input;

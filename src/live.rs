@@ -37,6 +37,8 @@ pub struct CampaignLive {
     pub last_run: Option<(u64, f64)>,
     /// Why it is not sending, when it is not: a refusal, a wait, a halt.
     pub waiting: Option<String>,
+    /// Under a schedule, when the next recipients become due, as the last plan found.
+    pub next_due: Option<jiff::Timestamp>,
 }
 
 impl CampaignLive {

@@ -49,6 +49,7 @@ pub struct Metrics {
     paused: Family<CampaignLabels, Gauge>,
     halted: Family<CampaignLabels, Gauge>,
     transport_up: Family<TransportLabels, Gauge>,
+    next_due: Family<CampaignLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -62,9 +63,10 @@ impl Default for Metrics {
         let paused = Family::<CampaignLabels, Gauge>::default();
         let halted = Family::<CampaignLabels, Gauge>::default();
         let transport_up = Family::<TransportLabels, Gauge>::default();
+        let next_due = Family::<CampaignLabels, Gauge>::default();
         registry.register(
             "recipients",
-            "Recipients of each campaign by state (sent, failed, uncertain, due, suppressed, bounced, complained, unsubscribed)",
+            "Recipients of each campaign by state (sent, failed, uncertain, expired, due, suppressed, bounced, complained, unsubscribed)",
             recipients.clone(),
         );
         registry.register(
@@ -92,6 +94,11 @@ impl Default for Metrics {
             "1 while a transport takes calls, 0 while it is down (its recipients wait, due)",
             transport_up.clone(),
         );
+        registry.register(
+            "campaign_next_due_timestamp_seconds",
+            "Under a schedule, when the next recipients of a campaign become due (Unix seconds); absent when nobody is waiting",
+            next_due.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             recipients,
@@ -100,6 +107,7 @@ impl Default for Metrics {
             paused,
             halted,
             transport_up,
+            next_due,
         }
     }
 }
@@ -135,6 +143,7 @@ impl Metrics {
         self.recipients.clear();
         self.paused.clear();
         self.halted.clear();
+        self.next_due.clear();
         let feedback = crate::status::Feedback::of(store);
         for (name, campaign) in live.snapshot() {
             let told = feedback.get(&name).copied().unwrap_or_default();
@@ -149,6 +158,7 @@ impl Metrics {
                 ("sent", counts.sent),
                 ("failed", counts.failed),
                 ("uncertain", counts.uncertain + counts.in_flight),
+                ("expired", counts.expired),
                 ("due", left),
                 ("suppressed", campaign.suppressed),
                 ("bounced", told.bounced),
@@ -171,6 +181,9 @@ impl Metrics {
             self.halted
                 .get_or_create(&labels)
                 .set(i64::from(campaign.halted.is_some()));
+            if let Some(next) = campaign.next_due {
+                self.next_due.get_or_create(&labels).set(next.as_second());
+            }
         }
         let mut text = String::new();
         let registry = self.registry.lock().expect("metrics lock");

@@ -24,6 +24,9 @@ pub struct CampaignStatus {
     pub last_apply: Option<String>,
     /// The git commit of the manifests at the last apply.
     pub git: Option<GitRevision>,
+    /// Under a schedule, when the next recipients become due, as the last apply found.
+    #[serde(default)]
+    pub next_due: Option<String>,
     #[serde(flatten)]
     pub counts: StatusCounts,
     #[serde(flatten)]
@@ -102,6 +105,8 @@ pub struct RecipientStatus {
 pub enum Listed {
     Failed,
     Uncertain,
+    Expired,
+    Sent,
 }
 
 /// What `status` was asked.
@@ -154,6 +159,8 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
             Some(listed) => {
                 let mut found = match listed {
                     Listed::Failed => campaign.list(Status::Failed)?,
+                    Listed::Expired => campaign.list(Status::Expired)?,
+                    Listed::Sent => campaign.list(Status::Sent)?,
                     Listed::Uncertain => {
                         let mut found = campaign.list(Status::Uncertain)?;
                         found.extend(campaign.list(Status::InFlight)?);
@@ -192,6 +199,7 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
             first_apply: record.first_apply.map(timestamp),
             last_apply: record.last_apply.map(timestamp),
             git: record.git,
+            next_due: record.next_due.map(timestamp),
             counts: campaign.counts(),
             feedback: told,
             sent_by_revision: campaign

@@ -108,6 +108,16 @@ impl Screen {
     }
 
     pub fn screen(&mut self, row: Row) -> Verdict {
+        self.screen_with(row, |_| None)
+    }
+
+    /// `screen`, with one more rule about a row whose address is valid: `check` answers
+    /// the value it refuses and why, and the row is invalid.
+    pub fn screen_with(
+        &mut self,
+        row: Row,
+        check: impl FnOnce(&Record) -> Option<(String, String)>,
+    ) -> Verdict {
         self.tally.rows += 1;
         let Some(value) = row.record.get(&self.email_field) else {
             self.tally.invalid += 1;
@@ -133,6 +143,14 @@ impl Screen {
                 line: row.line,
                 problem: format!("`{}` is not a valid email address", value.escape_debug()),
                 value,
+            };
+        }
+        if let Some((value, problem)) = check(&row.record) {
+            self.tally.invalid += 1;
+            return Verdict::Invalid {
+                line: row.line,
+                value,
+                problem,
             };
         }
         let key = normalize(email);

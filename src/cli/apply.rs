@@ -180,6 +180,11 @@ pub(super) fn text(report: &Report) -> String {
         (report.failed, "failed"),
         (report.uncertain, "uncertain"),
         (report.not_sent, "not sent (due again next run)"),
+        (
+            report.deferred,
+            "left for their next window (it closed before their call)",
+        ),
+        (report.expired, "expired (not sent by not_after)"),
     ] {
         if count > 0 {
             problems.push(format!("{count} {what}"));
@@ -200,6 +205,12 @@ pub(super) fn text(report: &Report) -> String {
             .map(|(count, what)| format!("{count} {what}"))
             .collect();
         let _ = writeln!(out, "  earlier runs: {}", listed.join(", "));
+    }
+    if let Some(next) = &report.next_due {
+        let _ = writeln!(
+            out,
+            "  schedule: the next become due at {next}; run apply again then (watch does)"
+        );
     }
     if report.previously_uncertain + report.uncertain + report.recovered > 0 {
         let _ = writeln!(

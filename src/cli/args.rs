@@ -198,6 +198,10 @@ pub struct PlanArgs {
         conflicts_with_all = ["state", "resend_uncertain", "retry_failed"]
     )]
     pub against: Option<String>,
+    /// Plan as if it were this instant (RFC 3339 with an offset): who a schedule makes
+    /// due then; nothing is sent, the state store is only read
+    #[arg(long, value_name = "RFC3339", value_parser = instant)]
+    pub at: Option<jiff::Timestamp>,
     #[command(flatten)]
     pub again: AgainArg,
     #[command(flatten)]
@@ -243,6 +247,13 @@ pub struct ReviewOutputArg {
     /// for a line of your own; give plan and diff a share each when they share a comment
     #[arg(long, value_name = "BYTES", default_value_t = 65_000)]
     pub limit: usize,
+}
+
+/// `--at`: an RFC 3339 instant with its offset.
+fn instant(value: &str) -> Result<jiff::Timestamp, String> {
+    crate::manifest::instant(value).ok_or_else(|| {
+        format!("`{value}` is not a date and time with an offset (RFC 3339), e.g. `2026-12-08T09:00:00+01:00`")
+    })
 }
 
 /// Send what is due now, record every outcome, and exit; safe to run again at any time
@@ -489,4 +500,8 @@ pub enum ReviewOutput {
 pub enum Listed {
     Failed,
     Uncertain,
+    /// Not sent by the schedule's `not_after`
+    Expired,
+    /// Sent, with when
+    Sent,
 }

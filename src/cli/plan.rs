@@ -14,6 +14,7 @@ use crate::render::Reached;
 use crate::review::Warning;
 use crate::store::{Store, Summary};
 use crate::text::{self, Count, Thousands};
+use jiff::Timestamp;
 
 pub fn run(args: &PlanArgs) -> Exit {
     match plan(args) {
@@ -71,12 +72,14 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
         uncertain: args.again.resend_uncertain,
         failed: args.again.retry_failed.clone(),
     };
+    // One instant for every campaign: `--at`, or now. The store is only read.
+    let at = args.at.unwrap_or_else(crate::clock::now);
     let mut planned = Planned::default();
     for campaign in campaigns {
         let result = match &state {
-            State::Local { store, .. } => plan_local(campaign, store.as_ref(), &again),
+            State::Local { store, .. } => plan_local(campaign, store.as_ref(), &again, at),
             State::Against { summary, .. } => {
-                plan_against(campaign, summary, &mut planned.warnings)
+                plan_against(campaign, summary, &mut planned.warnings, at)
             }
         };
         match result {
@@ -215,6 +218,13 @@ fn to_send(plan: &CampaignPlan, remote: Option<&Live>) -> String {
                 plan.already_sent, plan.failed, plan.uncertain
             );
         }
+        if plan.expired > 0 {
+            let _ = writeln!(
+                out,
+                "  state     {} expired (not sent by not_after; never sent in this revision)",
+                plan.expired
+            );
+        }
         let _ = writeln!(
             out,
             "  to send   {} in stage {stage}{again}{paused}",
@@ -229,6 +239,7 @@ fn plan_local(
     campaign: &Campaign,
     store: Option<&Store>,
     again: &Again,
+    at: Timestamp,
 ) -> Result<(CampaignPlan, Option<Live>), String> {
     let view = store
         .map(|s| s.campaign(&campaign.name))
@@ -246,7 +257,7 @@ fn plan_local(
     let state = view.as_ref().map(|store| StateView { store, again });
     let latency = record.and_then(|r| r.latency);
     let delivery = Delivery::of(campaign, latency.as_ref());
-    let plan = plan::plan(campaign, state, &delivery).map_err(|e| e.to_string())?;
+    let plan = plan::plan(campaign, state, &delivery, at).map_err(|e| e.to_string())?;
     Ok((plan, None))
 }
 
@@ -256,13 +267,14 @@ fn plan_against(
     campaign: &Campaign,
     summary: &Summary,
     warnings: &mut Vec<Warning>,
+    at: Timestamp,
 ) -> Result<(CampaignPlan, Option<Live>), String> {
     let live = summary.campaign(&campaign.name);
     if let Some(live) = live {
         check_content(campaign, &live.record(), &live.counts()).map_err(|e| e.to_string())?;
     }
     let delivery = Delivery::of(campaign, None);
-    let mut plan = plan::plan(campaign, None, &delivery).map_err(|e| e.to_string())?;
+    let mut plan = plan::plan(campaign, None, &delivery, at).map_err(|e| e.to_string())?;
     let live_view = plan::against(&mut plan, live, summary.suppressed, &delivery);
     let before = live.and_then(|l| l.stage);
     if campaign.stage == Stage::Full && before.is_some_and(|s| s != Stage::Full) {
@@ -456,5 +468,37 @@ fn text(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
         plan.calls_in_flight
     );
     let _ = writeln!(out, "  duration  {}", plan.duration);
+    if let Some(schedule) = &plan.schedule {
+        schedule_lines(&mut out, schedule);
+    }
     out
+}
+
+/// What the schedule makes of the campaign, as of the plan's instant.
+fn schedule_lines(out: &mut String, schedule: &plan::SchedulePlan) {
+    let _ = writeln!(
+        out,
+        "  schedule  as of {}: {} due now",
+        schedule.at,
+        Thousands(schedule.due_now)
+    );
+    let next = schedule
+        .next_due
+        .as_deref()
+        .unwrap_or("nobody is waiting for a window");
+    let _ = writeln!(out, "            next due {next}");
+    let ends = schedule
+        .ends
+        .as_deref()
+        .map_or("nobody left to send".to_owned(), |ends| {
+            format!("ends about {ends} at the declared rate, within the windows")
+        });
+    let _ = writeln!(out, "            {ends}");
+    if schedule.expire > 0 {
+        let _ = writeln!(
+            out,
+            "            {} would expire: not sent by not_after",
+            Count("recipient", schedule.expire)
+        );
+    }
 }

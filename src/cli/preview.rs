@@ -165,8 +165,15 @@ fn write(campaign: &Campaign, out: &Path, pick: Option<&Pick>) -> Result<Vec<Sam
             sample.values.insert(rendered.locale.clone());
         }
     };
-    plan::plan_with(campaign, &renderer, None, &delivery, Some(&mut each))
-        .map_err(|e| e.to_string())?;
+    plan::plan_with(
+        campaign,
+        &renderer,
+        None,
+        &delivery,
+        crate::clock::now(),
+        Some(&mut each),
+    )
+    .map_err(|e| e.to_string())?;
     if let Some(error) = failed {
         return Err(error);
     }

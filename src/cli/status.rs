@@ -23,6 +23,8 @@ pub fn run(args: &StatusArgs) -> Exit {
         recipients: args.recipients.map(|listed| match listed {
             Listed::Failed => status::Listed::Failed,
             Listed::Uncertain => status::Listed::Uncertain,
+            Listed::Expired => status::Listed::Expired,
+            Listed::Sent => status::Listed::Sent,
         }),
     };
     let statuses = match Store::open_existing(&state) {
@@ -151,6 +153,12 @@ fn text(status: &CampaignStatus) -> String {
     }
     let _ = writeln!(out, "  failed     {}", c.failed);
     let _ = writeln!(out, "  uncertain  {}", c.uncertain + c.in_flight);
+    if c.expired > 0 {
+        let _ = writeln!(out, "  expired    {} (not sent by not_after)", c.expired);
+    }
+    if let Some(next) = &status.next_due {
+        let _ = writeln!(out, "  next due   {next}");
+    }
     let f = &status.feedback;
     if f.bounced + f.complained + f.unsubscribed > 0 {
         let _ = writeln!(
@@ -171,6 +179,10 @@ fn text(status: &CampaignStatus) -> String {
         let _ = writeln!(out, "  applied    commit {}{dirty}", git.commit);
     }
     for r in status.recipients.iter().flatten() {
+        if r.status == "sent" {
+            let _ = writeln!(out, "  {} sent at {}", r.address, r.updated);
+            continue;
+        }
         let reason = r.reason.as_deref().unwrap_or_default();
         let _ = writeln!(
             out,

@@ -17,7 +17,7 @@ pub fn run(args: &ValidateArgs) -> Exit {
         // Templates, catalogs and audiences: the same preflight as plan, every row rendered.
         for campaign in &manifests.campaigns {
             let delivery = crate::plan::Delivery::of(campaign, None);
-            let planned = crate::plan::plan(campaign, None, &delivery);
+            let planned = crate::plan::plan(campaign, None, &delivery, crate::clock::now());
             if let Ok(plan) = &planned {
                 for warning in plan.warnings() {
                     report::warning(format_args!("campaign `{}`: {warning}", campaign.name));

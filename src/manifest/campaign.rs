@@ -9,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 use super::diagnostic::{Diagnostic, Location, Problem};
 use super::model::{self, Address, Halt, OnInvalid, OnUnknown, Resend, Rollout, Stage};
 use super::rate::Rate;
+use super::schedule::Schedule;
 use super::source::Loaded;
 use super::transport::Transport;
 use crate::audience::SuppressList;
@@ -40,6 +41,8 @@ pub struct Campaign {
     /// `true`: send nothing more.
     pub paused: bool,
     pub halt: Halt,
+    /// `spec.schedule`: `None` sends everyone at once.
+    pub schedule: Option<Schedule>,
     pub revision: Revision,
     /// Folders outside the manifest's own that its inputs may come from.
     pub allow_outside: Vec<PathBuf>,
@@ -190,6 +193,13 @@ impl Campaign {
             rollout: spec.rollout.clone().unwrap_or_default(),
             paused: spec.paused,
             halt: spec.halt.clone().unwrap_or_default(),
+            schedule: match &spec.schedule {
+                Some(schedule) => Some(
+                    super::validate::schedule(&loaded, schedule)
+                        .map_err(|found| Box::new(found[0].clone()))?,
+                ),
+                None => None,
+            },
             revision: Revision {
                 number: spec.revision.number(),
                 resend: spec.revision.resend(),

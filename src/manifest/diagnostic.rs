@@ -209,6 +209,27 @@ pub enum Problem {
     RevisionTooLarge { value: u32 },
     #[error("must be at least 1 second")]
     TimeoutZero,
+
+    #[error(
+        "`{value}` is not a date and time with an offset (RFC 3339), e.g. `2026-12-08T09:00:00+01:00`"
+    )]
+    ScheduleInstant { value: String },
+    #[error("`{value}` is not after `not_before` (`{not_before}`): nobody could ever be sent")]
+    ScheduleOrder { value: String, not_before: String },
+    #[error("`{value}` is not a time of day as `HH:MM` (00:00 to 23:59), e.g. `09:00`")]
+    WindowTime { value: String },
+    #[error(
+        "`from` and `to` are both `{value}`: the window would be empty; to send at any hour, leave `window` out"
+    )]
+    WindowEmpty { value: String },
+    #[error("no days: nobody could ever be sent; leave `days` out for every day")]
+    WindowNoDays,
+    #[error("`{value}` is not a time zone of the IANA database, e.g. `Europe/Berlin`{near}")]
+    ZoneUnknown { value: String, near: String },
+    #[error(
+        "no window opens between `not_before` and `not_after` ({zones}): nobody could ever be sent"
+    )]
+    ScheduleNeverOpens { zones: String },
     #[error("`{value}` is out of range: expected 1 to 256 calls in flight")]
     ConcurrencyOutOfRange { value: u32 },
 }

@@ -11,6 +11,7 @@ mod locate;
 mod model;
 mod policy;
 mod rate;
+mod schedule;
 pub mod schema;
 mod source;
 mod transport;
@@ -25,6 +26,7 @@ pub use model::{
     Address, Halt, OnInvalid, OnUnknown, Resend, Rollout, Stage, Tls, TlsTrust, TransportKind,
 };
 pub use rate::Rate;
+pub use schedule::{Moment, Schedule, Slot, Window, instant, zone};
 pub use transport::{MAILGUN_ENDPOINT, POSTMARK_ENDPOINT, SENDGRID_ENDPOINT, Settings, Transport};
 
 use source::{Documents, Loaded};

@@ -88,6 +88,10 @@ pub struct CampaignSpec {
     pub paused: bool,
     #[serde(default)]
     pub halt: Option<Halt>,
+    /// When the campaign may send: not before, not after, and within a window of days and
+    /// hours in each recipient's own time zone. Without it, everyone is due at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSpec>,
     /// Bump to accept changed content after sending began: `2`, or `{number: 2, resend:
     /// all}` to send it also to those who got an earlier revision (a correction).
     #[serde(default)]
@@ -387,6 +391,61 @@ pub struct Rollout {
     #[serde(default)]
     #[schemars(range(min = 0, max = 100))]
     pub canary_percent: Option<f64>,
+}
+
+/// `spec.schedule`; every key optional.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// RFC 3339 with an offset, e.g. `2026-12-08T09:00:00+01:00`: nothing is sent earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// RFC 3339 with an offset: nothing is sent later; whoever is left is `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowSpec>,
+    /// IANA name of the window's zone for recipients without one of their own; default
+    /// `UTC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The audience column holding each recipient's IANA time zone name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone_field: Option<String>,
+}
+
+/// Days and hours of the recipient's local time when sending is allowed.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// The days a window opens on; default every day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<Weekday>>,
+    /// `HH:MM`, local time: the window opens.
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub from: String,
+    /// `HH:MM`, local time: the window closes; earlier than `from`, the next day.
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    /// Monday 0 to Sunday 6.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -47,7 +47,8 @@ pub fn against(
         Some(live) if plan.revision.resend == Resend::All => live.earlier(plan.revision.number),
         _ => 0,
     };
-    let done = (sent + failed + uncertain).saturating_sub(again);
+    let expired = live.map_or(0, |l| l.expired);
+    let done = (sent + failed + uncertain + expired).saturating_sub(again);
     let to_send = reached.saturating_sub(done + store_suppressed);
     let calls = if reached == 0 {
         0
@@ -60,6 +61,7 @@ pub fn against(
     plan.already_sent = sent;
     plan.failed = failed;
     plan.uncertain = uncertain;
+    plan.expired = expired;
     plan.to_send = to_send;
     plan.resend = again.min(to_send);
     plan.provider_calls = calls;

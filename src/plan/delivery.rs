@@ -59,6 +59,14 @@ impl Delivery {
         }
     }
 
+    /// The rate that binds: the campaign's, or its transport's when that is lower.
+    pub fn rate_per_second(&self) -> f64 {
+        let campaign = self.campaign_rate.per_second();
+        self.transport_rate
+            .as_ref()
+            .map_or(campaign, |rate| rate.per_second().min(campaign))
+    }
+
     /// How long `to_send` recipients in `calls` calls take, and what binds.
     pub fn estimate(&self, to_send: u64, calls: u64) -> Estimate {
         // A bucket starts full: one second's worth goes at once.

@@ -14,6 +14,7 @@ mod duration;
 mod error;
 pub mod packing;
 mod rollout;
+mod schedule;
 mod select;
 mod walk;
 
@@ -28,6 +29,7 @@ pub use duration::human_duration;
 pub use error::{InvalidRow, PlanError};
 pub use packing::Packer;
 pub use rollout::{Again, Due, Rollout, StateView, due, in_canary};
+pub use schedule::{Forecast, Judged, SchedulePlan, Timing};
 pub use select::{Selected, Selection, select};
 pub use walk::{CHUNK, Walked, row_label, walk};
 
@@ -58,6 +60,10 @@ pub struct CampaignPlan {
     pub already_sent: u64,
     pub failed: u64,
     pub uncertain: u64,
+    /// Recorded `expired`: not sent by `not_after`.
+    pub expired: u64,
+    /// Past `not_after` now, without an outcome: apply records them `expired`.
+    pub expiring: u64,
     /// Recipients the current stage reaches who are not sent yet: what apply sends now.
     pub to_send: u64,
     /// Of `to_send`, those who got an earlier revision (`resend: all`).
@@ -90,6 +96,9 @@ pub struct CampaignPlan {
     pub binds: Binds,
     /// For people: "about 10 h 25 m at 50/s (the campaign's rate binds)".
     pub duration: String,
+    /// Under `spec.schedule`: due now, next due, when it ends, how many would expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<SchedulePlan>,
 }
 
 /// How many audience addresses one suppression source removed.
@@ -201,14 +210,16 @@ impl CampaignPlan {
     }
 }
 
-/// Screens the audience, renders every recipient, and counts what apply would do.
+/// Screens the audience, renders every recipient, and counts what apply would do at
+/// `at` (under a schedule, who is due depends on it).
 pub fn plan(
     campaign: &Campaign,
     state: Option<StateView<'_>>,
     delivery: &Delivery,
+    at: jiff::Timestamp,
 ) -> Result<CampaignPlan, PlanError> {
     let renderer = Renderer::new(campaign)?;
-    plan_with(campaign, &renderer, state, delivery, None)
+    plan_with(campaign, &renderer, state, delivery, at, None)
 }
 
 /// What the plan keeps of one recipient's rendered message: where its locale led and what
@@ -251,14 +262,16 @@ pub fn plan_with(
     renderer: &Renderer,
     state: Option<StateView<'_>>,
     delivery: &Delivery,
+    at: jiff::Timestamp,
     mut sample: Option<Sample<'_>>,
 ) -> Result<CampaignPlan, PlanError> {
     let mut counts = Counts::default();
+    let mut forecast = Forecast::new(at);
     // The calls apply will make: the same packing over the same recipients in order.
     let mut packer = Packer::new(delivery.call_size);
     let mut calls = Vec::new();
     let keep = sample.is_some();
-    let selection = select(campaign, state, None, |chunk| {
+    let selection = select(campaign, state, None, at, |chunk| {
         let kept: Vec<Result<Kept, _>> = chunk
             .par_iter()
             .map(|s| {
@@ -279,6 +292,9 @@ pub fn plan_with(
             let kept = kept?;
             counts.locale(kept.locale, selected.recipient.line);
             counts.add(selected.due);
+            if let Some(judged) = selected.judged {
+                forecast.add(judged);
+            }
             if kept.due_now {
                 packer.push(kept.key.as_deref(), (), &mut calls);
             }
@@ -289,26 +305,13 @@ pub fn plan_with(
         Ok::<_, PlanError>(())
     })?;
     packer.finish(&mut calls);
+    let schedule = selection
+        .timing
+        .as_ref()
+        .map(|timing| forecast.finish(timing, delivery.rate_per_second()));
     let walked = selection.walked;
-
     let tally = walked.tally;
-    if tally.invalid > 0 && campaign.audience.on_invalid == OnInvalid::Refuse {
-        return Err(PlanError::InvalidRows {
-            file: campaign.audience.file.clone(),
-            count: tally.invalid,
-            rows: walked.invalid_rows,
-        });
-    }
-
-    let unknown = counts.unknown();
-    if !unknown.is_empty() && campaign.locales.on_unknown == OnUnknown::Refuse {
-        return Err(PlanError::UnknownLocales {
-            file: campaign.audience.file.clone(),
-            field: campaign.locales.field.clone(),
-            default: renderer.catalogs().default_locale().to_owned(),
-            values: unknown,
-        });
-    }
+    let walked = refusals(campaign, renderer, walked, &counts)?;
 
     let to_send = counts.due;
     let provider_calls = calls.len() as u64;
@@ -333,6 +336,8 @@ pub fn plan_with(
         already_sent: counts.sent,
         failed: counts.failed,
         uncertain: counts.uncertain,
+        expired: counts.expired,
+        expiring: counts.expire,
         to_send,
         resend: counts.again,
         locales: counts.locales(renderer),
@@ -350,7 +355,36 @@ pub fn plan_with(
         duration_seconds: estimate.seconds,
         binds: estimate.binds,
         duration: delivery.describe(&estimate),
+        schedule,
     })
+}
+
+/// Refuses invalid rows and unknown locale values where the campaign says so; hands the
+/// walk back otherwise.
+fn refusals(
+    campaign: &Campaign,
+    renderer: &Renderer,
+    walked: Walked,
+    counts: &Counts,
+) -> Result<Walked, PlanError> {
+    let tally = walked.tally;
+    if tally.invalid > 0 && campaign.audience.on_invalid == OnInvalid::Refuse {
+        return Err(PlanError::InvalidRows {
+            file: campaign.audience.file.clone(),
+            count: tally.invalid,
+            rows: walked.invalid_rows,
+        });
+    }
+    let unknown = counts.unknown();
+    if !unknown.is_empty() && campaign.locales.on_unknown == OnUnknown::Refuse {
+        return Err(PlanError::UnknownLocales {
+            file: campaign.audience.file.clone(),
+            field: campaign.locales.field.clone(),
+            default: renderer.catalogs().default_locale().to_owned(),
+            values: unknown,
+        });
+    }
+    Ok(walked)
 }
 
 #[derive(Default)]
@@ -363,6 +397,9 @@ struct Counts {
     sent: u64,
     failed: u64,
     uncertain: u64,
+    /// Recorded `expired` already; and past `not_after` now, to be recorded so.
+    expired: u64,
+    expire: u64,
 }
 
 struct LocaleCount {
@@ -460,7 +497,8 @@ impl Counts {
 
     fn add(&mut self, due: Due) {
         match due {
-            Due::Later => {}
+            Due::Later | Due::Waiting(_) => {}
+            Due::Expire => self.expire += 1,
             Due::Now => self.due += 1,
             Due::Again(_) => {
                 self.due += 1;
@@ -469,6 +507,7 @@ impl Counts {
             Due::Done(Status::Sent) => self.sent += 1,
             Due::Done(Status::Failed) => self.failed += 1,
             Due::Done(Status::Uncertain | Status::InFlight) => self.uncertain += 1,
+            Due::Done(Status::Expired) => self.expired += 1,
         }
     }
 

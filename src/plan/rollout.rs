@@ -5,6 +5,8 @@
 //!   `--resend-uncertain` is given, and, when the revision says `resend: all`, one who got
 //!   (or may have got: uncertain) an earlier revision. Their new record is of this
 //!   revision, so they are due once per revision, however often apply runs or crashes.
+//! - An `expired` recipient is never due again under the same revision, whatever the
+//!   schedule says now (moving `not_after` takes a revision bump, like changed content).
 
 use std::collections::HashSet;
 
@@ -73,6 +75,11 @@ pub enum Due {
     Again(Status),
     /// Already has an outcome (or an intent, which `Store::recover` turns into uncertain).
     Done(Status),
+    /// Due but for the schedule: their window opens then (`None`: none opens before
+    /// `not_after`, so they will expire).
+    Waiting(Option<jiff::Timestamp>),
+    /// Past `not_after` without an outcome: to be recorded `expired`.
+    Expire,
 }
 
 /// Who is due again although the state store has an outcome for them.
@@ -127,6 +134,10 @@ pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result
             reached(Due::Now, Status::Uncertain)
         }
         Some((Status::Failed, _)) if retry_failed(view, key)? => reached(Due::Now, Status::Failed),
+        // Expired under an earlier revision: a new revision may send them.
+        Some((Status::Expired, revision)) if revision < rollout.revision => {
+            reached(Due::Now, Status::Expired)
+        }
         Some((status, _)) => Due::Done(status),
         None if rollout.reaches(key) => Due::Now,
         None => Due::Later,

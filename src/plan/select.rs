@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
+
+use super::schedule::{Judged, Timing};
 use super::{PlanError, Rollout, StateView, Walked, due, walk};
 use crate::audience::{self, Met, Recipient, Suppressions};
 use crate::manifest::Campaign;
@@ -13,25 +16,30 @@ pub struct Selected {
     pub recipient: Recipient,
     pub key: String,
     pub due: Due,
+    /// Under a schedule: until when they may be sent, and their zone.
+    pub judged: Option<Judged>,
 }
 
 /// What the walk found, besides the recipients it handed over.
-pub struct Selection {
+pub struct Selection<'a> {
     pub walked: Walked,
     /// Distinct `rollout.seed` addresses (suppressed ones left out).
     pub seeds: u64,
+    /// The schedule's judge, with the zones it met.
+    pub timing: Option<Timing<'a>>,
 }
 
 /// Walks the audience (suppression lists and rollout applied, seeds outside the audience
 /// added) and calls `each` with chunks of recipients in file order and their due status.
 /// `met` keeps the addresses met, to tell duplicate rows (`None`: a set of the walk's
-/// own).
-pub fn select<E: From<PlanError>>(
-    campaign: &Campaign,
+/// own). Under a schedule, who is due is judged as of `at`.
+pub fn select<'a, E: From<PlanError>>(
+    campaign: &'a Campaign,
     state: Option<StateView<'_>>,
     met: Option<Box<dyn Met>>,
+    at: Timestamp,
     mut each: impl FnMut(Vec<Selected>) -> Result<(), E>,
-) -> Result<Selection, E> {
+) -> Result<Selection<'a>, E> {
     let suppressions = Suppressions::load(&campaign.audience.suppress).map_err(PlanError::from)?;
     let rollout = Rollout::new(campaign, &suppressions);
     let email_field = &campaign.audience.email_field;
@@ -42,6 +50,7 @@ pub fn select<E: From<PlanError>>(
     // The store's own list (unsubscribes, bounces, complaints) holds for every campaign.
     let stored = state.map(|s| s.store.suppressions()).unwrap_or_default();
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut timing = campaign.schedule.as_ref().map(|s| Timing::new(s, at));
     let mut walked = walk(campaign, screen, &rollout, |chunk| {
         let selected = chunk
             .into_iter()
@@ -54,10 +63,14 @@ pub fn select<E: From<PlanError>>(
                 Some(
                     due(&rollout, state, &key)
                         .map_err(PlanError::from)
-                        .map(|due| Selected {
-                            recipient,
-                            key,
-                            due,
+                        .map(|due| {
+                            let judged = timing.as_mut().map(|t| t.judge(&recipient, due));
+                            Selected {
+                                due: judged.map_or(due, |j| j.due),
+                                recipient,
+                                key,
+                                judged,
+                            }
                         }),
                 )
             })
@@ -73,5 +86,6 @@ pub fn select<E: From<PlanError>>(
     Ok(Selection {
         walked,
         seeds: rollout.seeds().count() as u64,
+        timing,
     })
 }

@@ -1,6 +1,7 @@
 //! Streaming an audience: one thread reads and screens rows while the caller works on the
 //! previous chunk. Shared by plan (which renders everyone) and apply (which sends the due).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -163,6 +164,36 @@ fn screen_audience(
     }
     // JSONL rows name their own fields: the column is missing when no row has it.
     let mut locale_seen = rows.headers().is_some() || !declared;
+    // Under a schedule with `timezone_field`, a row naming a zone the database does not
+    // know is invalid; each name is looked up once.
+    let zone_field = campaign
+        .schedule
+        .as_ref()
+        .and_then(|s| s.timezone_field.as_deref());
+    let mut zones: HashMap<String, bool> = HashMap::new();
+    let mut unknown_zone = |record: &Record| {
+        let value = record.get(zone_field?)?;
+        let name = value.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let known = if let Some(known) = zones.get(name) {
+            *known
+        } else {
+            let known = crate::manifest::zone(name).is_some();
+            zones.insert(name.to_owned(), known);
+            known
+        };
+        if known {
+            return None;
+        }
+        let problem = format!(
+            "`{}` in `{}` is not a time zone of the IANA database",
+            name.escape_debug(),
+            zone_field.unwrap_or_default()
+        );
+        Some((value, problem))
+    };
     for row in rows {
         let row = row?;
         if columns.is_none() {
@@ -171,7 +202,7 @@ fn screen_audience(
         if !locale_seen && row.record.get(locale_field).is_some() {
             locale_seen = true;
         }
-        match screen.screen(row) {
+        match screen.screen_with(row, &mut unknown_zone) {
             Verdict::Send(recipient) => {
                 chunk.push(recipient);
                 if chunk.len() == CHUNK {

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use super::ReconcileError;
 use super::breaker::Breaker;
 use super::pace::Pacer;
+use crate::clock;
 use crate::metrics::Metrics;
-use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status, now};
+use crate::store::{CampaignStore, Change, Intent, RecipientRecord, Status};
 use crate::transport::{self, Cause, Deliver, Envelope, Outcome};
 
 /// How often one recipient is tried in a run before a retryable answer counts as failed.
@@ -41,6 +42,11 @@ pub struct Settled {
     pub uncertain: u64,
     /// Certainly not sent (the transport could not take them); due again next run.
     pub not_sent: u64,
+    /// Not sent because their window (or the campaign's `not_after`) closed before the
+    /// call: no call was made for them; due again when their window next opens.
+    pub deferred: u64,
+    /// When the first of them is due again (their window's next opening).
+    pub reopens: Option<jiff::Timestamp>,
     /// Requests made (the first and every retry), and how long they took in all.
     pub requests: u32,
     pub seconds: f64,
@@ -134,9 +140,19 @@ pub async fn send<D: Deliver>(
     } = shared;
     let revision = *revision;
     transport::check(&envelopes)?;
+    // The schedule once more, right before the call: whoever's window closed meanwhile
+    // waits for the next.
+    let (envelopes, deferred, reopens) = in_window(envelopes);
+    if envelopes.is_empty() {
+        return Ok(Settled {
+            deferred,
+            reopens,
+            ..Settled::default()
+        });
+    }
     let intent = Intent {
         revision,
-        started: now(),
+        started: clock::unix_now(),
         recipients: envelopes
             .iter()
             .map(|e| (e.key.clone(), e.attempt))
@@ -145,6 +161,8 @@ pub async fn send<D: Deliver>(
     let intent = store.begin_async(&intent).await?;
 
     let mut tally = Tally::new(revision, envelopes.len());
+    tally.settled.deferred = deferred;
+    tally.settled.reopens = reopens;
     let mut pending = envelopes;
     let mut tries = 1;
     loop {
@@ -184,6 +202,13 @@ pub async fn send<D: Deliver>(
             break;
         }
         tries += 1;
+        // Nobody is retried once their window closed: they keep what they had.
+        let (retry, late, reopens) = in_window(retry);
+        tally.settled.deferred += late;
+        tally.settled.reopens = earliest(tally.settled.reopens, reopens);
+        if retry.is_empty() {
+            break;
+        }
         pending = retry;
     }
     let Tally {
@@ -206,6 +231,30 @@ pub async fn send<D: Deliver>(
     }
     recording.settle().await?;
     Ok(settled)
+}
+
+/// The envelopes whose window is still open, how many were left out (their window, or
+/// the campaign, closed), and when the first of those is due again.
+fn in_window(envelopes: Vec<Envelope>) -> (Vec<Envelope>, u64, Option<jiff::Timestamp>) {
+    if envelopes.iter().all(|e| e.slot.is_none()) {
+        return (envelopes, 0, None);
+    }
+    let now = clock::now();
+    let (open, late): (Vec<Envelope>, Vec<Envelope>) = envelopes
+        .into_iter()
+        .partition(|e| e.slot.is_none_or(|slot| now < slot.until));
+    let reopens = late
+        .iter()
+        .filter_map(|e| e.slot.and_then(|slot| slot.reopens))
+        .min();
+    (open, late.len() as u64, reopens)
+}
+
+fn earliest(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>) -> Option<jiff::Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A call's outcomes as they come in: counted, and turned into the store's changes.
@@ -282,7 +331,7 @@ impl Tally {
                 revision: self.revision,
                 provider_id,
                 reason,
-                updated: now(),
+                updated: clock::unix_now(),
             },
         });
         None
@@ -420,6 +469,7 @@ mod tests {
             to: address.to_owned(),
             message_id: format!("<{address}.test>"),
             attempt: 1,
+            slot: None,
             message: Message::Whole(Rendered {
                 subject: "Hello".into(),
                 html: None,

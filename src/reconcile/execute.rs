@@ -42,6 +42,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         counts,
         transport,
         delivery,
+        at,
         warnings: _,
     } = prepared;
     let recovered = ctx.recovered.get(&campaign.name).copied().unwrap_or(0);
@@ -58,6 +59,8 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
     else {
         return Ok(report);
     };
+    // The walk below records them, before any call.
+    report.expired = plan.expiring;
 
     // Room in the store's index for every address the walk meets, made once rather than
     // grown into.
@@ -78,6 +81,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
         again: ctx.again.clone(),
         kind: delivery.kind,
         rows: usize::try_from(plan.audience.rows).unwrap_or(usize::MAX),
+        at,
         call_size: delivery.call_size,
         tags: transport.tags(),
     }
@@ -443,6 +447,10 @@ fn count(settled: &Settled, report: &mut Report, live: &Live) {
     report.failed += settled.failed;
     report.uncertain += settled.uncertain;
     report.not_sent += settled.not_sent;
+    report.deferred += settled.deferred;
+    if let Some(reopens) = settled.reopens {
+        report.due_again(reopens);
+    }
     live.update(&report.name, |live| {
         live.sent += settled.sent;
         live.failed += settled.failed;
@@ -468,7 +476,9 @@ fn start(
         live.halted.clone_from(&record.halted);
     });
     report.halted.clone_from(&record.halted);
-    if let Some(ending) = early_ending(campaign.paused, record.halted.is_some(), plan.to_send) {
+    // Past `not_after`, the run records who expired even when nobody is due.
+    let work = plan.to_send + plan.expiring;
+    if let Some(ending) = early_ending(campaign.paused, record.halted.is_some(), work) {
         report.ending = ending;
         return Ok(None);
     }

@@ -33,6 +33,9 @@ pub enum Action {
     AwaitEnvironment,
     /// Work is left that a later pass can do: try again after this long.
     Requeue(Duration),
+    /// Everyone due now has an outcome; the schedule makes more due (or expires them)
+    /// after this long: look again then. Not a failure: no backoff grows.
+    Wake(Duration),
     /// The state store cannot be trusted: nothing more is sent by this process, for any
     /// campaign, until someone looks at it.
     Stop,
@@ -50,6 +53,11 @@ impl fmt::Display for Action {
             Self::Requeue(after) => {
                 write!(f, "trying again in {}", humantime::format_duration(*after))
             }
+            Self::Wake(after) => write!(
+                f,
+                "waiting {} for the schedule",
+                humantime::format_duration(Duration::from_secs(after.as_secs()))
+            ),
             Self::Stop => write!(
                 f,
                 "herald sends nothing more until the state store is fixed"
@@ -144,6 +152,26 @@ pub fn error_policy(campaign: &Campaign, error: &ReconcileError, failures: u32) 
 /// When to reconcile again after a run that ended as `report` says, its `failures`th in a
 /// row to leave recipients due because the transport could not take them.
 pub fn after_run(report: &Report, failures: u32) -> Action {
+    let action = after_ending(report, failures);
+    // Under a schedule, a run that did what was due wakes when the next become due
+    // (those a window closed on mid-run included), or at `not_after` to record who
+    // expired.
+    let wake = report.wake.map(|at| {
+        let now = crate::clock::now();
+        Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+    });
+    match (action, wake) {
+        (Action::AwaitChange, Some(after))
+            if matches!(report.ending, Ending::Done | Ending::NothingToSend) =>
+        {
+            Action::Wake(after)
+        }
+        (Action::Requeue(after), Some(wake)) => Action::Requeue(after.min(wake)),
+        (action, _) => action,
+    }
+}
+
+fn after_ending(report: &Report, failures: u32) -> Action {
     match report.ending {
         // The transport could not take some (the outbox could not write): they are due
         // again, and a later pass can send them.

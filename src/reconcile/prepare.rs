@@ -29,6 +29,8 @@ pub struct Prepared {
     pub(super) counts: StatusCounts,
     pub(super) transport: Transport,
     pub(super) delivery: Delivery,
+    /// The instant the plan judged the schedule at; the send walk judges at the same.
+    pub(super) at: jiff::Timestamp,
 }
 
 impl Prepared {
@@ -52,7 +54,8 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         again: &ctx.again,
     };
     let delivery = Delivery::of(campaign, previous.latency.as_ref());
-    let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, None)?;
+    let at = crate::clock::now();
+    let plan = plan::plan_with(campaign, &renderer, Some(state), &delivery, at, None)?;
     warnings.extend(plan.warnings());
     ctx.live.update(&campaign.name, |live| {
         live.prepared = true;
@@ -67,6 +70,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         live.failed = 0;
         live.uncertain = 0;
         live.waiting = None;
+        live.next_due = plan.schedule.as_ref().and_then(|s| s.next_due_at);
     });
     let record = CampaignRecord {
         revision: campaign.revision.number,
@@ -79,6 +83,11 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         git: ctx.git.clone(),
         latency: previous.latency,
         down: previous.down,
+        next_due: plan
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_due_at)
+            .and_then(|at| u64::try_from(at.as_second()).ok()),
     };
     Ok(Prepared {
         warnings,
@@ -90,6 +99,7 @@ pub fn prepare(campaign: &Campaign, ctx: &Context) -> Result<Prepared, Reconcile
         counts,
         transport,
         delivery,
+        at,
     })
 }
 

@@ -16,11 +16,15 @@ use crate::audience::Met;
 use crate::keyhash::Set;
 use crate::manifest::Campaign;
 use crate::manifest::TransportKind;
+use crate::plan::Due;
 use crate::plan::packing::{self, Packer};
 use crate::plan::{Again, PlanError, Selected, StateView, row_label, select};
 use crate::render::Renderer;
-use crate::store::CampaignStore;
+use crate::store::{CampaignStore, Change, RecipientRecord, Status};
 use crate::transport::{Envelope, Message, Shaped, Tags, message_id};
+
+/// Why a recipient is recorded `expired`.
+pub const EXPIRED: &str = "not sent by the schedule's not_after";
 
 /// One call's envelopes, or why producing failed.
 pub type Call = Result<Vec<Envelope>, ReconcileError>;
@@ -35,6 +39,8 @@ pub struct Producer {
     pub kind: TransportKind,
     /// The audience's rows, as the plan counted them.
     pub rows: usize,
+    /// The instant the plan judged the schedule at.
+    pub at: jiff::Timestamp,
     pub call_size: usize,
     /// For a transport that shares content across a call: proves each message and keeps
     /// only its values.
@@ -85,8 +91,10 @@ impl Producer {
             Some(marks) => Box::new(marks),
             None => Box::new(Set::with_capacity(self.rows)),
         };
-        select(&self.campaign, Some(state), Some(met), |chunk| {
-            let due: Vec<Selected> = chunk.into_iter().filter(|s| s.due.is_now()).collect();
+        select(&self.campaign, Some(state), Some(met), self.at, |chunk| {
+            let (due, rest): (Vec<Selected>, Vec<Selected>) =
+                chunk.into_iter().partition(|s| s.due.is_now());
+            self.expire(rest).map_err(Failure::Error)?;
             let ready: Vec<Result<(Envelope, Option<String>), PlanError>> = due
                 .into_par_iter()
                 .map(|selected| self.pending(selected))
@@ -101,9 +109,38 @@ impl Producer {
         send(&mut full)
     }
 
+    /// Records `expired` whoever `not_after` left unsent, among `selected`.
+    fn expire(&self, selected: Vec<Selected>) -> Result<(), ReconcileError> {
+        let updated = crate::clock::unix_now();
+        let changes: Vec<Change> = selected
+            .into_iter()
+            .filter(|s| s.due == Due::Expire)
+            .map(|s| Change {
+                record: RecipientRecord {
+                    status: Status::Expired,
+                    attempts: self.store.attempts(&s.key),
+                    revision: self.campaign.revision.number,
+                    provider_id: None,
+                    reason: Some(EXPIRED.to_owned()),
+                    updated,
+                },
+                key: s.key,
+            })
+            .collect();
+        if !changes.is_empty() {
+            self.store.finish(None, &changes)?;
+        }
+        Ok(())
+    }
+
     /// The recipient's envelope and the key it packs under.
     fn pending(&self, selected: Selected) -> Result<(Envelope, Option<String>), PlanError> {
-        let Selected { recipient, key, .. } = selected;
+        let Selected {
+            recipient,
+            key,
+            judged,
+            ..
+        } = selected;
         // Only a recipient sent again (uncertain, failed, or one who got an earlier
         // revision) has attempts already.
         let attempts = self.store.attempts(&key);
@@ -144,6 +181,7 @@ impl Producer {
             attempt: attempts + 1,
             key,
             message,
+            slot: judged.and_then(|j| j.slot),
         };
         Ok((envelope, pack))
     }

@@ -32,6 +32,21 @@ pub struct Report {
     pub uncertain: u64,
     /// Due, but certainly not sent (the transport could not take them); due again next run.
     pub not_sent: u64,
+    /// Left for their next window: it closed before their call (under a schedule).
+    pub deferred: u64,
+    /// Recorded `expired` by this run: `not_after` passed before they were sent.
+    pub expired: u64,
+    /// Under a schedule, when the next recipients become due (RFC 3339); `null` when
+    /// nobody is waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<String>,
+    /// When to look again for the schedule: the next due, or `not_after` to record who
+    /// expired.
+    #[serde(skip)]
+    pub wake: Option<jiff::Timestamp>,
+    /// `next_due` as an instant.
+    #[serde(skip)]
+    pub next_due_at: Option<jiff::Timestamp>,
     /// Intents left by an earlier, interrupted run, now reported as uncertain.
     pub recovered: u64,
     /// From earlier runs.
@@ -60,6 +75,11 @@ impl Report {
             failed: 0,
             uncertain: 0,
             not_sent: 0,
+            deferred: 0,
+            expired: 0,
+            next_due: plan.schedule.as_ref().and_then(|s| s.next_due.clone()),
+            wake: plan.schedule.as_ref().and_then(|s| s.wake),
+            next_due_at: plan.schedule.as_ref().and_then(|s| s.next_due_at),
             recovered,
             already_sent: plan.already_sent,
             previously_failed: plan.failed,
@@ -70,6 +90,14 @@ impl Report {
             down: None,
             seconds: 0.0,
         }
+    }
+
+    /// Some recipients left for their next window become due at `at`.
+    pub fn due_again(&mut self, at: jiff::Timestamp) {
+        let next = self.next_due_at.map_or(at, |next| next.min(at));
+        self.next_due_at = Some(next);
+        self.next_due = Some(crate::clock::format(next));
+        self.wake = Some(self.wake.map_or(at, |wake| wake.min(at)));
     }
 
     /// Whether this run went wrong part-way: exit code 1.

@@ -152,13 +152,14 @@ impl Directory {
             return Arc::clone(tokens);
         }
         let mut tokens = HashMap::new();
-        let walked = crate::plan::select::<PlanError>(campaign, None, None, |chunk| {
-            for selected in chunk {
-                let token = unsubscribe_token(key, &campaign.name, &selected.key);
-                tokens.insert(token, selected.key);
-            }
-            Ok(())
-        });
+        let walked =
+            crate::plan::select::<PlanError>(campaign, None, None, crate::clock::now(), |chunk| {
+                for selected in chunk {
+                    let token = unsubscribe_token(key, &campaign.name, &selected.key);
+                    tokens.insert(token, selected.key);
+                }
+                Ok(())
+            });
         if let Err(error) = walked {
             tracing::warn!(campaign = %campaign.name, %error, "cannot read the audience for unsubscribe tokens");
         }

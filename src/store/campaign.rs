@@ -423,6 +423,7 @@ impl CampaignStore {
                         Status::Sent => &mut counts.sent,
                         Status::Failed => &mut counts.failed,
                         Status::Uncertain | Status::InFlight => &mut counts.uncertain,
+                        Status::Expired => &mut counts.expired,
                     };
                     *slot = slot.saturating_sub(1);
                 }
@@ -444,6 +445,7 @@ impl CampaignStore {
         counts.sent -= self.shadowed.sent.min(counts.sent);
         counts.failed -= self.shadowed.failed.min(counts.failed);
         counts.uncertain -= self.shadowed.uncertain.min(counts.uncertain);
+        counts.expired -= self.shadowed.expired.min(counts.expired);
         counts.in_flight = self.in_flight.len() as u64;
         counts
     }

@@ -9,6 +9,9 @@
 //! of its own), and the revision. A million recipients take 20 to 35 MB. Their full
 //! records stay in the journal. An address the walk met that has no record yet holds
 //! only that mark, and reads as absent.
+//!
+//! The two status bits are all taken, so `expired` is written as `uncertain` with no
+//! attempt: every other record comes from a call, so has at least one attempt.
 
 use std::collections::BTreeMap;
 
@@ -38,28 +41,31 @@ const REVISION_SHIFT: u32 = 8;
 
 impl Entry {
     fn pack(self) -> u32 {
-        let status = match self.status {
-            Status::Sent => 1,
-            Status::Failed => 2,
-            Status::Uncertain => 3,
+        let (status, attempts) = match self.status {
+            Status::Sent => (1, self.attempts.max(1)),
+            Status::Failed => (2, self.attempts.max(1)),
+            Status::Uncertain => (3, self.attempts.max(1)),
+            Status::Expired => (3, 0),
             Status::InFlight => unreachable!("a call under way is not in the index"),
         };
         status
-            | (self.attempts.min(MOST_ATTEMPTS) << ATTEMPTS_SHIFT)
+            | (attempts.min(MOST_ATTEMPTS) << ATTEMPTS_SHIFT)
             | (self.revision.min(MOST_REVISION) << REVISION_SHIFT)
     }
 
     /// The entry a value holds, if it holds a record.
     fn unpack(value: u32) -> Option<Self> {
+        let attempts = (value >> ATTEMPTS_SHIFT) & MOST_ATTEMPTS;
         let status = match value & STATUS {
             0 => return None,
             1 => Status::Sent,
             2 => Status::Failed,
+            _ if attempts == 0 => Status::Expired,
             _ => Status::Uncertain,
         };
         Some(Self {
             status,
-            attempts: (value >> ATTEMPTS_SHIFT) & MOST_ATTEMPTS,
+            attempts,
             revision: value >> REVISION_SHIFT,
         })
     }
@@ -164,6 +170,32 @@ mod tests {
             index.by_revision(Status::Sent),
             BTreeMap::from([(3, 1), (MOST_REVISION, 1)])
         );
+    }
+
+    /// `expired` shares the status bits of `uncertain`, told apart by having no attempt.
+    #[test]
+    fn expired_and_uncertain_are_told_apart_by_their_attempts() {
+        let mut index = Index::default();
+        let entry = |status, attempts| Entry {
+            status,
+            attempts,
+            revision: 2,
+        };
+        index.set("e@example.com", entry(Status::Expired, 0));
+        index.set("u@example.com", entry(Status::Uncertain, 1));
+        index.set("x@example.com", entry(Status::Expired, 3));
+        assert_eq!(index.get("e@example.com"), Some(entry(Status::Expired, 0)));
+        assert_eq!(
+            index.get("u@example.com"),
+            Some(entry(Status::Uncertain, 1))
+        );
+        assert_eq!(
+            index.get("x@example.com"),
+            Some(entry(Status::Expired, 0)),
+            "an expired recipient holds no attempts in the index"
+        );
+        let counts = index.counts();
+        assert_eq!((counts.expired, counts.uncertain), (2, 1));
     }
 
     /// The walk's marks neither show as records nor change them, and records kept

@@ -70,6 +70,10 @@ pub struct CampaignLedger {
     pub sent: u64,
     pub failed: u64,
     pub uncertain: u64,
+    /// Recipients the schedule's `not_after` left unsent (absent in stores written
+    /// before schedules: none).
+    #[serde(default)]
+    pub expired: u64,
 }
 
 impl CampaignLedger {
@@ -79,6 +83,7 @@ impl CampaignLedger {
             failed: self.failed,
             uncertain: self.uncertain,
             in_flight: 0,
+            expired: self.expired,
         }
     }
 
@@ -86,6 +91,7 @@ impl CampaignLedger {
         self.sent = counts.sent;
         self.failed = counts.failed;
         self.uncertain = counts.uncertain;
+        self.expired = counts.expired;
     }
 }
 

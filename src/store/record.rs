@@ -20,6 +20,9 @@ pub enum Status {
     Failed,
     /// A call may or may not have delivered; never re-sent unless asked.
     Uncertain,
+    /// Not sent by the schedule's `not_after`: no call was made, and none ever is for this
+    /// revision (a later revision may send them).
+    Expired,
 }
 
 impl Status {
@@ -29,13 +32,20 @@ impl Status {
             Self::Sent => b's',
             Self::Failed => b'f',
             Self::Uncertain => b'u',
+            Self::Expired => b'e',
         }
     }
 
     pub(super) fn from_code(code: u8) -> Option<Self> {
-        [Self::InFlight, Self::Sent, Self::Failed, Self::Uncertain]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            Self::InFlight,
+            Self::Sent,
+            Self::Failed,
+            Self::Uncertain,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 
     pub const fn as_str(self) -> &'static str {
@@ -44,6 +54,7 @@ impl Status {
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Uncertain => "uncertain",
+            Self::Expired => "expired",
         }
     }
 }
@@ -107,6 +118,8 @@ pub struct StatusCounts {
     pub failed: u64,
     pub uncertain: u64,
     pub in_flight: u64,
+    #[serde(default)]
+    pub expired: u64,
 }
 
 impl StatusCounts {
@@ -120,6 +133,7 @@ impl StatusCounts {
             Status::Sent => &mut self.sent,
             Status::Failed => &mut self.failed,
             Status::Uncertain => &mut self.uncertain,
+            Status::Expired => &mut self.expired,
         }
     }
 
@@ -152,6 +166,10 @@ pub struct CampaignRecord {
     /// The transport could not take this campaign's calls when its last run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub down: Option<TransportDown>,
+    /// Under a schedule, when the next recipients become due (Unix seconds), as the
+    /// last apply's plan found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<u64>,
 }
 
 /// A transport that could not take calls: since when, and why.

@@ -37,6 +37,10 @@ pub struct CampaignSummary {
     pub sent: u64,
     pub failed: u64,
     pub uncertain: u64,
+    /// Recipients a schedule's `not_after` left unsent for good. Absent from a herald that
+    /// predates schedules.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired: u64,
     /// Recipients of calls under way right now.
     pub in_flight: u64,
     /// Addresses this campaign's recipients had suppressed: unsubscribed, bounced or
@@ -77,9 +81,15 @@ impl CampaignSummary {
             sent: self.sent,
             failed: self.failed,
             uncertain: self.uncertain,
+            expired: self.expired,
             in_flight: self.in_flight,
         }
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if takes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -112,6 +122,7 @@ impl Store {
                 sent: counts.sent,
                 failed: counts.failed,
                 uncertain: counts.uncertain,
+                expired: counts.expired,
                 in_flight: counts.in_flight,
                 sent_by_revision: store.by_revision(Status::Sent),
                 uncertain_by_revision: store.by_revision(Status::Uncertain),

@@ -423,6 +423,7 @@ fn stores_of_the_older_formats_are_carried_over_into_the_journal() {
                         sent: 2,
                         failed: 1,
                         uncertain: 1,
+                        expired: 0,
                     },
                 )]),
                 ..Ledger::default()

@@ -39,6 +39,9 @@ pub struct Envelope {
     /// Which attempt for this recipient this is, from 1.
     pub attempt: u32,
     pub message: Message,
+    /// Under a schedule, when the recipient's window (or the campaign) closes, and when
+    /// it opens next: a call made at or after the close does not carry them.
+    pub slot: Option<crate::manifest::Slot>,
 }
 
 /// What became of one envelope. Only an answer about the recipient fails them; an answer
@@ -303,6 +306,7 @@ mod tests {
             to: to.to_owned(),
             message_id: message_id("launch", 1, to, "news@example.com"),
             attempt: 1,
+            slot: None,
             message: Message::Whole(Rendered {
                 subject: String::new(),
                 html: None,

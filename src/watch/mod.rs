@@ -51,7 +51,7 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 pub enum Event<'a> {
     /// The manifests loaded, as they are now.
     Loaded(&'a Manifests),
-    Reconciled(Report),
+    Reconciled(Box<Report>),
     /// A reconcile was refused (input) or failed (store, transport).
     Failed {
         campaign: String,

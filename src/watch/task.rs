@@ -116,7 +116,7 @@ pub async fn run(
                     (report.ending == Ending::Interrupted || last == Some(report.ending)) && idle;
                 last = Some(report.ending);
                 if !quiet {
-                    (shared.report)(Event::Reconciled(report));
+                    (shared.report)(Event::Reconciled(Box::new(report)));
                 }
                 action
             }
@@ -136,7 +136,7 @@ pub async fn run(
                     () = stop.wait() => return,
                 }
             }
-            Action::Requeue(after) => {
+            Action::Requeue(after) | Action::Wake(after) => {
                 tokio::select! {
                     _ = desired.changed() => {}
                     () = tokio::time::sleep(after) => {}

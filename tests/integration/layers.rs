@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["manifest"],
     &["audience"],
     &[
-        "address", "digest", "git", "input", "keyhash", "langtag", "secret", "text",
+        "address", "clock", "digest", "git", "input", "keyhash", "langtag", "secret", "text",
     ],
 ];
 

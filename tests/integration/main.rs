@@ -34,6 +34,7 @@ mod postmark_events;
 mod preview;
 mod review;
 mod safety;
+mod schedule;
 mod schema;
 mod sendgrid;
 mod servers;

@@ -143,7 +143,7 @@ fn a_structural_error_hides_no_other_problem() {
              `full`\n\
              campaigns/welcome.yaml:18:3: spec.colour: unknown key, expected one of `transport`, `from`, \
              `reply_to`, `template`, `locales`, `audience`, `rate`, `batch`, `unsubscribe`, `stage`, `rollout`, \
-             `paused`, `halt`, `revision`, `allow_outside`\n\
+             `paused`, `halt`, `schedule`, `revision`, `allow_outside`\n\
              campaigns/welcome.yaml:20:5: spec.batch.size: invalid type: string \"many\", expected u32\n\
              campaigns/welcome.yaml:21:16: spec.batch.isolation: `shared` is refused: recipients who share an \
              envelope see each other's addresses; set `isolation: per-recipient`, so that every envelope \
@@ -195,7 +195,7 @@ fn every_structural_problem_of_a_file_is_reported() {
              campaigns/welcome.yaml:17:3: spec.stage: unknown variant `fast`, expected one of `seed`, `canary`, `full`\n\
              campaigns/welcome.yaml:18:3: spec.pausd: unknown key; did you mean `paused`? (expected one of \
              `transport`, `from`, `reply_to`, `template`, `locales`, `audience`, `rate`, `batch`, `unsubscribe`, \
-             `stage`, `rollout`, `paused`, `halt`, `revision`, `allow_outside`)\n\
+             `stage`, `rollout`, `paused`, `halt`, `schedule`, `revision`, `allow_outside`)\n\
              campaigns/welcome.yaml:20:5: spec.batch.size: invalid type: string \"many\", expected u32\n\
              error: 4 problems found in the manifests; nothing was sent\n",
         );

@@ -36,6 +36,11 @@ pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
+    if let Some(schedule) = &spec.schedule {
+        if let Err(found) = super::schedule(loaded, schedule) {
+            out.extend(found);
+        }
+    }
     let number = spec.revision.number();
     if number == 0 || number > crate::manifest::MOST_REVISION {
         let key = if loaded.index.has("spec.revision.number") {
