@@ -84,6 +84,9 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
         };
         match result {
             Ok(done) => {
+                planned
+                    .warnings
+                    .extend(crate::review::warning::schedule_soon(campaign, at));
                 for message in done.0.warnings() {
                     report::warning(format_args!("campaign `{}`: {message}", campaign.name));
                     planned.warnings.push(Warning::Plan {

@@ -176,6 +176,7 @@ fn changed(old: Rooted<'_>, new: Rooted<'_>, warnings: &mut Vec<Warning>) -> Cam
         });
     }
     warnings.extend(warning::rate_jump(name, &before.rate, &after.rate));
+    warnings.extend(warning::schedule_soon(after, crate::clock::now()));
     if after.stage == Stage::Full && before.stage != Stage::Full {
         warnings.push(Warning::StageToFull {
             campaign: name.to_owned(),
@@ -262,6 +263,7 @@ fn added(new: Rooted<'_>, warnings: &mut Vec<Warning>) -> CampaignDiff {
     let name = after.name.as_str();
     let mut diff = CampaignDiff::new(after, Change::Added);
     diff.fields = fields::changes(None, Some(new));
+    warnings.extend(warning::schedule_soon(after, crate::clock::now()));
     if after.stage == Stage::Full {
         warnings.push(Warning::StageToFull {
             campaign: name.to_owned(),

@@ -1,7 +1,7 @@
 //! The manifest fields a merge changes, old and new, as a reviewer reads them: the
 //! transport and its limits, the rate, the batch, the stage and rollout, the sender, the
 //! templates and catalogs named, the audience and its lists, the unsubscribe link, the
-//! safety gate and the revision (and whether it resends). Paths are shown relative to each side's own folder, so a
+//! safety gate, the schedule and the revision (and whether it resends). Paths are shown relative to each side's own folder, so a
 //! base branch checked out elsewhere compares as the same files.
 
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::langtag::LanguageTag;
-use crate::manifest::{Address, Campaign, Resend, Revision, Transport};
+use crate::manifest::{Address, Campaign, Resend, Revision, Schedule, Transport};
 
 /// One field whose value changes; `None` on the side without the campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +95,7 @@ fn fields(side: Rooted<'_>) -> Vec<(&'static str, String)> {
             c.halt.max_failure_rate.to_string(),
         ),
     ];
+    out.extend(schedule(c.schedule.as_ref()));
     for (_, value) in &mut out {
         if value.is_empty() {
             "none".clone_into(value);
@@ -113,6 +114,48 @@ const HEADLINE: &[&str] = &[
     "spec.from",
     "spec.audience.file",
 ];
+
+/// `spec.schedule`'s fields, instants in UTC; `none` for what it does not set.
+fn schedule(schedule: Option<&Schedule>) -> [(&'static str, String); 5] {
+    let none = || "none".to_owned();
+    let instant = |t: Option<jiff::Timestamp>| t.map_or_else(none, |t| t.to_string());
+    let Some(s) = schedule else {
+        return [
+            ("spec.schedule.not_before", none()),
+            ("spec.schedule.not_after", none()),
+            ("spec.schedule.window", none()),
+            ("spec.schedule.timezone", none()),
+            ("spec.schedule.timezone_field", none()),
+        ];
+    };
+    let window = s.window.as_ref().map_or_else(none, |w| {
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let days: Vec<&str> = DAYS
+            .iter()
+            .zip(w.days)
+            .filter_map(|(name, on)| on.then_some(*name))
+            .collect();
+        format!(
+            "{} {}-{}",
+            days.join(","),
+            w.from.strftime("%H:%M"),
+            w.to.strftime("%H:%M")
+        )
+    });
+    [
+        ("spec.schedule.not_before", instant(s.not_before)),
+        ("spec.schedule.not_after", instant(s.not_after)),
+        ("spec.schedule.window", window),
+        (
+            "spec.schedule.timezone",
+            s.timezone.iana_name().unwrap_or("UTC").to_owned(),
+        ),
+        (
+            "spec.schedule.timezone_field",
+            s.timezone_field.clone().unwrap_or_else(none),
+        ),
+    ]
+}
 
 fn transport(t: &Transport) -> String {
     let kind = serde_json::to_value(t.kind)

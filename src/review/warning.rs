@@ -42,19 +42,26 @@ pub enum Warning {
         /// Where the stage before comes from: `the live store` or `the base branch`.
         seen_in: &'static str,
     },
+    /// The campaign's schedule lets it start sending within the hour.
+    ScheduleSoon {
+        campaign: String,
+        starts: jiff::Timestamp,
+    },
     /// What plan warns of before sending, as it says it (today: too many recipients in the
     /// default language for want of their own).
     Plan { campaign: String, message: String },
 }
 
 impl Warning {
-    /// For `-o json`: `refused`, `unrevised`, `rate_jump`, `stage_to_full` or `plan`.
+    /// For `-o json`: `refused`, `unrevised`, `rate_jump`, `stage_to_full`,
+    /// `schedule_soon` or `plan`.
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::Refused { .. } => "refused",
             Self::Unrevised { .. } => "unrevised",
             Self::RateJump { .. } => "rate_jump",
             Self::StageToFull { .. } => "stage_to_full",
+            Self::ScheduleSoon { .. } => "schedule_soon",
             Self::Plan { .. } => "plan",
         }
     }
@@ -65,6 +72,7 @@ impl Warning {
             Self::Unrevised { campaign, .. }
             | Self::RateJump { campaign, .. }
             | Self::StageToFull { campaign, .. }
+            | Self::ScheduleSoon { campaign, .. }
             | Self::Plan { campaign, .. } => Some(campaign),
         }
     }
@@ -120,6 +128,11 @@ impl fmt::Display for Warning {
                 f,
                 "campaign `{campaign}` starts at stage `full`: everyone in the audience gets the message at once"
             ),
+            Self::ScheduleSoon { campaign, starts } => write!(
+                f,
+                "campaign `{campaign}`: its schedule starts sending within the hour, at {starts} \
+                 (not_before); merged now, it sends then"
+            ),
             Self::Plan { campaign, message } => write!(f, "campaign `{campaign}`: {message}"),
         }
     }
@@ -143,6 +156,20 @@ fn times(factor: f64) -> String {
     } else {
         format!("{factor:.1}")
     }
+}
+
+/// The warning for a campaign whose schedule starts within the hour of `now`: its
+/// `not_before` is between now and an hour from now.
+pub fn schedule_soon(
+    campaign: &crate::manifest::Campaign,
+    now: jiff::Timestamp,
+) -> Option<Warning> {
+    let starts = campaign.schedule.as_ref()?.not_before?;
+    let hour = jiff::SignedDuration::from_hours(1);
+    (starts >= now && starts.duration_since(now) <= hour).then(|| Warning::ScheduleSoon {
+        campaign: campaign.name.clone(),
+        starts,
+    })
 }
 
 /// The warning for a rate going from `from` to `to`, when it jumps.

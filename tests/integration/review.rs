@@ -1004,3 +1004,72 @@ fn diff_names_a_correction_a_locale_map_and_an_exports_address_column() {
         serde_json::json!(["en", "ja"])
     );
 }
+
+/// A schedule added on the new side: diff shows each of its fields, and warns first when
+/// it starts within the hour of now (the clock set as the schedule tests set it); not
+/// when it starts later. plan's comment warns of it as of `--at`.
+#[test]
+fn diff_and_plan_name_a_schedule_and_warn_when_it_starts_within_the_hour() {
+    let workspace = Test::new().workspace();
+    review_tree(&workspace, "old/campaigns");
+    review_tree(&workspace, "new/campaigns");
+    workspace.edit(
+        "new/campaigns/welcome.yaml",
+        "  stage: canary\n",
+        "  stage: canary\n  schedule:\n    not_before: 2026-12-08T09:30:00+01:00\n    \
+         window: {days: [mon, tue, wed, thu, fri], from: \"09:00\", to: \"17:00\"}\n    \
+         timezone: Europe/Berlin\n",
+    );
+    let clock = "HERALD_TEST_ONLY_NOW";
+    let json = workspace
+        .run_env(
+            ["diff", "old/campaigns", "new/campaigns", "-o", "json"],
+            &[(clock, "2026-12-08T08:00:00Z")],
+        )
+        .code(0)
+        .json();
+    assert_eq!(
+        json["warnings"],
+        serde_json::json!([{
+            "kind": "schedule_soon",
+            "campaign": "welcome",
+            "message": "campaign `welcome`: its schedule starts sending within the hour, at \
+                        2026-12-08T08:30:00Z (not_before); merged now, it sends then",
+        }])
+    );
+    assert_eq!(
+        json["campaigns"][0]["fields"],
+        serde_json::json!([
+            {"field": "spec.schedule.not_before", "old": "none", "new": "2026-12-08T08:30:00Z"},
+            {"field": "spec.schedule.window", "old": "none", "new": "mon,tue,wed,thu,fri 09:00-17:00"},
+            {"field": "spec.schedule.timezone", "old": "none", "new": "Europe/Berlin"},
+        ])
+    );
+    // Two hours ahead: the fields, no warning.
+    let later = workspace
+        .run_env(
+            ["diff", "old/campaigns", "new/campaigns", "-o", "json"],
+            &[(clock, "2026-12-08T06:29:00Z")],
+        )
+        .code(0)
+        .json();
+    assert_eq!(later["warnings"], serde_json::json!([]));
+    // plan's comment, as of an instant within the hour.
+    let comment = workspace
+        .run([
+            "plan",
+            "new/campaigns",
+            "--at",
+            "2026-12-08T09:00:00+01:00",
+            "-o",
+            "markdown",
+        ])
+        .code(0);
+    assert!(
+        comment.stdout.contains(
+            "campaign `welcome`: its schedule starts sending within the hour, at 2026-12-08T08:30:00Z"
+        ),
+        "{}",
+        comment.stdout
+    );
+}
