@@ -12,10 +12,12 @@
 mod error;
 mod lines;
 mod reader;
+mod shard;
 mod suppress;
 
 pub use error::AudienceError;
 pub use reader::{Record, Row, Rows, rows};
+pub use shard::{Shard, shard_of};
 pub use suppress::{MAX_SOURCES, SuppressList, Suppressions};
 
 use crate::address;

@@ -17,6 +17,9 @@ use crate::langtag::LanguageTag;
 
 /// The highest revision a campaign may declare: the state store keeps it in 24 bits.
 pub const MOST_REVISION: u32 = (1 << 24) - 1;
+/// The most shards a campaign may have: more processes than any one provider account
+/// takes, and far from the thousands a Kubernetes Indexed Job allows.
+pub const MOST_SHARDS: u32 = 1024;
 
 /// A campaign with its paths resolved against its manifest's folder, its defaults filled
 /// in and its transport at hand.
@@ -46,6 +49,8 @@ pub struct Campaign {
     pub revision: Revision,
     /// Folders outside the manifest's own that its inputs may come from.
     pub allow_outside: Vec<PathBuf>,
+    /// `spec.shards`: how many processes send it, each its own part of the audience.
+    pub shards: NonZeroU32,
     /// The spec as written, for `spec_digest` only.
     spec: model::CampaignSpec,
 }
@@ -206,6 +211,11 @@ impl Campaign {
                 at: at("spec.revision"),
             },
             allow_outside: spec.allow_outside.iter().map(|p| dir.join(p)).collect(),
+            // Validated already: 1 to `MOST_SHARDS`.
+            shards: spec
+                .shards
+                .and_then(NonZeroU32::new)
+                .unwrap_or(NonZeroU32::MIN),
             spec: loaded.doc.spec,
         })
     }

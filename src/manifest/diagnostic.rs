@@ -232,4 +232,6 @@ pub enum Problem {
     ScheduleNeverOpens { zones: String },
     #[error("`{value}` is out of range: expected 1 to 256 calls in flight")]
     ConcurrencyOutOfRange { value: u32 },
+    #[error("`{value}` is out of range: expected 1 to 1,024 shards")]
+    ShardsOutOfRange { value: u32 },
 }

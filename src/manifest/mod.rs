@@ -19,7 +19,9 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use campaign::{Audience, Campaign, Locales, MOST_REVISION, Revision, Template, Unsubscribe};
+pub use campaign::{
+    Audience, Campaign, Locales, MOST_REVISION, MOST_SHARDS, Revision, Template, Unsubscribe,
+};
 pub use diagnostic::{Diagnostic, Location, Problem};
 pub use error::LoadError;
 pub use model::{

@@ -101,6 +101,12 @@ pub struct CampaignSpec {
     /// stay inside the manifest's folder tree.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_outside: Vec<PathBuf>,
+    /// How many shards send this campaign, each from its own process and store (default
+    /// 1): a recipient belongs to shard `u64::from_be_bytes(SHA-256(address)[..8]) % shards`
+    /// (see docs/DESIGN.md). `herald apply --shard I` sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub shards: Option<u32>,
 }
 
 /// `revision: 2`, or `revision: {number: 2, resend: all}`.

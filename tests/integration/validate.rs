@@ -143,7 +143,7 @@ fn a_structural_error_hides_no_other_problem() {
              `full`\n\
              campaigns/welcome.yaml:18:3: spec.colour: unknown key, expected one of `transport`, `from`, \
              `reply_to`, `template`, `locales`, `audience`, `rate`, `batch`, `unsubscribe`, `stage`, `rollout`, \
-             `paused`, `halt`, `schedule`, `revision`, `allow_outside`\n\
+             `paused`, `halt`, `schedule`, `revision`, `allow_outside`, `shards`\n\
              campaigns/welcome.yaml:20:5: spec.batch.size: invalid type: string \"many\", expected u32\n\
              campaigns/welcome.yaml:21:16: spec.batch.isolation: `shared` is refused: recipients who share an \
              envelope see each other's addresses; set `isolation: per-recipient`, so that every envelope \
@@ -195,7 +195,7 @@ fn every_structural_problem_of_a_file_is_reported() {
              campaigns/welcome.yaml:17:3: spec.stage: unknown variant `fast`, expected one of `seed`, `canary`, `full`\n\
              campaigns/welcome.yaml:18:3: spec.pausd: unknown key; did you mean `paused`? (expected one of \
              `transport`, `from`, `reply_to`, `template`, `locales`, `audience`, `rate`, `batch`, `unsubscribe`, \
-             `stage`, `rollout`, `paused`, `halt`, `schedule`, `revision`, `allow_outside`)\n\
+             `stage`, `rollout`, `paused`, `halt`, `schedule`, `revision`, `allow_outside`, `shards`)\n\
              campaigns/welcome.yaml:20:5: spec.batch.size: invalid type: string \"many\", expected u32\n\
              error: 4 problems found in the manifests; nothing was sent\n",
         );
@@ -459,3 +459,9 @@ fn event_settings_belong_to_their_provider_and_a_topic_is_an_sns_arn() {
              error: 4 problems found in the manifests; nothing was sent\n",
         );
 }
+
+refused!(shards_zero, ["  rate: {per_second: 50}" => "  rate: {per_second: 50}\n  shards: 0"],
+    "campaigns/welcome.yaml:17:11: spec.shards: `0` is out of range: expected 1 to 1,024 shards");
+
+refused!(shards_too_many, ["  rate: {per_second: 50}" => "  rate: {per_second: 50}\n  shards: 5000"],
+    "campaigns/welcome.yaml:17:11: spec.shards: `5000` is out of range: expected 1 to 1,024 shards");

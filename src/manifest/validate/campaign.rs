@@ -41,6 +41,12 @@ pub fn campaign(loaded: &Loaded<CampaignDoc>, out: &mut Vec<Diagnostic>) {
             out.extend(found);
         }
     }
+    if let Some(value) = spec
+        .shards
+        .filter(|n| !(1..=crate::manifest::MOST_SHARDS).contains(n))
+    {
+        out.push(loaded.at_value("spec.shards", Problem::ShardsOutOfRange { value }));
+    }
     let number = spec.revision.number();
     if number == 0 || number > crate::manifest::MOST_REVISION {
         let key = if loaded.index.has("spec.revision.number") {
