@@ -3,9 +3,12 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::num::NonZeroU32;
+use std::path::Path;
 
 use super::args::ApplyArgs;
-use super::{Exit, Output, report, session};
+use super::{Exit, Output, report, session, shards};
+use crate::manifest::{Campaign, Manifests};
 use crate::reconcile::{
     self, Action, Breakers, Context, Ending, Report, Stop, StopHandle, TransportLimits,
 };
@@ -22,7 +25,78 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = session::state(&args.state, path)?;
-    let sending = session::open_for_sending(&state, args.require.require_state)?;
+    let count = shards::count(&campaigns)?;
+    let name = campaigns.first().map_or("", |c| c.name.as_str());
+    let chosen = shards::chosen(count, args.shard, name)?;
+    shards::unchanged(&state, &campaigns, count)?;
+    if count.get() == 1 {
+        let (exit, reports) = send(args, &manifests, &campaigns, &state, count)?;
+        print(args.output.output, &reports);
+        return Ok(exit);
+    }
+    // Shard after shard: each with its own store, its part of the audience, its share of
+    // the rates; a refusal of one stops the run before the next.
+    let mut all = Vec::new();
+    let mut worst = Exit::Success;
+    for shard in chosen {
+        let parts: Vec<Campaign> = campaigns.iter().map(|c| c.for_shard(shard.index)).collect();
+        let parts: Vec<&Campaign> = parts.iter().collect();
+        let store = crate::store::shards::folder(&state, shard);
+        let (exit, reports) = send(args, &manifests, &parts, &store, count)?;
+        if args.output.output == Output::Text {
+            for report in &reports {
+                print!("{shard}: {}", text(report));
+            }
+        }
+        all.extend(reports.into_iter().map(|report| (shard, report)));
+        if exit == Exit::Failed {
+            worst = Exit::Failed;
+        }
+        // Stopped (Ctrl-C, SIGTERM): the shards after this one wait for the next run.
+        if all.iter().any(|(_, r)| r.ending == Ending::Interrupted) {
+            break;
+        }
+    }
+    if args.output.output == Output::Json {
+        let reports: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(shard, report)| {
+                let mut value = serde_json::to_value(report).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("shard".to_owned(), shard.index.into());
+                    object.insert("shards".to_owned(), shard.count.get().into());
+                }
+                value
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "campaigns": reports }));
+    }
+    Ok(worst)
+}
+
+/// What apply printed for one run of the selected campaigns.
+fn print(output: Output, reports: &[Report]) {
+    match output {
+        Output::Json => println!("{}", serde_json::json!({ "campaigns": reports })),
+        Output::Text => {
+            for report in reports {
+                print!("{}", text(report));
+            }
+        }
+    }
+}
+
+/// Sends `campaigns` with the store at `state`: prepares every one (refusing before
+/// anything is sent), then reconciles each.
+fn send(
+    args: &ApplyArgs,
+    manifests: &Manifests,
+    campaigns: &[&Campaign],
+    state: &Path,
+    shards: NonZeroU32,
+) -> Result<(Exit, Vec<Report>), Exit> {
+    let path = &args.path.path();
+    let sending = session::open_for_sending(state, args.require.require_state)?;
     let runtime = session::runtime();
     // Transports are built while preparing, and lettre's connection pool needs a runtime.
     let _entered = runtime.enter();
@@ -39,8 +113,8 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         stop,
         progress: super::progress::bars(output == Output::Text && std::io::stderr().is_terminal()),
         recovered: sending.recovered,
-        git: crate::git::revision(path, &state),
-        limits: TransportLimits::new(&manifests, &TransportLimits::default()),
+        git: crate::git::revision(path, state),
+        limits: TransportLimits::shared(manifests, shards),
         breakers: Breakers::default(),
         live: crate::live::Live::default(),
         metrics: std::sync::Arc::default(),
@@ -48,7 +122,7 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
 
     // Every campaign is checked and rendered before any is sent to.
     let mut prepared = Vec::new();
-    for campaign in campaigns {
+    for &campaign in campaigns {
         match reconcile::prepare(campaign, &ctx) {
             Ok(ready) => {
                 for warning in ready.warnings() {
@@ -114,19 +188,12 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         ));
     }
 
-    match output {
-        Output::Json => println!("{}", serde_json::json!({ "campaigns": reports })),
-        Output::Text => {
-            for report in &reports {
-                print!("{}", text(report));
-            }
-        }
-    }
-    if failed || reports.iter().any(Report::failed_part_way) {
-        Ok(Exit::Failed)
+    let exit = if failed || reports.iter().any(Report::failed_part_way) {
+        Exit::Failed
     } else {
-        Ok(Exit::Success)
-    }
+        Exit::Success
+    };
+    Ok((exit, reports))
 }
 
 /// Ctrl-C or SIGTERM: ask every reconcile to stop after the call in flight.

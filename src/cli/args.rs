@@ -274,6 +274,10 @@ pub struct ApplyArgs {
     /// Apply only this campaign
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
+    /// Send only shard I (0-based) of campaigns with `spec.shards`; a Kubernetes Indexed
+    /// Job sets `JOB_COMPLETION_INDEX`. Without either, every shard in turn
+    #[arg(long, value_name = "I", env = "JOB_COMPLETION_INDEX")]
+    pub shard: Option<u32>,
     #[command(flatten)]
     pub again: AgainArg,
     #[command(flatten)]

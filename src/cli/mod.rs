@@ -13,6 +13,7 @@ mod preview;
 mod progress;
 mod report;
 mod session;
+mod shards;
 mod status;
 mod suppressions;
 mod validate;

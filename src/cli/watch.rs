@@ -22,10 +22,19 @@ pub fn run(args: &WatchArgs) -> Exit {
 fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     let path = &args.path.path();
     let manifests = session::load(path)?;
-    let selected: Vec<String> = session::select(&manifests, args.campaign.as_deref())?
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
+    let campaigns = session::select(&manifests, args.campaign.as_deref())?;
+    // Watch is one process with one store; shards are apply's, one process each.
+    if let Some(sharded) = campaigns.iter().find(|c| c.shards.get() > 1) {
+        report::refused(
+            &sharded.name,
+            format_args!(
+                "it has {}, and watch sends from one process; run `herald apply --shard I` for each                  (a Kubernetes Indexed Job, see docs/operations.md), or leave it out with `--campaign`",
+                crate::text::Count("shard", u64::from(sharded.shards.get()))
+            ),
+        );
+        return Err(Exit::Refused);
+    }
+    let selected: Vec<String> = campaigns.iter().map(|c| c.name.clone()).collect();
     let state = session::state(&args.state, path)?;
     if watch::state_in_published_folder(path, &state) {
         report::error(format_args!(

@@ -12,7 +12,7 @@ use super::rate::Rate;
 use super::schedule::Schedule;
 use super::source::Loaded;
 use super::transport::Transport;
-use crate::audience::SuppressList;
+use crate::audience::{Shard, SuppressList};
 use crate::langtag::LanguageTag;
 
 /// The highest revision a campaign may declare: the state store keeps it in 24 bits.
@@ -51,6 +51,9 @@ pub struct Campaign {
     pub allow_outside: Vec<PathBuf>,
     /// `spec.shards`: how many processes send it, each its own part of the audience.
     pub shards: NonZeroU32,
+    /// The part of the audience this value stands for: `None`, all of it; else one shard,
+    /// with `rate` and the transport's rate its share (see `for_shard`).
+    pub shard: Option<Shard>,
     /// The spec as written, for `spec_digest` only.
     spec: model::CampaignSpec,
 }
@@ -216,8 +219,24 @@ impl Campaign {
                 .shards
                 .and_then(NonZeroU32::new)
                 .unwrap_or(NonZeroU32::MIN),
+            shard: None,
             spec: loaded.doc.spec,
         })
+    }
+
+    /// The campaign as shard `index` (below `shards`) sends it: only the recipients that
+    /// shard owns, at its share of the campaign's rate and of its transport's.
+    #[must_use]
+    pub fn for_shard(&self, index: u32) -> Self {
+        let shard = Shard {
+            index,
+            count: self.shards,
+        };
+        let mut part = self.clone();
+        part.shard = Some(shard);
+        part.rate = self.rate.shared(self.shards);
+        part.transport.rate = self.transport.rate.as_ref().map(|r| r.shared(self.shards));
+        part
     }
 
     /// A digest of the campaign's manifest and its transport's, as loaded: comments and

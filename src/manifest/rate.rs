@@ -1,6 +1,7 @@
 //! A declared rate, checked once: messages per second, and how it was written.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use super::diagnostic::Problem;
 use super::model::RateSpec;
@@ -55,6 +56,19 @@ impl Rate {
     pub fn per_second(&self) -> f64 {
         self.per_second
     }
+
+    /// One shard's share of this rate among `shards`: the rate divided by `shards`, not
+    /// rounded (50/s over 4 shards is 12.5/s each), so that together they never pass it.
+    #[must_use]
+    pub fn shared(&self, shards: NonZeroU32) -> Self {
+        if shards.get() == 1 {
+            return self.clone();
+        }
+        Self {
+            per_second: self.per_second / f64::from(shards.get()),
+            text: format!("{} over {shards} shards", self.text),
+        }
+    }
 }
 
 impl fmt::Display for Rate {
@@ -74,6 +88,18 @@ mod tests {
             per_hour: h,
         })
         .map_err(|(_, problem)| problem.to_string())
+    }
+
+    #[test]
+    fn a_shard_gets_its_share_unrounded() {
+        let fifty = rate(Some(50.0), None, None).unwrap();
+        let share = fifty.shared(NonZeroU32::new(4).unwrap());
+        assert!((share.per_second() - 12.5).abs() < 1e-12);
+        assert_eq!(share.to_string(), "50/s over 4 shards");
+        assert_eq!(fifty.shared(NonZeroU32::MIN), fifty);
+        let hourly = rate(None, None, Some(10.0)).unwrap();
+        let third = hourly.shared(NonZeroU32::new(3).unwrap());
+        assert!((third.per_second() * 3.0 - 10.0 / 3600.0).abs() < 1e-15);
     }
 
     #[test]

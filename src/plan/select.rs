@@ -30,7 +30,7 @@ pub struct Selection<'a> {
 }
 
 /// Walks the audience (suppression lists and rollout applied, seeds outside the audience
-/// added) and calls `each` with chunks of recipients in file order and their due status.
+/// added; under `campaign.shard`, only the addresses that shard owns) and calls `each` with chunks of recipients in file order and their due status.
 /// `met` keeps the addresses met, to tell duplicate rows (`None`: a set of the walk's
 /// own). Under a schedule, who is due is judged as of `at`.
 pub fn select<'a, E: From<PlanError>>(
@@ -56,6 +56,11 @@ pub fn select<'a, E: From<PlanError>>(
             .into_iter()
             .filter_map(|recipient| {
                 let key = audience::normalize(&recipient.email);
+                // Another shard's: screened all the same (duplicates, lists and invalid
+                // rows as without shards), then left to the shard that owns the address.
+                if campaign.shard.is_some_and(|shard| !shard.owns(&key)) {
+                    return None;
+                }
                 if let Some(suppression) = stored.get(&key) {
                     *by_reason.entry(suppression.reason.clone()).or_default() += 1;
                     return None;

@@ -70,6 +70,20 @@ impl TransportLimits {
         Self { buckets }
     }
 
+    /// Buckets for `manifests` when `shards` processes share each transport: each gets
+    /// its share of the transport's rate (divided, not rounded), so that together they
+    /// keep to it.
+    pub fn shared(manifests: &Manifests, shards: NonZeroU32) -> Self {
+        let mut limits = Self::new(manifests, &Self::default());
+        if shards.get() > 1 {
+            for (rate, bucket) in limits.buckets.values_mut() {
+                *rate /= f64::from(shards.get());
+                *bucket = Arc::new(Bucket::new(*rate));
+            }
+        }
+        limits
+    }
+
     pub fn get(&self, transport: &str) -> Option<Arc<Bucket>> {
         self.buckets.get(transport).map(|(_, b)| Arc::clone(b))
     }

@@ -46,6 +46,7 @@ mod ledger;
 mod legacy;
 mod open;
 mod record;
+pub mod shards;
 mod summary;
 mod suppressions;
 mod tokens;

@@ -61,7 +61,9 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    if names.is_empty() {
+    // Shards' stores live inside the state folder; a folder of them alone has no store
+    // of its own yet.
+    if names.iter().all(|n| super::shards::is_folder(n)) {
         return Ok(Found::Nothing);
     }
     if let Some(ledger) = ledger::read(path)? {

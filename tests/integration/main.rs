@@ -39,6 +39,7 @@ mod schema;
 mod sendgrid;
 mod servers;
 mod ses_events;
+mod shards;
 mod smtp;
 mod systemd;
 mod timeouts;

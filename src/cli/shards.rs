@@ -1,0 +1,78 @@
+//! The shards a run sends: how many the selected campaigns are split into, which of them
+//! this process takes (`--shard`, else `JOB_COMPLETION_INDEX`, else all in turn), and the
+//! refusal of a partition changed after sending began.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+
+use super::{Exit, report};
+use crate::audience::Shard;
+use crate::manifest::Campaign;
+use crate::store::shards;
+use crate::text::List;
+
+/// The number of shards the selected campaigns share. They live in one state folder, so
+/// campaigns of different counts are applied one at a time (`--campaign`).
+pub fn count(campaigns: &[&Campaign]) -> Result<NonZeroU32, Exit> {
+    let Some(first) = campaigns.first() else {
+        return Ok(NonZeroU32::MIN);
+    };
+    if let Some(other) = campaigns.iter().find(|c| c.shards != first.shards) {
+        report::error(format_args!(
+            "campaigns `{}` ({}) and `{}` ({}) differ in `spec.shards`; apply each on its own with \
+             `--campaign NAME`; nothing was sent",
+            first.name,
+            crate::text::Count("shard", u64::from(first.shards.get())),
+            other.name,
+            crate::text::Count("shard", u64::from(other.shards.get())),
+        ));
+        return Err(Exit::Refused);
+    }
+    Ok(first.shards)
+}
+
+/// The shards this process sends: the one asked for, or every one in turn.
+pub fn chosen(count: NonZeroU32, asked: Option<u32>, campaign: &str) -> Result<Vec<Shard>, Exit> {
+    match asked {
+        Some(index) if index >= count.get() => {
+            report::error(format_args!(
+                "shard `{index}` (from `--shard` or JOB_COMPLETION_INDEX) is out of range: campaign \
+                 `{campaign}` has {}, numbered 0 to {}; nothing was sent",
+                crate::text::Count("shard", u64::from(count.get())),
+                count.get() - 1
+            ));
+            Err(Exit::Refused)
+        }
+        Some(index) => Ok(vec![Shard { index, count }]),
+        None => Ok((0..count.get())
+            .map(|index| Shard { index, count })
+            .collect()),
+    }
+}
+
+/// Refuses, before anything is sent, campaigns that began in stores of another partition:
+/// their recipients would move to shards whose stores never saw them, and be sent again.
+pub fn unchanged(state: &Path, campaigns: &[&Campaign], count: NonZeroU32) -> Result<(), Exit> {
+    let mut refused = false;
+    for campaign in campaigns {
+        let began = shards::began_elsewhere(state, &campaign.name, count).map_err(|error| {
+            report::error(format_args!("{error}; nothing was sent"));
+            Exit::Refused
+        })?;
+        if began.is_empty() {
+            continue;
+        }
+        let stores: Vec<String> = began.iter().map(|p| p.display().to_string()).collect();
+        report::refused(
+            &campaign.name,
+            format_args!(
+                "`spec.shards` is {count}, but sending began with another number of shards, in {}; \
+                 each recipient would move to a shard whose store never saw them and be sent again: \
+                 set `shards` back",
+                List::and_ticked(&stores)
+            ),
+        );
+        refused = true;
+    }
+    if refused { Err(Exit::Refused) } else { Ok(()) }
+}

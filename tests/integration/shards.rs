@@ -1,0 +1,316 @@
+//! Shards: one campaign sent by several herald processes at once, each its part of the
+//! audience and its own store inside the state folder, together everyone exactly once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Test, Workspace};
+
+const CAMPAIGN: &str = "campaigns/welcome.yaml";
+/// Recipients of the large test. Measured in a debug build on the 2-core CI machine: see
+/// the report in docs/performance.md ("Shards").
+const RECIPIENTS: usize = 100_000;
+
+/// `n` recipients `user<i>@example.com`, with every 50th repeated in capitals (a case
+/// duplicate), every 1,000th followed by an invalid row, and every 100th on the
+/// suppression list. Returns the files and the addresses the campaign must reach.
+fn audience(n: usize) -> (String, String, BTreeSet<String>) {
+    let mut csv = String::from("email,name,locale\n");
+    let mut suppressed = String::from("email\n");
+    let mut expected = BTreeSet::new();
+    for i in 0..n {
+        let _ = writeln!(csv, "user{i}@example.com,User {i},en");
+        if i % 50 == 7 {
+            let _ = writeln!(csv, "  USER{i}@Example.COM,Again {i},en");
+        }
+        if i % 1000 == 3 {
+            let _ = writeln!(csv, "not-an-address-{i},Nobody,en");
+        }
+        if i % 100 == 11 {
+            let _ = writeln!(suppressed, "user{i}@example.com");
+        } else {
+            expected.insert(format!("user{i}@example.com"));
+        }
+    }
+    (csv, suppressed, expected)
+}
+
+fn sharded(n: usize, shards: u32) -> (Workspace, BTreeSet<String>) {
+    let (csv, suppressed, expected) = audience(n);
+    let workspace = Test::campaign()
+        .file("campaigns/audiences/customers.csv", &csv)
+        .file("campaigns/audiences/unsubscribed.csv", &suppressed)
+        .edit(
+            CAMPAIGN,
+            "rate: {per_second: 50}",
+            &format!("rate: {{per_second: 1000000}}\n  shards: {shards}"),
+        )
+        .edit(
+            CAMPAIGN,
+            "    suppress: [audiences/unsubscribed.csv]",
+            "    suppress: [audiences/unsubscribed.csv]\n    on_invalid: skip",
+        )
+        .edit(CAMPAIGN, "    html: templates/welcome.html.j2\n", "")
+        .workspace();
+    (workspace, expected)
+}
+
+/// Every address in the outbox of `welcome`, with how many messages each got. Reads the
+/// `To:` header only: 100,000 messages parse too slowly in a debug build.
+fn outbox(workspace: &Workspace) -> BTreeMap<String, u32> {
+    let dir = workspace.path().join("outbox/welcome");
+    let mut got = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let raw = std::fs::read_to_string(&path).unwrap();
+        let to = raw
+            .lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .unwrap_or_else(|| panic!("{} has a To header", path.display()));
+        *got.entry(to.trim().to_lowercase()).or_default() += 1;
+    }
+    got
+}
+
+/// What a shard's ledger says it sent, read as any tool may read it while it runs.
+fn ledger_sent(workspace: &Workspace, shard: u32, shards: u32) -> u64 {
+    let path = workspace.path().join(format!(
+        "campaigns/.herald/shard-{shard}-of-{shards}/herald-state.json"
+    ));
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return 0;
+    };
+    value["ledger"]["campaigns"]["welcome"]["sent"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The shard the documented contract puts an address in (docs/DESIGN.md, "Shards"),
+/// computed here on its own.
+fn shard_of(address: &str, shards: u32) -> u32 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(address.trim().to_lowercase().as_bytes());
+    let first = u64::from_be_bytes(digest[..8].try_into().unwrap());
+    u32::try_from(first % u64::from(shards)).unwrap()
+}
+
+/// The recipients `status` lists as uncertain in the store at `state`.
+fn uncertain_in(workspace: &Workspace, state: &str) -> BTreeSet<String> {
+    let status = workspace
+        .run([
+            "status",
+            "welcome",
+            "--recipients",
+            "uncertain",
+            "-o",
+            "json",
+            "--state",
+            state,
+        ])
+        .code(0)
+        .json();
+    status["campaigns"][0]["recipients"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .map(|r| r["address"].as_str().unwrap().to_lowercase())
+        .collect()
+}
+
+/// Each of 4 shards owns within 20% of a quarter of `expected`, and its store has them
+/// sent (shard 2: sent or left `uncertain` by its kill).
+fn assert_shares(workspace: &Workspace, expected: &BTreeSet<String>, uncertain: &BTreeSet<String>) {
+    let mut per_shard = [0u64; 4];
+    for address in expected {
+        per_shard[shard_of(address, 4) as usize] += 1;
+    }
+    let total = expected.len() as u64;
+    for shard in 0..4u32 {
+        let count = per_shard[shard as usize];
+        // count / (total / 4) within 0.8 to 1.2, in whole numbers.
+        assert!(
+            (8 * total..=12 * total).contains(&(40 * count)),
+            "shard {shard}: {count} ({per_shard:?})"
+        );
+        let in_flight = if shard == 2 {
+            uncertain.len() as u64
+        } else {
+            0
+        };
+        assert_eq!(
+            ledger_sent(workspace, shard, 4) + in_flight,
+            count,
+            "shard {shard}"
+        );
+    }
+}
+
+/// `shards` changed from 4 to 3 after sending began: refused by every shard, and by the
+/// run of them all.
+fn refused_by_every_shard(workspace: &Workspace) {
+    workspace.edit(CAMPAIGN, "shards: 4", "shards: 3");
+    let stores = "`campaigns/.herald/shard-0-of-4`, `campaigns/.herald/shard-1-of-4`, \
+                  `campaigns/.herald/shard-2-of-4` and `campaigns/.herald/shard-3-of-4`";
+    let refusal = format!(
+        "error: campaign `welcome`: `spec.shards` is 3, but sending began with another number of \
+         shards, in {stores}; each recipient would move to a shard whose store never saw them and \
+         be sent again: set `shards` back; nothing was sent\n"
+    );
+    for args in [
+        &["--shard", "0"][..],
+        &["--shard", "1"],
+        &["--shard", "2"],
+        &[],
+    ] {
+        workspace
+            .run(["apply", "campaigns"].iter().chain(args))
+            .code(2)
+            .stdout("")
+            .stderr(&refusal);
+    }
+}
+
+/// Four shard processes at once over 100,000 recipients with case duplicates, invalid
+/// rows and a suppression list, one of them killed with SIGKILL mid-way and run again:
+/// together they reach exactly the expected audience, nobody twice, each shard close to a
+/// quarter; then a changed `shards` is refused by every shard and nothing more is sent.
+#[test]
+fn four_shards_at_once_send_everyone_once_even_when_one_is_killed() {
+    let _exclusive = crate::harness::exclusive();
+    let started = Instant::now();
+    let (workspace, expected) = sharded(RECIPIENTS, 4);
+    let mut running: Vec<_> = (0..4)
+        .map(|i| {
+            // Shard 3 takes its index as a Kubernetes Indexed Job gives it.
+            if i == 3 {
+                workspace.spawn_env(["apply", "campaigns"], &[("JOB_COMPLETION_INDEX", "3")])
+            } else {
+                workspace.spawn(["apply", "campaigns", "--shard", &i.to_string()])
+            }
+        })
+        .collect();
+
+    // SIGKILL shard 2 once its ledger shows it part of the way through.
+    let quarter = expected.len() as u64 / 4;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let killed_at = loop {
+        let sent = ledger_sent(&workspace, 2, 4);
+        if sent >= quarter / 5 {
+            assert!(
+                running[2].exited().is_none(),
+                "shard 2 finished before it could be killed (sent {sent})"
+            );
+            running[2].signal("-KILL");
+            break sent;
+        }
+        assert!(Instant::now() < deadline, "shard 2 never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut runs = Vec::new();
+    for (i, shard) in running.into_iter().enumerate() {
+        if i == 2 {
+            drop(shard); // reaped: killed already
+        } else {
+            runs.push(shard.finish().code(0));
+        }
+    }
+    let concurrent = started.elapsed();
+    assert!(
+        killed_at < quarter,
+        "killed at {killed_at} of about {quarter}"
+    );
+
+    // Run again: shard 2 continues where it stopped; its calls in flight at the kill are
+    // uncertain, which exits 1 as without shards.
+    workspace
+        .run(["apply", "campaigns", "--shard", "2"])
+        .code(1);
+
+    let got = outbox(&workspace);
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "sent twice: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    let unexpected: Vec<_> = got.keys().filter(|a| !expected.contains(*a)).collect();
+    assert!(unexpected.is_empty(), "not in the audience: {unexpected:?}");
+    // Who is missing was in flight when shard 2 was killed: uncertain, in shard 2, never
+    // sent again without `--resend-uncertain`.
+    let uncertain = uncertain_in(&workspace, "campaigns/.herald/shard-2-of-4");
+    let missing: BTreeSet<String> = expected
+        .iter()
+        .filter(|a| !got.contains_key(*a))
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_subset(&uncertain),
+        "missing and not uncertain: {:?}",
+        missing.difference(&uncertain).take(5).collect::<Vec<_>>()
+    );
+    assert!(uncertain.iter().all(|a| shard_of(a, 4) == 2));
+
+    // Every shard holds a share within 20% of a quarter, as the contract places them.
+    assert_shares(&workspace, &expected, &uncertain);
+
+    // `shards` changed afterwards: refused by every shard, and by the run of them all.
+    refused_by_every_shard(&workspace);
+    assert_eq!(outbox(&workspace).len(), got.len(), "nothing more was sent");
+    eprintln!(
+        "{RECIPIENTS} recipients, 4 shards at once: {:.1} s until the three that ran through \
+         ended; {:.1} s in all",
+        concurrent.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A shard index past the campaign's shards is refused, from `--shard` and from
+/// `JOB_COMPLETION_INDEX` alike, before a store is created.
+#[test]
+fn a_shard_out_of_range_is_refused() {
+    let (workspace, _) = sharded(10, 4);
+    let refusal = "error: shard `4` (from `--shard` or JOB_COMPLETION_INDEX) is out of range: \
+                   campaign `welcome` has 4 shards, numbered 0 to 3; nothing was sent\n";
+    workspace
+        .run(["apply", "campaigns", "--shard", "4"])
+        .code(2)
+        .stderr(refusal);
+    workspace
+        .run_env(["apply", "campaigns"], &[("JOB_COMPLETION_INDEX", "4")])
+        .code(2)
+        .stderr(refusal);
+    assert!(!workspace.path().join("campaigns/.herald").exists());
+}
+
+/// Without `--shard`, one process sends every shard in turn, each into its own store,
+/// and from then on a campaign without `shards` is refused: its recipients are in them.
+#[test]
+fn one_process_sends_every_shard_in_turn() {
+    let (workspace, expected) = sharded(200, 2);
+    workspace.run(["apply", "campaigns"]).code(0);
+    let got = outbox(&workspace);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(got.values().all(|n| *n == 1));
+    for shard in 0..2 {
+        assert!(
+            workspace
+                .path()
+                .join(format!("campaigns/.herald/shard-{shard}-of-2"))
+                .is_dir()
+        );
+    }
+    workspace.edit(CAMPAIGN, "  shards: 2\n", "");
+    workspace.run(["apply", "campaigns"]).code(2).stderr(
+        "error: campaign `welcome`: `spec.shards` is 1, but sending began with another number of \
+         shards, in `campaigns/.herald/shard-0-of-2` and `campaigns/.herald/shard-1-of-2`; each \
+         recipient would move to a shard whose store never saw them and be sent again: set \
+         `shards` back; nothing was sent\n",
+    );
+}
