@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use crate::audience::Shard;
 use crate::git::GitRevision;
 use crate::manifest::Stage;
 use crate::store::{Status, StatusCounts, Store, StoreError, timestamp};
@@ -36,6 +39,18 @@ pub struct CampaignStatus {
     pub sent_by_revision: Vec<RevisionSent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipients: Option<Vec<RecipientStatus>>,
+    /// Under `spec.shards`: each shard's counts, which the counts above add up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardStatus>,
+}
+
+/// One shard's counts of a campaign, from its own store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStatus {
+    pub shard: u32,
+    pub shards: u32,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
 }
 
 /// What recipients of a campaign told herald after it sent: the store's suppressions that
@@ -209,9 +224,83 @@ pub fn collect(store: &Store, query: &Query) -> Result<Vec<CampaignStatus>, Stat
                 .map(|(revision, sent)| RevisionSent { revision, sent })
                 .collect(),
             recipients,
+            shards: Vec::new(),
         });
     }
     Ok(statuses)
+}
+
+/// Each campaign as the stores of all its shards have it, added up: counts, feedback,
+/// sent by revision and listed recipients are the sums of the shards'; the latest apply,
+/// the newest revision, and a halt or an outage of any shard are the campaign's. Each
+/// shard's counts are kept beside them, in shard order.
+pub fn aggregate(parts: Vec<(Shard, Vec<CampaignStatus>)>) -> Vec<CampaignStatus> {
+    let mut campaigns: BTreeMap<String, CampaignStatus> = BTreeMap::new();
+    for (shard, statuses) in parts {
+        for status in statuses {
+            let part = ShardStatus {
+                shard: shard.index,
+                shards: shard.count.get(),
+                counts: status.counts,
+            };
+            let Some(whole) = campaigns.get_mut(&status.name) else {
+                let mut first = status;
+                first.shards = vec![part];
+                campaigns.insert(first.name.clone(), first);
+                continue;
+            };
+            whole.shards.push(part);
+            add(whole, status);
+        }
+    }
+    campaigns.into_values().collect()
+}
+
+fn add(whole: &mut CampaignStatus, part: CampaignStatus) {
+    let (counts, more) = (&mut whole.counts, part.counts);
+    counts.sent += more.sent;
+    counts.failed += more.failed;
+    counts.uncertain += more.uncertain;
+    counts.in_flight += more.in_flight;
+    counts.expired += more.expired;
+    let (told, more) = (&mut whole.feedback, part.feedback);
+    told.bounced += more.bounced;
+    told.complained += more.complained;
+    told.unsubscribed += more.unsubscribed;
+    for sent in part.sent_by_revision {
+        match whole
+            .sent_by_revision
+            .iter_mut()
+            .find(|r| r.revision == sent.revision)
+        {
+            Some(r) => r.sent += sent.sent,
+            None => whole.sent_by_revision.push(sent),
+        }
+    }
+    whole
+        .sent_by_revision
+        .sort_by_key(|r| std::cmp::Reverse(r.revision));
+    if let (Some(all), Some(more)) = (&mut whole.recipients, part.recipients) {
+        all.extend(more);
+    }
+    whole.revision = whole.revision.max(part.revision);
+    whole.paused |= part.paused;
+    whole.halted = whole.halted.take().or(part.halted);
+    whole.down = whole.down.take().or(part.down);
+    // RFC 3339 in UTC: the text orders as the instants do.
+    if part.last_apply > whole.last_apply {
+        whole.last_apply = part.last_apply;
+        whole.git = part.git;
+        whole.stage = part.stage;
+    }
+    whole.first_apply = match (whole.first_apply.take(), part.first_apply) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    whole.next_due = match (whole.next_due.take(), part.next_due) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
 }
 
 /// The store's suppression list as `herald suppressions list -o json` prints it.

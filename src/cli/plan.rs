@@ -77,6 +77,9 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
     let mut planned = Planned::default();
     for campaign in campaigns {
         let result = match &state {
+            State::Local { path, .. } if campaign.shards.get() > 1 => {
+                plan_shards(campaign, path, &again, at)
+            }
             State::Local { store, .. } => plan_local(campaign, store.as_ref(), &again, at),
             State::Against { summary, .. } => {
                 plan_against(campaign, summary, &mut planned.warnings, at)
@@ -262,6 +265,28 @@ fn plan_local(
     let delivery = Delivery::of(campaign, latency.as_ref());
     let plan = plan::plan(campaign, state, &delivery, at).map_err(|e| e.to_string())?;
     Ok((plan, None))
+}
+
+/// The plan of a sharded campaign: everyone's, with each shard planned against its own
+/// store and the totals made of theirs.
+fn plan_shards(
+    campaign: &Campaign,
+    state: &std::path::Path,
+    again: &Again,
+    at: Timestamp,
+) -> Result<(CampaignPlan, Option<Live>), String> {
+    let (mut whole, _) = plan_local(campaign, None, again, at)?;
+    let mut parts = Vec::new();
+    for index in 0..campaign.shards.get() {
+        let part = campaign.for_shard(index);
+        let Some(shard) = part.shard else { continue };
+        let folder = crate::store::shards::folder(state, shard);
+        let store = Store::open_existing(&folder).map_err(|e| e.to_string())?;
+        let (plan, _) = plan_local(&part, store.as_ref(), again, at)?;
+        parts.push((shard, plan));
+    }
+    plan::combine(&mut whole, &parts);
+    Ok((whole, None))
 }
 
 /// The plan against a store seen from afar: the content check as apply makes it, the
@@ -471,6 +496,19 @@ fn text(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
         plan.calls_in_flight
     );
     let _ = writeln!(out, "  duration  {}", plan.duration);
+    for part in &plan.shards {
+        let _ = writeln!(
+            out,
+            "  shard {} of {}: {} recipients, {} already sent, {} to send in {}, {}",
+            part.shard,
+            part.shards,
+            part.recipients,
+            part.already_sent,
+            part.to_send,
+            Count("call", part.provider_calls),
+            part.duration
+        );
+    }
     if let Some(schedule) = &plan.schedule {
         schedule_lines(&mut out, schedule);
     }

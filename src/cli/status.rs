@@ -27,49 +27,35 @@ pub fn run(args: &StatusArgs) -> Exit {
             Listed::Sent => status::Listed::Sent,
         }),
     };
-    let statuses = match Store::open_existing(&state) {
-        Ok(Some(store)) => match status::collect(&store, &query) {
-            Ok(statuses) => statuses,
-            Err(error @ StatusError::Unknown { .. }) => {
-                report::error(error);
-                return Exit::Refused;
-            }
-            Err(error) => {
-                report::error(error);
-                return Exit::Failed;
-            }
-        },
-        Ok(None) => return nothing_applied(args, &state),
-        // Another herald holds the store: ask it.
-        Err(locked @ StoreError::Locked { .. }) => {
-            match socket::ask(&state, &Request::Status(query)) {
-                Ok(Answer::Ok(json)) => {
-                    match serde_json::from_value::<Vec<CampaignStatus>>(json["campaigns"].clone()) {
-                        Ok(statuses) => statuses,
-                        Err(error) => {
-                            report::error(format_args!("an answer herald cannot read: {error}"));
-                            return Exit::Failed;
-                        }
-                    }
-                }
-                Ok(Answer::Refused(message)) => {
-                    report::error(message);
-                    return Exit::Refused;
-                }
-                Ok(Answer::Failed(message)) => {
-                    report::error(message);
-                    return Exit::Failed;
-                }
-                Err(error) => {
-                    report::error(format_args!("{locked}; {error}"));
-                    return Exit::Refused;
-                }
-            }
-        }
+    // A sharded campaign keeps a store per shard inside the state folder.
+    let shards = match crate::store::shards::stores(&state) {
+        Ok(shards) => shards,
         Err(error) => {
             report::error(error);
             return Exit::Refused;
         }
+    };
+    let statuses = if shards.is_empty() {
+        match at(&state, &query) {
+            Ok(Some(statuses)) => statuses,
+            Ok(None) => return nothing_applied(args, &state),
+            Err(exit) => return exit,
+        }
+    } else {
+        let mut parts = Vec::new();
+        match at(&state, &query) {
+            Ok(Some(statuses)) => parts.push((crate::audience::Shard::WHOLE, statuses)),
+            Ok(None) => {}
+            Err(exit) => return exit,
+        }
+        for (shard, path) in shards {
+            match at(&path, &query) {
+                Ok(Some(statuses)) => parts.push((shard, statuses)),
+                Ok(None) => {}
+                Err(exit) => return exit,
+            }
+        }
+        status::aggregate(parts)
     };
     match args.output.output {
         Output::Json => println!("{}", serde_json::json!({ "campaigns": statuses })),
@@ -80,6 +66,56 @@ pub fn run(args: &StatusArgs) -> Exit {
         }
     }
     Exit::Success
+}
+
+/// The campaigns of the store at `state`, read at rest or from the herald holding it;
+/// `None` when there is no store.
+fn at(state: &Path, query: &Query) -> Result<Option<Vec<CampaignStatus>>, Exit> {
+    let statuses = match Store::open_existing(state) {
+        Ok(Some(store)) => match status::collect(&store, query) {
+            Ok(statuses) => statuses,
+            Err(error @ StatusError::Unknown { .. }) => {
+                report::error(error);
+                return Err(Exit::Refused);
+            }
+            Err(error) => {
+                report::error(error);
+                return Err(Exit::Failed);
+            }
+        },
+        Ok(None) => return Ok(None),
+        // Another herald holds the store: ask it.
+        Err(locked @ StoreError::Locked { .. }) => {
+            match socket::ask(state, &Request::Status(query.clone())) {
+                Ok(Answer::Ok(json)) => {
+                    match serde_json::from_value::<Vec<CampaignStatus>>(json["campaigns"].clone()) {
+                        Ok(statuses) => statuses,
+                        Err(error) => {
+                            report::error(format_args!("an answer herald cannot read: {error}"));
+                            return Err(Exit::Failed);
+                        }
+                    }
+                }
+                Ok(Answer::Refused(message)) => {
+                    report::error(message);
+                    return Err(Exit::Refused);
+                }
+                Ok(Answer::Failed(message)) => {
+                    report::error(message);
+                    return Err(Exit::Failed);
+                }
+                Err(error) => {
+                    report::error(format_args!("{locked}; {error}"));
+                    return Err(Exit::Refused);
+                }
+            }
+        }
+        Err(error) => {
+            report::error(error);
+            return Err(Exit::Refused);
+        }
+    };
+    Ok(Some(statuses))
 }
 
 /// There is no store where `args` say: where herald looked, and why there. Without a
@@ -177,6 +213,23 @@ fn text(status: &CampaignStatus) -> String {
             ""
         };
         let _ = writeln!(out, "  applied    commit {}{dirty}", git.commit);
+    }
+    for part in &status.shards {
+        let c = &part.counts;
+        let _ = writeln!(
+            out,
+            "  shard {} of {}: sent {}, failed {}, uncertain {}{}",
+            part.shard,
+            part.shards,
+            c.sent,
+            c.failed,
+            c.uncertain + c.in_flight,
+            if c.expired > 0 {
+                format!(", expired {}", c.expired)
+            } else {
+                String::new()
+            }
+        );
     }
     for r in status.recipients.iter().flatten() {
         if r.status == "sent" {

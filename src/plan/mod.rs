@@ -16,6 +16,7 @@ pub mod packing;
 mod rollout;
 mod schedule;
 mod select;
+mod shards;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ pub use packing::Packer;
 pub use rollout::{Again, Due, Rollout, StateView, due, in_canary};
 pub use schedule::{Forecast, Judged, SchedulePlan, Timing};
 pub use select::{Selected, Selection, select};
+pub use shards::{ShardPlan, combine};
 pub use walk::{CHUNK, Walked, row_label, walk};
 
 use crate::audience::{Recipient, Tally};
@@ -99,6 +101,9 @@ pub struct CampaignPlan {
     /// Under `spec.schedule`: due now, next due, when it ends, how many would expire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<SchedulePlan>,
+    /// Under `spec.shards`: each shard's counts and duration, which the totals above add up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardPlan>,
 }
 
 /// How many audience addresses one suppression source removed.
@@ -356,6 +361,7 @@ pub fn plan_with(
         binds: estimate.binds,
         duration: delivery.describe(&estimate),
         schedule,
+        shards: Vec::new(),
     })
 }
 

@@ -177,6 +177,28 @@ fn refused_by_every_shard(workspace: &Workspace) {
     }
 }
 
+/// `status` of the state folder: one campaign whose counts are the sums of its 4 shards'.
+fn assert_status_adds_up(workspace: &Workspace, audience: u64, uncertain: u64) {
+    let status = workspace
+        .run(["status", "--path", "campaigns", "-o", "json"])
+        .code(0)
+        .json();
+    let campaign = &status["campaigns"][0];
+    let shards = campaign["shards"].as_array().expect("shards");
+    let indexes: Vec<u64> = shards
+        .iter()
+        .map(|s| s["shard"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [0, 1, 2, 3]);
+    for key in ["sent", "failed", "uncertain", "in_flight", "expired"] {
+        let sum: u64 = shards.iter().map(|s| s[key].as_u64().unwrap()).sum();
+        assert_eq!(campaign[key].as_u64(), Some(sum), "{key}");
+    }
+    // The uncertain were in flight when shard 2 was killed: some reached the outbox.
+    assert_eq!(campaign["uncertain"].as_u64(), Some(uncertain));
+    assert_eq!(campaign["sent"].as_u64(), Some(audience - uncertain));
+}
+
 /// Four shard processes at once over 100,000 recipients with case duplicates, invalid
 /// rows and a suppression list, one of them killed with SIGKILL mid-way and run again:
 /// together they reach exactly the expected audience, nobody twice, each shard close to a
@@ -259,6 +281,7 @@ fn four_shards_at_once_send_everyone_once_even_when_one_is_killed() {
 
     // Every shard holds a share within 20% of a quarter, as the contract places them.
     assert_shares(&workspace, &expected, &uncertain);
+    assert_status_adds_up(&workspace, expected.len() as u64, uncertain.len() as u64);
 
     // `shards` changed afterwards: refused by every shard, and by the run of them all.
     refused_by_every_shard(&workspace);
@@ -306,11 +329,93 @@ fn one_process_sends_every_shard_in_turn() {
                 .is_dir()
         );
     }
+    let status = workspace.run(["status", "--path", "campaigns"]).code(0);
+    let shown: Vec<&str> = status
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("  last apply"))
+        .collect();
+    let (first, second) = (
+        expected.iter().filter(|a| shard_of(a, 2) == 0).count(),
+        expected.iter().filter(|a| shard_of(a, 2) == 1).count(),
+    );
+    assert_eq!(
+        shown.join("\n"),
+        format!(
+            "campaign welcome (revision 1, stage full, active)\n  sent       {}\n  failed     0\n  \
+             uncertain  0\n  shard 0 of 2: sent {first}, failed 0, uncertain 0\n  shard 1 of 2: sent \
+             {second}, failed 0, uncertain 0",
+            expected.len()
+        )
+    );
     workspace.edit(CAMPAIGN, "  shards: 2\n", "");
     workspace.run(["apply", "campaigns"]).code(2).stderr(
         "error: campaign `welcome`: `spec.shards` is 1, but sending began with another number of \
          shards, in `campaigns/.herald/shard-0-of-2` and `campaigns/.herald/shard-1-of-2`; each \
          recipient would move to a shard whose store never saw them and be sent again: set \
          `shards` back; nothing was sent\n",
+    );
+}
+
+/// `plan` of a sharded campaign: one line per shard, and totals equal to the plan of the
+/// same campaign without shards, before sending and after one shard sent.
+#[test]
+fn plan_totals_equal_the_unsharded_plan() {
+    let (workspace, expected) = sharded(2_000, 4);
+    let plan = |workspace: &Workspace| {
+        workspace
+            .run(["plan", "campaigns", "-o", "json"])
+            .code(0)
+            .json()["campaigns"][0]
+            .clone()
+    };
+    let unsharded = {
+        let (other, _) = sharded(2_000, 1);
+        plan(&other)
+    };
+    let check = |sharded: &serde_json::Value, sent: u64| {
+        for key in ["audience", "locales", "seeds"] {
+            assert_eq!(sharded[key], unsharded[key], "{key}");
+        }
+        let shards = sharded["shards"].as_array().expect("shards");
+        assert_eq!(shards.len(), 4);
+        for key in [
+            "recipients",
+            "to_send",
+            "already_sent",
+            "failed",
+            "uncertain",
+        ] {
+            let sum: u64 = shards.iter().map(|s| s[key].as_u64().unwrap()).sum();
+            let total = if key == "recipients" {
+                expected.len() as u64
+            } else {
+                sharded[key].as_u64().unwrap()
+            };
+            assert_eq!(sum, total, "{key}");
+        }
+        assert_eq!(sharded["already_sent"].as_u64(), Some(sent));
+        assert_eq!(
+            sharded["to_send"].as_u64().unwrap() + sent,
+            unsharded["to_send"].as_u64().unwrap()
+        );
+    };
+    check(&plan(&workspace), 0);
+    workspace
+        .run(["apply", "campaigns", "--shard", "1"])
+        .code(0);
+    let sent = expected.iter().filter(|a| shard_of(a, 4) == 1).count() as u64;
+    check(&plan(&workspace), sent);
+    let run = workspace.run(["plan", "campaigns"]).code(0);
+    let text = &run.stdout;
+    let second = text
+        .lines()
+        .find(|l| l.starts_with("  shard 1 of 4: "))
+        .expect("a line for shard 1");
+    assert!(
+        second.starts_with(&format!(
+            "  shard 1 of 4: {sent} recipients, {sent} already sent, 0 to send in 0 calls"
+        )),
+        "{second}"
     );
 }
