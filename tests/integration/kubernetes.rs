@@ -254,3 +254,84 @@ fn only_the_listener_s_port_is_admitted() {
     assert_eq!(deny["spec"]["podSelector"], serde_json::json!({}));
     assert_eq!(deny["spec"]["ingress"], Value::Null);
 }
+
+/// The Indexed Job of `kubernetes-shards.yaml` agrees with herald: the arguments parse,
+/// the shard comes from `JOB_COMPLETION_INDEX`, the index past the last is refused with
+/// the exit code the failure policy fails the Job on (and the last is not), each index is
+/// retried on its own, and the state is on a claim every pod can write.
+#[test]
+fn the_shards_job_agrees_with_herald_s_flags_and_exit_codes() {
+    const FILE: &str = "deploy/kubernetes-shards.yaml";
+    let job = object(FILE, "Job");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let shards = spec["completions"].as_u64().expect("completions");
+    assert_eq!(spec["parallelism"].as_u64(), Some(shards));
+    assert!(spec["backoffLimitPerIndex"].as_u64().is_some_and(|n| n > 0));
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let herald = &pod["containers"][0];
+    assert_eq!(herald["name"], "herald");
+    let args = strings(&herald["args"]);
+    assert_eq!(args[..2], ["apply", "/git/campaigns/campaigns"]);
+    assert!(
+        !args.contains(&"--shard"),
+        "the index comes from the Job: {args:?}"
+    );
+    assert_herald_parses(&args);
+    let env = herald["env"].as_array().unwrap();
+    assert!(env.iter().all(|e| e["name"] != "JOB_COMPLETION_INDEX"));
+    let state = env
+        .iter()
+        .find(|e| e["name"] == "HERALD_STATE")
+        .expect("HERALD_STATE")["value"]
+        .as_str()
+        .unwrap();
+
+    // The state folder is on the claim, and the claim is ReadWriteMany.
+    let mounts = herald["volumeMounts"].as_array().unwrap();
+    let state_mount = mounts
+        .iter()
+        .find(|m| state.starts_with(m["mountPath"].as_str().unwrap()) && m["readOnly"] != true)
+        .unwrap_or_else(|| panic!("nothing writable mounted above {state}"));
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == state_mount["name"])
+        .expect("the state volume");
+    let claim = object(FILE, "PersistentVolumeClaim");
+    assert_eq!(
+        volume["persistentVolumeClaim"]["claimName"],
+        claim["metadata"]["name"]
+    );
+    assert_eq!(strings(&claim["spec"]["accessModes"]), ["ReadWriteMany"]);
+
+    // The failure policy fails the Job on herald's refusal, and on nothing else it exits.
+    let rules = spec["podFailurePolicy"]["rules"].as_array().unwrap();
+    let fail: Vec<&Value> = rules.iter().filter(|r| r["action"] == "FailJob").collect();
+    assert_eq!(fail.len(), 1);
+    let on = &fail[0]["onExitCodes"];
+    assert_eq!(on["containerName"], "herald");
+    assert_eq!(on["operator"], "In");
+    let codes: Vec<i32> = on["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| i32::try_from(v.as_i64().unwrap()).unwrap())
+        .collect();
+    let workspace = crate::harness::Test::campaign()
+        .edit(
+            "campaigns/welcome.yaml",
+            "rate: {per_second: 50}",
+            &format!("rate: {{per_second: 50}}\n  shards: {shards}"),
+        )
+        .workspace();
+    let past = shards.to_string();
+    let refused = workspace.run_env(["apply", "campaigns"], &[("JOB_COMPLETION_INDEX", &past)]);
+    assert_eq!(codes, [refused.code], "{}", refused.stderr);
+    let last = (shards - 1).to_string();
+    workspace
+        .run_env(["apply", "campaigns"], &[("JOB_COMPLETION_INDEX", &last)])
+        .code(0);
+}
