@@ -319,3 +319,85 @@ pub fn suppressions(store: &Store) -> serde_json::Value {
         .collect();
     serde_json::json!({ "suppressions": list })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+
+    fn part(sent: u64, uncertain: u64, revision: u32, last_apply: &str) -> CampaignStatus {
+        CampaignStatus {
+            name: "welcome".to_owned(),
+            revision,
+            stage: Some(Stage::Full),
+            paused: false,
+            halted: None,
+            down: None,
+            first_apply: Some(last_apply.to_owned()),
+            last_apply: Some(last_apply.to_owned()),
+            git: None,
+            next_due: None,
+            counts: StatusCounts {
+                sent,
+                uncertain,
+                ..StatusCounts::default()
+            },
+            feedback: Feedback {
+                unsubscribed: 1,
+                ..Feedback::default()
+            },
+            sent_by_revision: vec![RevisionSent { revision, sent }],
+            recipients: None,
+            shards: Vec::new(),
+        }
+    }
+
+    fn shard(index: u32) -> Shard {
+        Shard {
+            index,
+            count: NonZeroU32::new(3).unwrap(),
+        }
+    }
+
+    /// The campaign's counts are the sums of its shards', each shard kept beside them;
+    /// the latest apply and the newest revision are the campaign's.
+    #[test]
+    fn shards_add_up() {
+        let whole = aggregate(vec![
+            (shard(0), vec![part(10, 0, 1, "2026-12-05T04:00:00Z")]),
+            (shard(1), vec![part(12, 2, 2, "2026-12-05T05:00:00Z")]),
+            (shard(2), vec![]),
+        ]);
+        assert_eq!(whole.len(), 1);
+        let campaign = &whole[0];
+        assert_eq!(campaign.counts.sent, 22);
+        assert_eq!(campaign.counts.uncertain, 2);
+        assert_eq!(campaign.feedback.unsubscribed, 2);
+        assert_eq!(campaign.revision, 2);
+        assert_eq!(campaign.last_apply.as_deref(), Some("2026-12-05T05:00:00Z"));
+        assert_eq!(
+            campaign.first_apply.as_deref(),
+            Some("2026-12-05T04:00:00Z")
+        );
+        assert_eq!(
+            campaign.sent_by_revision,
+            [
+                RevisionSent {
+                    revision: 2,
+                    sent: 12
+                },
+                RevisionSent {
+                    revision: 1,
+                    sent: 10
+                }
+            ]
+        );
+        let indexes: Vec<(u32, u64)> = campaign
+            .shards
+            .iter()
+            .map(|s| (s.shard, s.counts.sent))
+            .collect();
+        assert_eq!(indexes, [(0, 10), (1, 12)]);
+    }
+}

@@ -62,13 +62,21 @@ pub fn unchanged(state: &Path, campaigns: &[&Campaign], count: NonZeroU32) -> Re
         if began.is_empty() {
             continue;
         }
-        let stores: Vec<String> = began.iter().map(|p| p.display().to_string()).collect();
+        let stores: Vec<String> = began.iter().map(|(_, p)| p.display().to_string()).collect();
+        let mut counts: Vec<u32> = began.iter().map(|(s, _)| s.count.get()).collect();
+        counts.dedup();
+        let began_with = match counts.as_slice() {
+            [one] => crate::text::Count("shard", u64::from(*one)).to_string(),
+            many => {
+                let many: Vec<String> = many.iter().map(u32::to_string).collect();
+                format!("{} shards", many.join(" or "))
+            }
+        };
         report::refused(
             &campaign.name,
             format_args!(
-                "`spec.shards` is {count}, but sending began with another number of shards, in {}; \
-                 each recipient would move to a shard whose store never saw them and be sent again: \
-                 set `shards` back",
+                "`spec.shards` is {count}, but sending began with {began_with}, in {}; each recipient \
+                 would move to a shard whose store never saw them and be sent again: set `shards` back",
                 List::and_ticked(&stores)
             ),
         );

@@ -55,30 +55,29 @@ pub fn stores(state: &Path) -> Result<Vec<(Shard, PathBuf)>, StoreError> {
 }
 
 /// The stores in `state` of another partition than `count` shards (the state folder's own
-/// store counts as one shard) in which `campaign` began: sending it now with `count`
-/// shards would send some of its recipients again.
+/// store counts as one shard) in which `campaign` began, with their shard: sending it now
+/// with `count` shards would send some of its recipients again.
 pub fn began_elsewhere(
     state: &Path,
     campaign: &str,
     count: NonZeroU32,
-) -> Result<Vec<PathBuf>, StoreError> {
+) -> Result<Vec<(Shard, PathBuf)>, StoreError> {
     let mut candidates = Vec::new();
     if count.get() != 1 {
-        candidates.push(state.to_owned());
+        candidates.push((Shard::WHOLE, state.to_owned()));
     }
     candidates.extend(
         stores(state)?
             .into_iter()
-            .filter(|(shard, _)| shard.count != count)
-            .map(|(_, path)| path),
+            .filter(|(shard, _)| shard.count != count),
     );
     let mut began = Vec::new();
-    for path in candidates {
+    for (shard, path) in candidates {
         let Some(ledger) = ledger::read(&path)? else {
             continue;
         };
         if ledger.campaigns.get(campaign).is_some_and(|c| c.seq > 0) {
-            began.push(path);
+            began.push((shard, path));
         }
     }
     Ok(began)
