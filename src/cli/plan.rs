@@ -162,7 +162,7 @@ fn load(args: &PlanArgs, path: &std::path::Path, markdown: bool) -> Result<Manif
 }
 
 /// Where the state came from, and what it says of the campaign.
-fn state_line(state: &State, remote: Option<&Live>) -> String {
+fn state_line(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
     match (state, remote) {
         (State::Against { source, .. }, Some(remote)) if remote.known => format!(
             "  state     {source} (the live store's counts: revision {}, stage {})\n",
@@ -172,6 +172,11 @@ fn state_line(state: &State, remote: Option<&Live>) -> String {
         (State::Against { source, .. }, _) => {
             format!("  state     {source} (the live store: nothing sent for this campaign yet)\n")
         }
+        (State::Local { path, .. }, _) if !plan.shards.is_empty() => format!(
+            "  state     {} (a store per shard: shard-<i>-of-{} inside it)\n",
+            path.display(),
+            plan.shards.len()
+        ),
         (State::Local { path, store }, _) => {
             let known = if store.is_some() {
                 "read"
@@ -465,7 +470,7 @@ fn text(plan: &CampaignPlan, state: &State, remote: Option<&Live>) -> String {
         plan.stage.as_str(),
         plan.transport
     );
-    out.push_str(&state_line(state, remote));
+    out.push_str(&state_line(plan, state, remote));
     let _ = writeln!(
         out,
         "  audience  {} rows: {} unique, {} duplicates, {} invalid, {} suppressed",

@@ -413,6 +413,12 @@ fn plan_totals_equal_the_unsharded_plan() {
     check(&plan(&workspace), sent);
     let run = workspace.run(["plan", "campaigns"]).code(0);
     let text = &run.stdout;
+    assert!(
+        text.contains(
+            "\n  state     campaigns/.herald (a store per shard: shard-<i>-of-4 inside it)\n"
+        ),
+        "{text}"
+    );
     let second = text
         .lines()
         .find(|l| l.starts_with("  shard 1 of 4: "))
