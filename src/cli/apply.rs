@@ -34,6 +34,9 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         print(args.output.output, &reports);
         return Ok(exit);
     }
+    if args.require.require_state {
+        session::require_initialized(&state)?;
+    }
     // Shard after shard: each with its own store, its part of the audience, its share of
     // the rates; a refusal of one stops the run before the next.
     let mut all = Vec::new();
@@ -96,7 +99,9 @@ fn send(
     shards: NonZeroU32,
 ) -> Result<(Exit, Vec<Report>), Exit> {
     let path = &args.path.path();
-    let sending = session::open_for_sending(state, args.require.require_state)?;
+    // A shard's store is created on first use inside a state folder that must exist.
+    let sending =
+        session::open_for_sending(state, args.require.require_state && shards.get() == 1)?;
     let runtime = session::runtime();
     // Transports are built while preparing, and lettre's connection pool needs a runtime.
     let _entered = runtime.enter();

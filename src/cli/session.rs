@@ -97,6 +97,27 @@ pub fn open_for_sending(state: &Path, require: bool) -> Result<Sending, Exit> {
     Ok(Sending { store, recovered })
 }
 
+/// `--require-state` for shards: the state folder must hold the store `herald init` made,
+/// inside which each shard creates its own.
+pub fn require_initialized(state: &Path) -> Result<(), Exit> {
+    match crate::store::shards::initialized(state) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            report::error(format_args!(
+                "{}: no state store, and --require-state is set: create it with `herald init --state {}` \
+                 (each shard keeps its own store inside it); nothing was sent",
+                state.display(),
+                state.display()
+            ));
+            Err(Exit::Refused)
+        }
+        Err(error) => {
+            report::error(format_args!("{error}; nothing was sent"));
+            Err(Exit::Refused)
+        }
+    }
+}
+
 /// Opens the state store if there is one, for reading (plan, status).
 pub fn open_existing(state: &Path) -> Result<Option<Store>, Exit> {
     Store::open_existing(state).map_err(|error| {

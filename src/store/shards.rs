@@ -83,6 +83,13 @@ pub fn began_elsewhere(
     Ok(began)
 }
 
+/// Whether the state folder itself holds a store (`herald init` made one): what
+/// `--require-state` asks of shards, whose own stores are created inside it on first use.
+/// Read from its ledger, so shards starting at once do not contend for its lock.
+pub fn initialized(state: &Path) -> Result<bool, StoreError> {
+    Ok(ledger::read(state)?.is_some())
+}
+
 /// Whether `name` is a shard's folder, which the state folder's own store leaves alone.
 pub fn is_folder(name: &str) -> bool {
     parse(name).is_some()

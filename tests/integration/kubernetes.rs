@@ -281,6 +281,10 @@ fn the_shards_job_agrees_with_herald_s_flags_and_exit_codes() {
     assert_herald_parses(&args);
     let env = herald["env"].as_array().unwrap();
     assert!(env.iter().all(|e| e["name"] != "JOB_COMPLETION_INDEX"));
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "HERALD_REQUIRE_STATE" && e["value"] == "1")
+    );
     let state = env
         .iter()
         .find(|e| e["name"] == "HERALD_STATE")

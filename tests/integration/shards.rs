@@ -504,3 +504,39 @@ fn shards_added_after_sending_began_are_refused() {
     }
     assert_eq!(outbox(&workspace).len(), sent);
 }
+
+/// `--require-state` with shards asks for the state folder's own store (`herald init`);
+/// each shard creates its store inside it on first use.
+#[test]
+fn require_state_asks_for_the_initialized_folder() {
+    let (workspace, expected) = sharded(40, 2);
+    let require = [("HERALD_REQUIRE_STATE", "1")];
+    workspace
+        .run_env(["apply", "campaigns", "--shard", "0"], &require)
+        .code(2)
+        .stderr(
+            "error: campaigns/.herald: no state store, and --require-state is set: create it with \
+             `herald init --state campaigns/.herald` (each shard keeps its own store inside it); \
+             nothing was sent\n",
+        );
+    workspace
+        .run(["init", "--state", "campaigns/.herald"])
+        .code(0);
+    for shard in ["0", "1"] {
+        workspace
+            .run_env(["apply", "campaigns", "--shard", shard], &require)
+            .code(0);
+    }
+    assert_eq!(
+        outbox(&workspace).keys().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
+    let status = workspace
+        .run(["status", "--path", "campaigns", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        status["campaigns"][0]["sent"].as_u64(),
+        Some(expected.len() as u64)
+    );
+}
