@@ -542,3 +542,51 @@ error: 2 problems found in the manifests; nothing was sent
 ",
         );
 }
+
+/// A running `watch --listen` tells when the next recipients become due: `/status` as
+/// RFC 3339, `/metrics` as Unix seconds.
+#[test]
+fn status_and_metrics_show_the_next_due_time() {
+    let workspace = scheduled(SCHEDULE);
+    workspace.write(
+        "campaigns/audiences/customers.csv",
+        "email,name,locale,tz\nann@example.com,Ann,en,America/New_York\n",
+    );
+    let port = crate::http::free_port();
+    // Tuesday 09:00 UTC: New York's window opens at 13:00 UTC.
+    let _watch = workspace.spawn_env(
+        ["watch", "--listen", &format!("127.0.0.1:{port}")],
+        &[(CLOCK, "2026-03-31T09:00:00Z")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        assert!(Instant::now() < deadline, "watch never said when");
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let status = crate::http::get(port, "/status").json();
+            if status["campaigns"][0]["next_due"].is_string() {
+                break status;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["campaigns"][0]["next_due"], "2026-03-31T13:00:00Z");
+    assert_eq!(status["campaigns"][0]["sent"], 0);
+    let metrics = crate::http::get(port, "/metrics").body;
+    let due: Timestamp = "2026-03-31T13:00:00Z".parse().unwrap();
+    let line = format!(
+        "herald_campaign_next_due_timestamp_seconds{{campaign=\"welcome\"}} {}",
+        due.as_second()
+    );
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} not in:\n{metrics}"
+    );
+    let status = workspace.run(["status", "welcome"]).code(0);
+    assert!(
+        status
+            .stdout
+            .contains("  next due   2026-03-31T13:00:00Z\n"),
+        "{}",
+        status.stdout
+    );
+}
