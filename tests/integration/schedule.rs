@@ -590,3 +590,44 @@ fn status_and_metrics_show_the_next_due_time() {
         status.stdout
     );
 }
+
+/// Stages and pause hold under a schedule: `stage: seed` reaches only the seeds, and only
+/// inside their windows; `paused: true` sends nobody, window open or not.
+#[test]
+fn stages_and_pause_hold_under_a_schedule() {
+    let workspace = scheduled(SCHEDULE);
+    let mut audience = String::from("email,name,locale,tz\n");
+    audience.push_str(&cohort(0, 2));
+    workspace.write("campaigns/audiences/customers.csv", &audience);
+    workspace.edit(
+        CAMPAIGN,
+        "  schedule:",
+        "  stage: seed\n  rollout: {seed: [tokyo0-0@example.com, berlin0-0@example.com]}\n  schedule:",
+    );
+    // Tuesday 09:30 UTC: Berlin (11:30) and UTC are open, Tokyo (18:30) is not.
+    let at = "2026-03-31T09:30:00Z";
+    let (due, report) = plan_and_apply(&workspace, at);
+    assert_eq!((due, report["sent"].as_u64().unwrap()), (1, 1), "{report}");
+    assert_eq!(
+        workspace.listed_addresses("welcome", "sent"),
+        ["berlin0-0@example.com"]
+    );
+    assert_eq!(
+        report["next_due"], "2026-04-01T00:00:00Z",
+        "the Tokyo seed: {report}"
+    );
+    workspace.edit(CAMPAIGN, "stage: seed", "stage: full\n  paused: true");
+    let paused = workspace
+        .run_env(["apply", "-o", "json"], &[(CLOCK, at)])
+        .code(0)
+        .json();
+    assert_eq!(paused["campaigns"][0]["ending"], "paused", "{paused}");
+    assert_eq!(workspace.listed_addresses("welcome", "sent").len(), 1);
+    workspace.edit(CAMPAIGN, "  paused: true", "  paused: false");
+    let (due, report) = plan_and_apply(&workspace, at);
+    assert_eq!(
+        (due, report["sent"].as_u64().unwrap()),
+        (3, 3),
+        "Berlin and UTC: {report}"
+    );
+}
