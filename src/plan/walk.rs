@@ -120,6 +120,16 @@ fn locale_field_missing(
     columns: &[String],
     header: bool,
 ) -> audience::AudienceError {
+    audience::AudienceError::LocaleFieldMissing {
+        path: file.to_owned(),
+        column: column.to_owned(),
+        found: instead(column, columns, header),
+    }
+}
+
+/// What an audience has instead of `column`: "the header has `a` and `b` (did you mean
+/// `b`?)".
+fn instead(column: &str, columns: &[String], header: bool) -> String {
     let mut found = if header {
         format!("the header has {}", List::and_ticked(columns))
     } else {
@@ -128,11 +138,7 @@ fn locale_field_missing(
     if let Some(near) = crate::text::closest(column, columns.iter().map(String::as_str)) {
         let _ = write!(found, " (did you mean `{near}`?)");
     }
-    audience::AudienceError::LocaleFieldMissing {
-        path: file.to_owned(),
-        column: column.to_owned(),
-        found,
-    }
+    found
 }
 
 struct Screened {
@@ -160,6 +166,21 @@ fn screen_audience(
     if let Some(headers) = rows.headers().filter(|_| declared) {
         if !headers.contains(locale_field) {
             return Err(locale_field_missing(file, locale_field, headers, true).into());
+        }
+    }
+    // The zone column likewise, where a header names the columns.
+    let zone_column = campaign
+        .schedule
+        .as_ref()
+        .and_then(|s| s.timezone_field.as_ref());
+    if let (Some(headers), Some(column)) = (rows.headers(), zone_column) {
+        if !headers.contains(column) {
+            return Err(audience::AudienceError::ZoneFieldMissing {
+                path: file.clone(),
+                column: column.clone(),
+                found: instead(column, headers, true),
+            }
+            .into());
         }
     }
     // JSONL rows name their own fields: the column is missing when no row has it.

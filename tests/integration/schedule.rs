@@ -631,3 +631,21 @@ fn stages_and_pause_hold_under_a_schedule() {
         "Berlin and UTC: {report}"
     );
 }
+
+/// A `timezone_field` the audience's header does not have is refused: a typo would send
+/// everyone in the default zone's hours.
+#[test]
+fn a_zone_column_the_audience_lacks_is_refused() {
+    let workspace = scheduled(SCHEDULE);
+    workspace.edit(CAMPAIGN, "timezone_field: tz", "timezone_field: zone");
+    workspace.write(
+        "campaigns/audiences/customers.csv",
+        "email,name,locale,tz\nann@example.com,Ann,en,Europe/Berlin\n",
+    );
+    workspace.run(["apply"]).code(2).stdout("").stderr(
+        "error: campaign `welcome`: campaigns/audiences/customers.csv:1: no column `zone`, which \
+         `schedule.timezone_field` names; the header has `email`, `name`, `locale` and `tz`; \
+         nothing was sent\n",
+    );
+    assert!(workspace.outbox("welcome").is_empty());
+}
