@@ -499,7 +499,7 @@ impl Counts {
         match due {
             Due::Later | Due::Waiting(_) => {}
             Due::Expire => self.expire += 1,
-            Due::Now => self.due += 1,
+            Due::Now(_) => self.due += 1,
             Due::Again(_) => {
                 self.due += 1;
                 self.again += 1;

@@ -278,6 +278,61 @@ fn not_after_expires_the_rest_for_good_in_this_revision() {
     }
 }
 
+/// Regression: past `not_after`, whoever a correction (`resend: all`) or
+/// `--resend-uncertain` would send again was recorded `expired` over their outcome, so the
+/// next revision mailed them once more. Only those without an outcome expire.
+#[test]
+fn past_not_after_only_those_without_an_outcome_expire() {
+    let workspace = scheduled(
+        "  schedule:
+    not_after: 2026-03-30T12:00:00+02:00
+    timezone_field: tz
+",
+    );
+    let mut audience = String::from("email,name,locale,tz\n");
+    audience.push_str(&cohort(0, 2));
+    workspace.write("campaigns/audiences/customers.csv", &audience);
+    // Everyone sent before not_after (no window: always open).
+    let sent = workspace
+        .run_env(["apply", "-o", "json"], &[(CLOCK, "2026-03-30T08:00:00Z")])
+        .code(0)
+        .json();
+    assert_eq!(sent["campaigns"][0]["sent"], 8, "{sent}");
+    // A correction to everyone, applied after not_after: nobody is sent, nobody expires.
+    workspace.edit(
+        CAMPAIGN,
+        "    isolation: per-recipient\n",
+        "    isolation: per-recipient\n  revision: {number: 2, resend: all}\n",
+    );
+    let late = workspace
+        .run_env(
+            ["apply", "--resend-uncertain", "-o", "json"],
+            &[(CLOCK, "2026-03-30T11:00:00Z")],
+        )
+        .code(0)
+        .json();
+    assert_eq!(late["campaigns"][0]["sent"], 0, "{late}");
+    assert_eq!(late["campaigns"][0]["expired"], 0, "{late}");
+    let status = workspace
+        .run(["status", "welcome", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(status["campaigns"][0]["sent"], 8, "{status}");
+    assert_eq!(status["campaigns"][0]["expired"], 0, "{status}");
+    // The next revision, without resend: all, sends nobody again.
+    workspace.edit(
+        CAMPAIGN,
+        "  revision: {number: 2, resend: all}\n",
+        "  revision: 3\n",
+    );
+    let next = workspace
+        .run_env(["apply", "-o", "json"], &[(CLOCK, "2026-03-30T09:00:00Z")])
+        .code(0)
+        .json();
+    assert_eq!(next["campaigns"][0]["sent"], 0, "{next}");
+    assert_eq!(workspace.outbox("welcome").len(), 8, "nobody mailed twice");
+}
+
 /// SIGKILL in the middle of a window's sending, then apply again: nobody is sent twice,
 /// nobody outside their window.
 #[test]
