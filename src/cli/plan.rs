@@ -135,19 +135,7 @@ fn load(args: &PlanArgs, path: &std::path::Path, markdown: bool) -> Result<Manif
     manifest::load(path).map_err(|error| {
         validate::print_load_error(&error);
         if markdown {
-            let warnings = match &error {
-                manifest::LoadError::Invalid(diagnostics) => diagnostics
-                    .iter()
-                    .map(|d| Warning::Refused {
-                        campaign: None,
-                        message: d.to_string(),
-                    })
-                    .collect(),
-                other => vec![Warning::Refused {
-                    campaign: None,
-                    message: other.to_string(),
-                }],
-            };
+            let warnings = crate::review::warning::unloaded(&error, None);
             let planned = Planned {
                 warnings,
                 ..Planned::default()

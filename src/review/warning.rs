@@ -190,6 +190,24 @@ pub fn schedule_soon(
     })
 }
 
+/// What a comment says of manifests that could not be loaded: each problem, which names
+/// its file; `side` (the folder) before an error that names none.
+pub fn unloaded(error: &crate::manifest::LoadError, side: Option<&str>) -> Vec<Warning> {
+    let refused = |message: String| Warning::Refused {
+        campaign: None,
+        message,
+    };
+    match error {
+        crate::manifest::LoadError::Invalid(diagnostics) => {
+            diagnostics.iter().map(|d| refused(d.to_string())).collect()
+        }
+        other => vec![refused(match side {
+            Some(side) => format!("{side}: {other}"),
+            None => other.to_string(),
+        })],
+    }
+}
+
 /// The warning for a rate going from `from` to `to`, when it jumps.
 pub fn rate_jump(
     campaign: &str,
