@@ -353,16 +353,7 @@ fn locales(out: &mut String, plan: &CampaignPlan) {
         .unwrap_or(0)
         .max(8);
     for catalog in &plan.catalogs {
-        let mut values: Vec<&LocalePlan> = plan
-            .locales
-            .iter()
-            .filter(|l| l.catalog == catalog.catalog)
-            .collect();
-        values.sort_by(|a, b| {
-            b.recipients
-                .cmp(&a.recipients)
-                .then(a.locale.cmp(&b.locale))
-        });
+        let values = plan.values_of(&catalog.catalog);
         let mut line = format!(
             "    {} {:>9}",
             text::pad_to(&catalog.catalog, columns),
@@ -397,9 +388,7 @@ fn locales(out: &mut String, plan: &CampaignPlan) {
     let d = &plan.defaulted;
     if d.recipients > 0 {
         let values: Vec<String> = plan
-            .locales
-            .iter()
-            .filter(|l| l.reached.defaulted())
+            .defaulted_values()
             .map(|l| format!("{} {}", l.locale, Thousands(l.recipients)))
             .collect();
         let _ = writeln!(
