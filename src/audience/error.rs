@@ -35,6 +35,17 @@ pub enum AudienceError {
         /// What there is instead: "the header has `a` and `b` (did you mean `b`?)".
         found: String,
     },
+    /// `schedule.timezone_field` names a column the audience's header does not have: a
+    /// typo would send everyone in the default zone's hours.
+    #[error(
+        "{}:1: no column `{column}`, which `schedule.timezone_field` names; {found}",
+        path.display()
+    )]
+    ZoneFieldMissing {
+        path: PathBuf,
+        column: String,
+        found: String,
+    },
     /// A suppression list entry that is not an address: the list is refused whole,
     /// because a half-read opt-out list mails people who asked not to be mailed.
     #[error("{}:{line}: `{value}` is not an email address{hint}; suppression lists hold one bare address per entry", path.display())]

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::plan::{CampaignPlan, Live, LocalePlan};
+use crate::plan::{CampaignPlan, Live};
 use crate::review::markdown::{Block, Details, Document, Table, cell, code, inline, number};
 use crate::review::samples::LocaleDiff;
 use crate::review::{CampaignDiff, Change, Diff, Warning};
@@ -354,9 +354,7 @@ fn locales(text: &mut String, plan: &CampaignPlan) {
     let d = &plan.defaulted;
     if d.recipients > 0 {
         let values: Vec<String> = plan
-            .locales
-            .iter()
-            .filter(|l| l.reached.defaulted())
+            .defaulted_values()
             .map(|l| format!("{} {}", l.locale, number(l.recipients)))
             .collect();
         let _ = writeln!(
@@ -374,16 +372,7 @@ fn locales(text: &mut String, plan: &CampaignPlan) {
         "\n| catalog | recipients | locale values | fallbacks |\n|---|---:|---|---:|"
     );
     for catalog in &plan.catalogs {
-        let mut values: Vec<&LocalePlan> = plan
-            .locales
-            .iter()
-            .filter(|l| l.catalog == catalog.catalog)
-            .collect();
-        values.sort_by(|a, b| {
-            b.recipients
-                .cmp(&a.recipients)
-                .then(a.locale.cmp(&b.locale))
-        });
+        let values = plan.values_of(&catalog.catalog);
         let mut listed: Vec<String> = values
             .iter()
             .take(LISTED_VALUES)

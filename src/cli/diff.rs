@@ -67,21 +67,7 @@ fn load(path: &Path, missing_is_empty: bool) -> Result<Manifests, Vec<Warning>> 
     }
     manifest::load(path).map_err(|error| {
         validate::print_load_error(&error);
-        let side = path.display();
-        match &error {
-            // Each names its file, under the side's folder.
-            manifest::LoadError::Invalid(diagnostics) => diagnostics
-                .iter()
-                .map(|d| Warning::Refused {
-                    campaign: None,
-                    message: d.to_string(),
-                })
-                .collect(),
-            other => vec![Warning::Refused {
-                campaign: None,
-                message: format!("{side}: {other}"),
-            }],
-        }
+        review::warning::unloaded(&error, Some(&path.display().to_string()))
     })
 }
 

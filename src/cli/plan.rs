@@ -138,19 +138,7 @@ fn load(args: &PlanArgs, path: &std::path::Path, markdown: bool) -> Result<Manif
     manifest::load(path).map_err(|error| {
         validate::print_load_error(&error);
         if markdown {
-            let warnings = match &error {
-                manifest::LoadError::Invalid(diagnostics) => diagnostics
-                    .iter()
-                    .map(|d| Warning::Refused {
-                        campaign: None,
-                        message: d.to_string(),
-                    })
-                    .collect(),
-                other => vec![Warning::Refused {
-                    campaign: None,
-                    message: other.to_string(),
-                }],
-            };
+            let warnings = crate::review::warning::unloaded(&error, None);
             let planned = Planned {
                 warnings,
                 ..Planned::default()
@@ -395,16 +383,7 @@ fn locales(out: &mut String, plan: &CampaignPlan) {
         .unwrap_or(0)
         .max(8);
     for catalog in &plan.catalogs {
-        let mut values: Vec<&LocalePlan> = plan
-            .locales
-            .iter()
-            .filter(|l| l.catalog == catalog.catalog)
-            .collect();
-        values.sort_by(|a, b| {
-            b.recipients
-                .cmp(&a.recipients)
-                .then(a.locale.cmp(&b.locale))
-        });
+        let values = plan.values_of(&catalog.catalog);
         let mut line = format!(
             "    {} {:>9}",
             text::pad_to(&catalog.catalog, columns),
@@ -439,9 +418,7 @@ fn locales(out: &mut String, plan: &CampaignPlan) {
     let d = &plan.defaulted;
     if d.recipients > 0 {
         let values: Vec<String> = plan
-            .locales
-            .iter()
-            .filter(|l| l.reached.defaulted())
+            .defaulted_values()
             .map(|l| format!("{} {}", l.locale, Thousands(l.recipients)))
             .collect();
         let _ = writeln!(

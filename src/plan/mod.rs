@@ -128,6 +128,28 @@ pub struct LocalePlan {
     pub fallback_keys: Vec<String>,
 }
 
+impl CampaignPlan {
+    /// The locale values that chose `catalog`, the most recipients first (then by name).
+    pub fn values_of(&self, catalog: &str) -> Vec<&LocalePlan> {
+        let mut values: Vec<&LocalePlan> = self
+            .locales
+            .iter()
+            .filter(|l| l.catalog == catalog)
+            .collect();
+        values.sort_by(|a, b| {
+            b.recipients
+                .cmp(&a.recipients)
+                .then(a.locale.cmp(&b.locale))
+        });
+        values
+    }
+
+    /// The locale values that got the default for want of a catalog of their own.
+    pub fn defaulted_values(&self) -> impl Iterator<Item = &LocalePlan> {
+        self.locales.iter().filter(|l| l.reached.defaulted())
+    }
+}
+
 impl LocalePlan {
     /// How a table names this value: `empty` for rows without one, and how it reached its
     /// catalog when not by a catalog of its name (` (map)`, ` (no catalog)`, ` (unknown)`).
@@ -505,7 +527,7 @@ impl Counts {
         match due {
             Due::Later | Due::Waiting(_) => {}
             Due::Expire => self.expire += 1,
-            Due::Now => self.due += 1,
+            Due::Now(_) => self.due += 1,
             Due::Again(_) => {
                 self.due += 1;
                 self.again += 1;

@@ -68,8 +68,10 @@ impl Rollout {
 pub enum Due {
     /// Not reached by the current stage, and never sent.
     Later,
-    /// Due now: never sent, or uncertain and `--resend-uncertain` was given.
-    Now,
+    /// Due now: never sent (`None`), or sent again for what the store has for them:
+    /// uncertain with `--resend-uncertain`, failed with `--retry-failed`, expired under an
+    /// earlier revision.
+    Now(Option<Status>),
     /// Due now again: got (or may have got) an earlier revision, and this one says
     /// `resend: all`. Holds what the store has for them.
     Again(Status),
@@ -95,7 +97,7 @@ pub struct Again {
 impl Due {
     /// Whether apply sends to them now.
     pub fn is_now(self) -> bool {
-        matches!(self, Self::Now | Self::Again(_))
+        matches!(self, Self::Now(_) | Self::Again(_))
     }
 }
 
@@ -110,7 +112,7 @@ pub struct StateView<'a> {
 pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result<Due, StoreError> {
     let Some(view) = state else {
         return Ok(if rollout.reaches(key) {
-            Due::Now
+            Due::Now(None)
         } else {
             Due::Later
         });
@@ -131,15 +133,17 @@ pub fn due(rollout: &Rollout, state: Option<StateView<'_>>, key: &str) -> Result
             reached(Due::Again(status), status)
         }
         Some((Status::Uncertain, _)) if view.again.uncertain => {
-            reached(Due::Now, Status::Uncertain)
+            reached(Due::Now(Some(Status::Uncertain)), Status::Uncertain)
         }
-        Some((Status::Failed, _)) if retry_failed(view, key)? => reached(Due::Now, Status::Failed),
+        Some((Status::Failed, _)) if retry_failed(view, key)? => {
+            reached(Due::Now(Some(Status::Failed)), Status::Failed)
+        }
         // Expired under an earlier revision: a new revision may send them.
         Some((Status::Expired, revision)) if revision < rollout.revision => {
-            reached(Due::Now, Status::Expired)
+            reached(Due::Now(Some(Status::Expired)), Status::Expired)
         }
         Some((status, _)) => Due::Done(status),
-        None if rollout.reaches(key) => Due::Now,
+        None if rollout.reaches(key) => Due::Now(None),
         None => Due::Later,
     })
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::Due;
 use crate::audience::Recipient;
 use crate::manifest::{Moment, Schedule, Slot};
+use crate::store::Status;
 
 /// Judges recipients under one schedule at one instant; remembers the zones it met.
 pub struct Timing<'a> {
@@ -98,7 +99,13 @@ impl<'a> Timing<'a> {
             Moment::Open { .. } => due,
             Moment::Opens(at) => Due::Waiting(Some(at)),
             Moment::Never => Due::Waiting(None),
-            Moment::Expired => Due::Expire,
+            // Only those without an outcome (or expired under an earlier revision) expire:
+            // whoever a correction or a retry would have sent again keeps what they have.
+            Moment::Expired => match due {
+                Due::Now(None | Some(Status::Expired)) => Due::Expire,
+                Due::Now(Some(status)) | Due::Again(status) => Due::Done(status),
+                other => other,
+            },
         };
         Judged { due, slot, zone }
     }
@@ -176,7 +183,7 @@ impl Forecast {
     /// Counts one recipient as judged.
     pub fn add(&mut self, judged: Judged) {
         let at = match judged.due {
-            Due::Now | Due::Again(_) => {
+            Due::Now(_) | Due::Again(_) => {
                 self.due_now += 1;
                 self.at
             }

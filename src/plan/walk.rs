@@ -120,6 +120,16 @@ fn locale_field_missing(
     columns: &[String],
     header: bool,
 ) -> audience::AudienceError {
+    audience::AudienceError::LocaleFieldMissing {
+        path: file.to_owned(),
+        column: column.to_owned(),
+        found: instead(column, columns, header),
+    }
+}
+
+/// What an audience has instead of `column`: "the header has `a` and `b` (did you mean
+/// `b`?)".
+fn instead(column: &str, columns: &[String], header: bool) -> String {
     let mut found = if header {
         format!("the header has {}", List::and_ticked(columns))
     } else {
@@ -128,10 +138,62 @@ fn locale_field_missing(
     if let Some(near) = crate::text::closest(column, columns.iter().map(String::as_str)) {
         let _ = write!(found, " (did you mean `{near}`?)");
     }
-    audience::AudienceError::LocaleFieldMissing {
-        path: file.to_owned(),
-        column: column.to_owned(),
-        found,
+    found
+}
+
+/// The zone column under a schedule with `timezone_field`: it must be in a CSV header,
+/// and a row naming a zone the database does not know is invalid. Each name is looked up
+/// once.
+struct Zones<'a> {
+    field: Option<&'a str>,
+    known: HashMap<String, bool>,
+}
+
+impl<'a> Zones<'a> {
+    fn new(
+        field: Option<&'a str>,
+        file: &Path,
+        headers: Option<&[String]>,
+    ) -> Result<Self, PlanError> {
+        if let (Some(headers), Some(column)) = (headers, field) {
+            if !headers.iter().any(|h| h == column) {
+                return Err(audience::AudienceError::ZoneFieldMissing {
+                    path: file.to_owned(),
+                    column: column.to_owned(),
+                    found: instead(column, headers, true),
+                }
+                .into());
+            }
+        }
+        Ok(Self {
+            field,
+            known: HashMap::new(),
+        })
+    }
+
+    /// The value and the problem, when `record` names a zone the database does not know.
+    fn unknown(&mut self, record: &Record) -> Option<(String, String)> {
+        let field = self.field?;
+        let value = record.get(field)?;
+        let name = value.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let known = if let Some(known) = self.known.get(name) {
+            *known
+        } else {
+            let known = crate::manifest::zone(name).is_some();
+            self.known.insert(name.to_owned(), known);
+            known
+        };
+        if known {
+            return None;
+        }
+        let problem = format!(
+            "`{}` in `{field}` is not a time zone of the IANA database",
+            name.escape_debug()
+        );
+        Some((value, problem))
     }
 }
 
@@ -162,38 +224,13 @@ fn screen_audience(
             return Err(locale_field_missing(file, locale_field, headers, true).into());
         }
     }
-    // JSONL rows name their own fields: the column is missing when no row has it.
-    let mut locale_seen = rows.headers().is_some() || !declared;
-    // Under a schedule with `timezone_field`, a row naming a zone the database does not
-    // know is invalid; each name is looked up once.
     let zone_field = campaign
         .schedule
         .as_ref()
         .and_then(|s| s.timezone_field.as_deref());
-    let mut zones: HashMap<String, bool> = HashMap::new();
-    let mut unknown_zone = |record: &Record| {
-        let value = record.get(zone_field?)?;
-        let name = value.trim();
-        if name.is_empty() {
-            return None;
-        }
-        let known = if let Some(known) = zones.get(name) {
-            *known
-        } else {
-            let known = crate::manifest::zone(name).is_some();
-            zones.insert(name.to_owned(), known);
-            known
-        };
-        if known {
-            return None;
-        }
-        let problem = format!(
-            "`{}` in `{}` is not a time zone of the IANA database",
-            name.escape_debug(),
-            zone_field.unwrap_or_default()
-        );
-        Some((value, problem))
-    };
+    let mut zones = Zones::new(zone_field, file, rows.headers())?;
+    // JSONL rows name their own fields: the column is missing when no row has it.
+    let mut locale_seen = rows.headers().is_some() || !declared;
     for row in rows {
         let row = row?;
         if columns.is_none() {
@@ -202,7 +239,7 @@ fn screen_audience(
         if !locale_seen && row.record.get(locale_field).is_some() {
             locale_seen = true;
         }
-        match screen.screen_with(row, &mut unknown_zone) {
+        match screen.screen_with(row, |record| zones.unknown(record)) {
             Verdict::Send(recipient) => {
                 chunk.push(recipient);
                 if chunk.len() == CHUNK {

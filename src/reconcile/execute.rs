@@ -120,7 +120,7 @@ pub async fn execute(prepared: Prepared, ctx: &Context) -> Result<Report, Reconc
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                 let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 let (settled, slot) = done.unzip();
-                run.settle(settled)?;
+                run.judge(settled);
                 // A slot the call kept is given back once the run has judged the call.
                 drop(slot);
             }
@@ -410,6 +410,14 @@ impl<'a> Run<'a> {
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// `settle`, an error ending the run once the calls under way are over, never
+    /// before: they would go on sending after it, beside the next run's.
+    fn judge(&mut self, done: Option<Result<Settled, ReconcileError>>) {
+        if let Err(error) = self.settle(done) {
+            self.fail(error);
+        }
     }
 
     fn fail(&mut self, error: ReconcileError) {

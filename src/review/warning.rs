@@ -42,7 +42,7 @@ pub enum Warning {
         /// Where the stage before comes from: `the live store` or `the base branch`.
         seen_in: &'static str,
     },
-    /// The campaign's schedule lets it start sending within the hour.
+    /// The campaign's schedule lets it send within the hour: from `starts`.
     ScheduleSoon {
         campaign: String,
         starts: jiff::Timestamp,
@@ -130,8 +130,8 @@ impl fmt::Display for Warning {
             ),
             Self::ScheduleSoon { campaign, starts } => write!(
                 f,
-                "campaign `{campaign}`: its schedule starts sending within the hour, at {starts} \
-                 (not_before); merged now, it sends then"
+                "campaign `{campaign}`: its schedule lets it send within the hour, from {starts}; \
+                 merged now, it sends then"
             ),
             Self::Plan { campaign, message } => write!(f, "campaign `{campaign}`: {message}"),
         }
@@ -158,18 +158,54 @@ fn times(factor: f64) -> String {
     }
 }
 
-/// The warning for a campaign whose schedule starts within the hour of `now`: its
-/// `not_before` is between now and an hour from now.
+/// The warning for a campaign whose schedule lets it send within the hour of `now`:
+/// `not_before` passed or within the hour, `not_after` not passed, and its window open
+/// or opening within the hour in the schedule's zone (with a zone per recipient, some
+/// window may be open at any hour: then `not_before` alone decides).
 pub fn schedule_soon(
     campaign: &crate::manifest::Campaign,
     now: jiff::Timestamp,
 ) -> Option<Warning> {
-    let starts = campaign.schedule.as_ref()?.not_before?;
+    use crate::manifest::Moment;
+    let schedule = campaign.schedule.as_ref()?;
+    if schedule.not_after.is_some_and(|end| end <= now) {
+        return None;
+    }
+    let earliest = schedule.not_before.map_or(now, |t| t.max(now));
+    let starts = if schedule.timezone_field.is_some() {
+        earliest
+    } else {
+        match schedule.moment(&schedule.timezone, earliest) {
+            Moment::Open { .. } => earliest,
+            Moment::Opens(at) => at,
+            Moment::Never | Moment::Expired => return None,
+        }
+    };
     let hour = jiff::SignedDuration::from_hours(1);
-    (starts >= now && starts.duration_since(now) <= hour).then(|| Warning::ScheduleSoon {
+    // Said to the second.
+    let starts = jiff::Timestamp::from_second(starts.as_second()).unwrap_or(starts);
+    (starts.duration_since(now) <= hour).then(|| Warning::ScheduleSoon {
         campaign: campaign.name.clone(),
         starts,
     })
+}
+
+/// What a comment says of manifests that could not be loaded: each problem, which names
+/// its file; `side` (the folder) before an error that names none.
+pub fn unloaded(error: &crate::manifest::LoadError, side: Option<&str>) -> Vec<Warning> {
+    let refused = |message: String| Warning::Refused {
+        campaign: None,
+        message,
+    };
+    match error {
+        crate::manifest::LoadError::Invalid(diagnostics) => {
+            diagnostics.iter().map(|d| refused(d.to_string())).collect()
+        }
+        other => vec![refused(match side {
+            Some(side) => format!("{side}: {other}"),
+            None => other.to_string(),
+        })],
+    }
 }
 
 /// The warning for a rate going from `from` to `to`, when it jumps.

@@ -130,7 +130,8 @@ pub fn read(dir: &Path) -> Result<Option<Ledger>, StoreError> {
         .map_err(|_| damaged("cannot be read back"))
 }
 
-/// Writes the ledger file for good: a temporary file, fsynced, renamed over the old one.
+/// Writes the ledger file for good: a temporary file, fsynced, renamed over the old one,
+/// the folder fsynced.
 pub fn write(dir: &Path, ledger: &Ledger) -> Result<(), StoreError> {
     let value = serde_json::to_value(ledger).expect("a ledger serializes");
     let body = serde_json::to_vec(&value).expect("a JSON value serializes");
@@ -153,7 +154,11 @@ pub fn write(dir: &Path, ledger: &Ledger) -> Result<(), StoreError> {
     let mut file = fs::File::create(&temporary).map_err(io)?;
     file.write_all(&text).map_err(io)?;
     file.sync_all().map_err(io)?;
-    fs::rename(&temporary, dir.join(FILE)).map_err(io)
+    fs::rename(&temporary, dir.join(FILE)).map_err(io)?;
+    // The rename is durable only once the folder is: a power loss could otherwise bring
+    // back the ledger before, and with it a journal length that leaves out intents whose
+    // calls were made (see `vouched`: they would be taken for calls never made).
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 /// The ledger in memory, and the version last written to disk.

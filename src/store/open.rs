@@ -142,8 +142,32 @@ fn quiet_panics() {
     });
 }
 
+/// Removes snapshots sled began and never finished: it writes `snap.<lsn>.generating`,
+/// then renames it to `snap.<lsn>` (and only then removes the snapshot before), but when
+/// it opens it reads the newest `snap.` file, finished or not, and a SIGKILL while it was
+/// being written leaves one cut short: sled then refuses the whole store as corrupt.
+/// Without it, sled reads the snapshot before and its log, as it would have then; what
+/// that loses, the ledger's checks still catch.
+fn remove_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|error| StoreError::Io {
+                path: path.to_owned(),
+                reason: format!("cannot remove sled's unfinished snapshot `{name}`: {error}"),
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens sled at `path` (creating it when missing) on a thread of its own.
 pub fn sled(path: &Path) -> Result<sled::Db, StoreError> {
+    remove_unfinished_snapshots(path)?;
     let bytes = std::fs::metadata(path.join("db")).map_or(0, |m| m.len());
     let timeout = OPEN_TIMEOUT + Duration::from_secs(bytes / (16 * 1024 * 1024));
     let (sender, receiver) = mpsc::channel();

@@ -1006,8 +1006,9 @@ fn diff_names_a_correction_a_locale_map_and_an_exports_address_column() {
 }
 
 /// A schedule added on the new side: diff shows each of its fields, and warns first when
-/// it starts within the hour of now (the clock set as the schedule tests set it); not
-/// when it starts later. plan's comment warns of it as of `--at`.
+/// it lets the campaign send within the hour of now (the clock set as the schedule tests
+/// set it: `not_before` within the hour, or passed inside the window); not when it starts
+/// later or its window is shut. plan's comment warns of it as of `--at`.
 #[test]
 fn diff_and_plan_name_a_schedule_and_warn_when_it_starts_within_the_hour() {
     let workspace = Test::new().workspace();
@@ -1033,8 +1034,8 @@ fn diff_and_plan_name_a_schedule_and_warn_when_it_starts_within_the_hour() {
         serde_json::json!([{
             "kind": "schedule_soon",
             "campaign": "welcome",
-            "message": "campaign `welcome`: its schedule starts sending within the hour, at \
-                        2026-12-08T08:30:00Z (not_before); merged now, it sends then",
+            "message": "campaign `welcome`: its schedule lets it send within the hour, from \
+                        2026-12-08T08:30:00Z; merged now, it sends then",
         }])
     );
     assert_eq!(
@@ -1054,6 +1055,31 @@ fn diff_and_plan_name_a_schedule_and_warn_when_it_starts_within_the_hour() {
         .code(0)
         .json();
     assert_eq!(later["warnings"], serde_json::json!([]));
+    // Written yesterday, merged after not_before inside the window: it sends at once.
+    let past = workspace
+        .run_env(
+            ["diff", "old/campaigns", "new/campaigns", "-o", "json"],
+            &[(clock, "2026-12-08T10:00:00Z")],
+        )
+        .code(0)
+        .json();
+    // From now: the set clock runs on from 10:00:00 while herald starts.
+    let message = past["warnings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "campaign `welcome`: its schedule lets it send within the hour, from 2026-12-08T10:00:"
+        ) && message.ends_with("Z; merged now, it sends then"),
+        "{message}"
+    );
+    // Saturday: the window opens on Monday, no warning.
+    let weekend = workspace
+        .run_env(
+            ["diff", "old/campaigns", "new/campaigns", "-o", "json"],
+            &[(clock, "2026-12-12T10:00:00Z")],
+        )
+        .code(0)
+        .json();
+    assert_eq!(weekend["warnings"], serde_json::json!([]));
     // plan's comment, as of an instant within the hour.
     let comment = workspace
         .run([
@@ -1067,7 +1093,7 @@ fn diff_and_plan_name_a_schedule_and_warn_when_it_starts_within_the_hour() {
         .code(0);
     assert!(
         comment.stdout.contains(
-            "campaign `welcome`: its schedule starts sending within the hour, at 2026-12-08T08:30:00Z"
+            "campaign `welcome`: its schedule lets it send within the hour, from 2026-12-08T08:30:00Z"
         ),
         "{}",
         comment.stdout

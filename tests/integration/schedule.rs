@@ -278,6 +278,61 @@ fn not_after_expires_the_rest_for_good_in_this_revision() {
     }
 }
 
+/// Regression: past `not_after`, whoever a correction (`resend: all`) or
+/// `--resend-uncertain` would send again was recorded `expired` over their outcome, so the
+/// next revision mailed them once more. Only those without an outcome expire.
+#[test]
+fn past_not_after_only_those_without_an_outcome_expire() {
+    let workspace = scheduled(
+        "  schedule:
+    not_after: 2026-03-30T12:00:00+02:00
+    timezone_field: tz
+",
+    );
+    let mut audience = String::from("email,name,locale,tz\n");
+    audience.push_str(&cohort(0, 2));
+    workspace.write("campaigns/audiences/customers.csv", &audience);
+    // Everyone sent before not_after (no window: always open).
+    let sent = workspace
+        .run_env(["apply", "-o", "json"], &[(CLOCK, "2026-03-30T08:00:00Z")])
+        .code(0)
+        .json();
+    assert_eq!(sent["campaigns"][0]["sent"], 8, "{sent}");
+    // A correction to everyone, applied after not_after: nobody is sent, nobody expires.
+    workspace.edit(
+        CAMPAIGN,
+        "    isolation: per-recipient\n",
+        "    isolation: per-recipient\n  revision: {number: 2, resend: all}\n",
+    );
+    let late = workspace
+        .run_env(
+            ["apply", "--resend-uncertain", "-o", "json"],
+            &[(CLOCK, "2026-03-30T11:00:00Z")],
+        )
+        .code(0)
+        .json();
+    assert_eq!(late["campaigns"][0]["sent"], 0, "{late}");
+    assert_eq!(late["campaigns"][0]["expired"], 0, "{late}");
+    let status = workspace
+        .run(["status", "welcome", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(status["campaigns"][0]["sent"], 8, "{status}");
+    assert_eq!(status["campaigns"][0]["expired"], 0, "{status}");
+    // The next revision, without resend: all, sends nobody again.
+    workspace.edit(
+        CAMPAIGN,
+        "  revision: {number: 2, resend: all}\n",
+        "  revision: 3\n",
+    );
+    let next = workspace
+        .run_env(["apply", "-o", "json"], &[(CLOCK, "2026-03-30T09:00:00Z")])
+        .code(0)
+        .json();
+    assert_eq!(next["campaigns"][0]["sent"], 0, "{next}");
+    assert_eq!(workspace.outbox("welcome").len(), 8, "nobody mailed twice");
+}
+
 /// SIGKILL in the middle of a window's sending, then apply again: nobody is sent twice,
 /// nobody outside their window.
 #[test]
@@ -541,4 +596,111 @@ campaigns/welcome.yaml:23:14: spec.schedule.window.days: no days: nobody could e
 error: 2 problems found in the manifests; nothing was sent
 ",
         );
+}
+
+/// A running `watch --listen` tells when the next recipients become due: `/status` as
+/// RFC 3339, `/metrics` as Unix seconds.
+#[test]
+fn status_and_metrics_show_the_next_due_time() {
+    let workspace = scheduled(SCHEDULE);
+    workspace.write(
+        "campaigns/audiences/customers.csv",
+        "email,name,locale,tz\nann@example.com,Ann,en,America/New_York\n",
+    );
+    let port = crate::http::free_port();
+    // Tuesday 09:00 UTC: New York's window opens at 13:00 UTC.
+    let _watch = workspace.spawn_env(
+        ["watch", "--listen", &format!("127.0.0.1:{port}")],
+        &[(CLOCK, "2026-03-31T09:00:00Z")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        assert!(Instant::now() < deadline, "watch never said when");
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let status = crate::http::get(port, "/status").json();
+            if status["campaigns"][0]["next_due"].is_string() {
+                break status;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["campaigns"][0]["next_due"], "2026-03-31T13:00:00Z");
+    assert_eq!(status["campaigns"][0]["sent"], 0);
+    let metrics = crate::http::get(port, "/metrics").body;
+    let due: Timestamp = "2026-03-31T13:00:00Z".parse().unwrap();
+    let line = format!(
+        "herald_campaign_next_due_timestamp_seconds{{campaign=\"welcome\"}} {}",
+        due.as_second()
+    );
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} not in:\n{metrics}"
+    );
+    let status = workspace.run(["status", "welcome"]).code(0);
+    assert!(
+        status
+            .stdout
+            .contains("  next due   2026-03-31T13:00:00Z\n"),
+        "{}",
+        status.stdout
+    );
+}
+
+/// Stages and pause hold under a schedule: `stage: seed` reaches only the seeds, and only
+/// inside their windows; `paused: true` sends nobody, window open or not.
+#[test]
+fn stages_and_pause_hold_under_a_schedule() {
+    let workspace = scheduled(SCHEDULE);
+    let mut audience = String::from("email,name,locale,tz\n");
+    audience.push_str(&cohort(0, 2));
+    workspace.write("campaigns/audiences/customers.csv", &audience);
+    workspace.edit(
+        CAMPAIGN,
+        "  schedule:",
+        "  stage: seed\n  rollout: {seed: [tokyo0-0@example.com, berlin0-0@example.com]}\n  schedule:",
+    );
+    // Tuesday 09:30 UTC: Berlin (11:30) and UTC are open, Tokyo (18:30) is not.
+    let at = "2026-03-31T09:30:00Z";
+    let (due, report) = plan_and_apply(&workspace, at);
+    assert_eq!((due, report["sent"].as_u64().unwrap()), (1, 1), "{report}");
+    assert_eq!(
+        workspace.listed_addresses("welcome", "sent"),
+        ["berlin0-0@example.com"]
+    );
+    assert_eq!(
+        report["next_due"], "2026-04-01T00:00:00Z",
+        "the Tokyo seed: {report}"
+    );
+    workspace.edit(CAMPAIGN, "stage: seed", "stage: full\n  paused: true");
+    let paused = workspace
+        .run_env(["apply", "-o", "json"], &[(CLOCK, at)])
+        .code(0)
+        .json();
+    assert_eq!(paused["campaigns"][0]["ending"], "paused", "{paused}");
+    assert_eq!(workspace.listed_addresses("welcome", "sent").len(), 1);
+    workspace.edit(CAMPAIGN, "  paused: true", "  paused: false");
+    let (due, report) = plan_and_apply(&workspace, at);
+    assert_eq!(
+        (due, report["sent"].as_u64().unwrap()),
+        (3, 3),
+        "Berlin and UTC: {report}"
+    );
+}
+
+/// A `timezone_field` the audience's header does not have is refused: a typo would send
+/// everyone in the default zone's hours.
+#[test]
+fn a_zone_column_the_audience_lacks_is_refused() {
+    let workspace = scheduled(SCHEDULE);
+    workspace.edit(CAMPAIGN, "timezone_field: tz", "timezone_field: zone");
+    workspace.write(
+        "campaigns/audiences/customers.csv",
+        "email,name,locale,tz\nann@example.com,Ann,en,Europe/Berlin\n",
+    );
+    workspace.run(["apply"]).code(2).stdout("").stderr(
+        "error: campaign `welcome`: campaigns/audiences/customers.csv:1: no column `zone`, which \
+         `schedule.timezone_field` names; the header has `email`, `name`, `locale` and `tz`; \
+         nothing was sent\n",
+    );
+    assert!(workspace.outbox("welcome").is_empty());
 }
