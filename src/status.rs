@@ -303,7 +303,8 @@ fn add(whole: &mut CampaignStatus, part: CampaignStatus) {
     };
 }
 
-/// The store's suppression list as `herald suppressions list -o json` prints it.
+/// The store's suppression list as `herald suppressions list -o json` prints it (and
+/// `GET /suppressions` serves it), `count` the number of entries.
 pub fn suppressions(store: &Store) -> serde_json::Value {
     let list: Vec<_> = store
         .suppressions()
@@ -317,7 +318,7 @@ pub fn suppressions(store: &Store) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "suppressions": list })
+    serde_json::json!({ "count": list.len(), "suppressions": list })
 }
 
 #[cfg(test)]

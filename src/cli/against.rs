@@ -47,14 +47,14 @@ pub struct Unread {
     pub message: String,
 }
 
-fn refused(message: impl std::fmt::Display) -> Unread {
+pub fn refused(message: impl std::fmt::Display) -> Unread {
     Unread {
         exit: Exit::Refused,
         message: message.to_string(),
     }
 }
 
-fn failed(message: impl std::fmt::Display) -> Unread {
+pub fn failed(message: impl std::fmt::Display) -> Unread {
     Unread {
         exit: Exit::Failed,
         message: message.to_string(),
@@ -70,12 +70,43 @@ pub fn summary(source: &Source) -> Result<Summary, Unread> {
 }
 
 fn from_service(url: &str) -> Result<Summary, Unread> {
-    let Some(token) = crate::secret::from_env(READ_TOKEN_ENV) else {
+    ask(&Asked {
+        endpoint: format!("{url}/summary"),
+        env: READ_TOKEN_ENV,
+        flag: format!("--against {url}"),
+        what: "summary",
+        token: "read token",
+    })
+}
+
+/// One endpoint of a `herald watch --listen` that wants a bearer token, and how to name it.
+pub struct Asked<'a> {
+    pub endpoint: String,
+    /// The variable holding the token.
+    pub env: &'a str,
+    /// The flag that named the service, for the message when the token is missing.
+    pub flag: String,
+    /// What it serves ("summary"), and what its token is called ("read token").
+    pub what: &'a str,
+    pub token: &'a str,
+}
+
+/// `GET` the endpoint with the token in its variable, read as JSON: 2 (`Exit::Refused`) for
+/// what the user must change (the token missing or refused, a service without the
+/// endpoint), 1 for what may pass (unreachable, a 5xx, an answer cut or unreadable).
+pub fn ask<T: serde::de::DeserializeOwned>(asked: &Asked<'_>) -> Result<T, Unread> {
+    let Asked {
+        endpoint,
+        env,
+        flag,
+        what,
+        token: name,
+    } = asked;
+    let Some(token) = crate::secret::from_env(env) else {
         return Err(refused(format_args!(
-            "`--against {url}` needs the service's read token in {READ_TOKEN_ENV}; nothing was read"
+            "`{flag}` needs the service's {name} in {env}; nothing was read"
         )));
     };
-    let endpoint = format!("{url}/summary");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -86,7 +117,7 @@ fn from_service(url: &str) -> Result<Summary, Unread> {
             .build()
             .map_err(|e| e.to_string())?;
         let response = client
-            .get(&endpoint)
+            .get(endpoint)
             .bearer_auth(token.expose())
             .send()
             .await
@@ -101,16 +132,16 @@ fn from_service(url: &str) -> Result<Summary, Unread> {
     match status.as_u16() {
         200 => serde_json::from_str(&body).map_err(|error| {
             failed(format_args!(
-                "{endpoint} answered what herald cannot read as a summary: {error}"
+                "{endpoint} answered what herald cannot read as a {what}: {error}"
             ))
         }),
         401 | 403 => Err(refused(format_args!(
-            "{endpoint} refused the read token in {READ_TOKEN_ENV} ({}: {}); nothing was read",
+            "{endpoint} refused the {name} in {env} ({}: {}); nothing was read",
             status.as_u16(),
             said()
         ))),
         404 | 503 => Err(refused(format_args!(
-            "{endpoint} does not serve the summary ({}: {}): is it a `herald watch --listen` with {READ_TOKEN_ENV} set?",
+            "{endpoint} does not serve the {what} ({}: {}): is it a `herald watch --listen` with {env} set?",
             status.as_u16(),
             said()
         ))),

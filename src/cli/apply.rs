@@ -1,17 +1,20 @@
 //! `herald apply`: prepare every selected campaign (refusing before anything is sent),
 //! then reconcile each, and report.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::num::NonZeroU32;
 use std::path::Path;
 
+use super::against::Source;
 use super::args::ApplyArgs;
-use super::{Exit, Output, report, session, shards};
+use super::{Exit, Output, report, session, shards, suppressions_from};
 use crate::manifest::{Campaign, Manifests};
 use crate::reconcile::{
     self, Action, Breakers, Context, Ending, Report, Stop, StopHandle, TransportLimits,
 };
+use crate::store::Suppression;
 use crate::text::List;
 
 pub fn run(args: &ApplyArgs) -> Exit {
@@ -29,8 +32,9 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let name = campaigns.first().map_or("", |c| c.name.as_str());
     let chosen = shards::chosen(count, args.shard, name)?;
     shards::unchanged(&state, &campaigns, count)?;
+    let borrowed = borrowed_suppressions(args)?;
     if count.get() == 1 {
-        let (exit, reports) = send(args, &manifests, &campaigns, &state, count)?;
+        let (exit, reports) = send(args, &manifests, &campaigns, &state, count, &borrowed)?;
         print(args.output.output, &reports);
         return Ok(exit);
     }
@@ -45,15 +49,16 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         let parts: Vec<Campaign> = campaigns.iter().map(|c| c.for_shard(shard.index)).collect();
         let parts: Vec<&Campaign> = parts.iter().collect();
         let store = crate::store::shards::folder(&state, shard);
-        let (exit, reports) = send(args, &manifests, &parts, &store, count)?;
+        let (exit, reports) = send(args, &manifests, &parts, &store, count, &borrowed)?;
         if args.output.output == Output::Text {
             for report in &reports {
                 print!("{shard}: {}", text(report));
             }
         }
         all.extend(reports.into_iter().map(|report| (shard, report)));
-        if exit == Exit::Failed {
-            worst = Exit::Failed;
+        // A halt outweighs a failure: it must stop the Job, not be retried.
+        if exit != Exit::Success && worst != Exit::Halted {
+            worst = exit;
         }
         // Stopped (Ctrl-C, SIGTERM): the shards after this one wait for the next run.
         if all.iter().any(|(_, r)| r.ending == Ending::Interrupted) {
@@ -77,6 +82,22 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     Ok(worst)
 }
 
+/// The suppression list `--suppressions-from` names, read whole before anything is sent;
+/// none without the flag.
+fn borrowed_suppressions(args: &ApplyArgs) -> Result<BTreeMap<String, Suppression>, Exit> {
+    let Some(source) = &args.suppressions_from else {
+        return Ok(BTreeMap::new());
+    };
+    let source = Source::parse(source);
+    suppressions_from::read(&source).map_err(|unread| {
+        report::error(format_args!(
+            "cannot read the suppression list from {source}: {}; nothing was sent",
+            unread.message.trim_end_matches("; nothing was read")
+        ));
+        unread.exit
+    })
+}
+
 /// What apply printed for one run of the selected campaigns.
 fn print(output: Output, reports: &[Report]) {
     match output {
@@ -97,11 +118,13 @@ fn send(
     campaigns: &[&Campaign],
     state: &Path,
     shards: NonZeroU32,
+    borrowed: &BTreeMap<String, Suppression>,
 ) -> Result<(Exit, Vec<Report>), Exit> {
     let path = &args.path.path();
     // A shard's store is created on first use inside a state folder that must exist.
     let sending =
         session::open_for_sending(state, args.require.require_state && shards.get() == 1)?;
+    sending.store.borrow_suppressions(borrowed.clone());
     let runtime = session::runtime();
     // Transports are built while preparing, and lettre's connection pool needs a runtime.
     let _entered = runtime.enter();
@@ -193,7 +216,9 @@ fn send(
         ));
     }
 
-    let exit = if failed || reports.iter().any(Report::failed_part_way) {
+    let exit = if reports.iter().any(|r| r.ending == Ending::Halted) {
+        Exit::Halted
+    } else if failed || reports.iter().any(Report::failed_part_way) {
         Exit::Failed
     } else {
         Exit::Success

@@ -278,6 +278,12 @@ pub struct ApplyArgs {
     /// Job sets `JOB_COMPLETION_INDEX`. Without either, every shard in turn
     #[arg(long, value_name = "I", env = "JOB_COMPLETION_INDEX")]
     pub shard: Option<u32>,
+    /// Also skip the addresses on another store's suppression list, read before anything
+    /// is sent: the URL of a `herald watch --listen` (token in `HERALD_SUPPRESSIONS_TOKEN`),
+    /// or a state folder. Shards sending from other machines read the service's list this
+    /// way; when it cannot be read, nothing is sent
+    #[arg(long, value_name = "URL|DIR", env = "HERALD_SUPPRESSIONS_FROM")]
+    pub suppressions_from: Option<String>,
     #[command(flatten)]
     pub again: AgainArg,
     #[command(flatten)]

@@ -16,6 +16,7 @@ mod session;
 mod shards;
 mod status;
 mod suppressions;
+mod suppressions_from;
 mod validate;
 mod watch;
 
@@ -36,6 +37,9 @@ pub enum Exit {
     Failed = 1,
     /// Input refused before anything was sent.
     Refused = 2,
+    /// A campaign halted on its failure rate (`spec.halt`): nothing more is sent to it until
+    /// the cause is fixed, so a scheduler must not retry the run (a shard's Job fails).
+    Halted = 3,
 }
 
 /// Parses `args` and runs the command, printing results to stdout and errors to stderr.

@@ -10,6 +10,7 @@ use crate::reconcile::Stop;
 use crate::serve::directory::Directory;
 use crate::serve::events::{Certificates, TestTrust};
 use crate::serve::summary::READ_TOKEN_ENV;
+use crate::serve::suppressions::SUPPRESSIONS_TOKEN_ENV;
 use crate::serve::{Service, socket};
 use crate::watch::{self, Event, Options};
 
@@ -23,17 +24,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     let path = &args.path.path();
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
-    // Watch is one process with one store; shards are apply's, one process each.
-    if let Some(sharded) = campaigns.iter().find(|c| c.shards.get() > 1) {
-        report::refused(
-            &sharded.name,
-            format_args!(
-                "it has {}, and watch sends from one process; run `herald apply --shard I` for each                  (a Kubernetes Indexed Job, see docs/operations.md), or leave it out with `--campaign`",
-                crate::text::Count("shard", u64::from(sharded.shards.get()))
-            ),
-        );
-        return Err(Exit::Refused);
-    }
+    let campaigns = unsharded(campaigns, args)?;
     let selected: Vec<String> = campaigns.iter().map(|c| c.name.clone()).collect();
     let state = session::state(&args.state, path)?;
     if watch::state_in_published_folder(path, &state) {
@@ -48,7 +39,14 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     }
     // An address that cannot be had, or a token too short, is refused before anything is sent.
     let listener = args.listen.map(bind).transpose()?;
-    let read_token = listener.as_ref().map(|_| read_token()).transpose()?;
+    let read_token = listener
+        .as_ref()
+        .map(|_| token(READ_TOKEN_ENV))
+        .transpose()?;
+    let suppressions_token = listener
+        .as_ref()
+        .map(|_| token(SUPPRESSIONS_TOKEN_ENV))
+        .transpose()?;
     let trust = test_trust()?;
     let sending = session::open_for_sending(&state, args.require.require_state)?;
     let runtime = session::runtime();
@@ -69,6 +67,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
         directory: Arc::clone(&directory),
         certificates: Arc::new(Certificates::new(trust)),
         read_token: read_token.flatten(),
+        suppressions_token: suppressions_token.flatten(),
     };
     let options = Options {
         path: path.to_owned(),
@@ -122,6 +121,33 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     }
 }
 
+/// The campaigns watch sends: a sharded one is its shards' (one process each, a store
+/// each), refused when named on its own with `--campaign`, else left out (the controller
+/// says so), its feedback still taken here.
+fn unsharded<'a>(
+    campaigns: Vec<&'a crate::manifest::Campaign>,
+    args: &WatchArgs,
+) -> Result<Vec<&'a crate::manifest::Campaign>, Exit> {
+    if let Some(sharded) = campaigns
+        .iter()
+        .find(|c| c.shards.get() > 1 && args.campaign.is_some())
+    {
+        report::refused(
+            &sharded.name,
+            format_args!(
+                "it has {}, and watch sends from one process; run `herald apply --shard I` for each \
+                 (a Kubernetes Indexed Job, see docs/operations.md)",
+                crate::text::Count("shard", u64::from(sharded.shards.get()))
+            ),
+        );
+        return Err(Exit::Refused);
+    }
+    Ok(campaigns
+        .into_iter()
+        .filter(|c| c.shards.get() == 1)
+        .collect())
+}
+
 /// A listener on `address`, for the runtime to take over.
 fn bind(address: std::net::SocketAddr) -> Result<std::net::TcpListener, Exit> {
     std::net::TcpListener::bind(address)
@@ -134,15 +160,16 @@ fn bind(address: std::net::SocketAddr) -> Result<std::net::TcpListener, Exit> {
         })
 }
 
-/// The token `GET /summary` asks for, when `HERALD_READ_TOKEN` is set; one too short to
-/// be kept out of what herald prints is refused.
-fn read_token() -> Result<Option<Arc<crate::secret::Secret>>, Exit> {
-    let Some(token) = crate::secret::from_env(READ_TOKEN_ENV) else {
+/// The token an endpoint asks for (`GET /summary`: `HERALD_READ_TOKEN`, `GET
+/// /suppressions`: `HERALD_SUPPRESSIONS_TOKEN`), when `env` is set; one too short to be
+/// kept out of what herald prints is refused.
+fn token(env: &str) -> Result<Option<Arc<crate::secret::Secret>>, Exit> {
+    let Some(token) = crate::secret::from_env(env) else {
         return Ok(None);
     };
     if token.is_short() {
         report::error(format_args!(
-            "{READ_TOKEN_ENV} is shorter than {} characters, too short to keep out of what herald prints; \
+            "{env} is shorter than {} characters, too short to keep out of what herald prints; \
              make it long and random (`openssl rand -hex 32`); nothing was sent",
             crate::secret::SHORTEST
         ));
@@ -186,6 +213,10 @@ fn print(event: Event<'_>) {
                 ));
             }
         }
+        Event::Sharded { campaign, shards } => println!(
+            "{campaign}: {shards} shards send it (`herald apply --shard I`, see docs/operations.md); \
+             watch does not, and takes its unsubscribes and events"
+        ),
         Event::Removed { campaign } => println!(
             "{campaign}: manifest removed; sends nothing more (its history stays in the state store)"
         ),

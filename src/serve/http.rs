@@ -19,6 +19,7 @@ pub fn router(service: Service) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/summary", get(super::summary::summary))
+        .route("/suppressions", get(super::suppressions::suppressions))
         .route(
             "/unsubscribe/{token}",
             get(super::feedback::unsubscribe_page).post(super::feedback::unsubscribe),

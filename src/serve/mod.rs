@@ -12,6 +12,7 @@
 //!   code `herald status` runs, so the three never disagree; `/summary` and the socket
 //!   answer `plan --against` through `Store::summary` alike.
 
+pub mod bearer;
 pub mod directory;
 pub mod events;
 mod exposition;
@@ -21,6 +22,7 @@ mod listener;
 mod page;
 pub mod socket;
 pub mod summary;
+pub mod suppressions;
 
 use std::sync::Arc;
 
@@ -42,6 +44,8 @@ pub struct Service {
     pub certificates: Arc<events::Certificates>,
     /// The token `GET /summary` asks for (`HERALD_READ_TOKEN`); without it, 503.
     pub read_token: Option<Arc<Secret>>,
+    /// The token `GET /suppressions` asks for (`HERALD_SUPPRESSIONS_TOKEN`); without it, 503.
+    pub suppressions_token: Option<Arc<Secret>>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes.

@@ -12,121 +12,29 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac as _};
 
-use super::Service;
+use super::{Service, bearer};
 
 /// The variable holding the token that `GET /summary` asks for, on both sides.
 pub const READ_TOKEN_ENV: &str = "HERALD_READ_TOKEN";
 
-/// What a request may be, as the token goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No `Authorization: Bearer` header.
-    Anonymous,
-    /// A token, not the one.
-    Wrong,
-    Granted,
-}
-
-/// Whether `headers` carry the token `expected`.
-pub fn access(expected: &str, headers: &HeaderMap) -> Access {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-        })
-    else {
-        return Access::Anonymous;
-    };
-    if same(expected, given) {
-        Access::Granted
-    } else {
-        Access::Wrong
-    }
-}
-
-/// `a == b` in time that depends on neither: both are hashed with HMAC under a fixed key, and the
-/// MACs compared in constant time (which the `hmac` crate does through `subtle`).
-fn same(a: &str, b: &str) -> bool {
-    let mac = |text: &str| {
-        let mut mac =
-            Hmac::<sha2::Sha256>::new_from_slice(b"herald read token").expect("HMAC takes any key");
-        mac.update(text.as_bytes());
-        mac
-    };
-    let expected = mac(a).finalize().into_bytes();
-    mac(b).verify_slice(&expected).is_ok()
-}
-
 /// `GET /summary`.
 pub async fn summary(State(service): State<Service>, headers: HeaderMap) -> Response {
-    let Some(token) = service.read_token.as_deref() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the summary is not served: {READ_TOKEN_ENV} is not set\n"),
-        )
-            .into_response();
+    let gate = bearer::Gate {
+        token: service.read_token.as_deref(),
+        env: READ_TOKEN_ENV,
+        what: "the summary",
+        name: "the read token",
     };
-    match access(token.expose(), &headers) {
-        Access::Anonymous => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"herald\"")],
-            "a read token is needed: `Authorization: Bearer <token>`\n",
-        )
-            .into_response(),
-        Access::Wrong => (StatusCode::FORBIDDEN, "not the read token\n").into_response(),
-        Access::Granted => {
-            let store = service.store.clone();
-            match tokio::task::spawn_blocking(move || store.summary()).await {
-                Ok(Ok(summary)) => {
-                    ([(header::CACHE_CONTROL, "no-store")], axum::Json(summary)).into_response()
-                }
-                Ok(Err(error)) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response()
-                }
-                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
+    if let Some(refusal) = gate.refusal(&headers) {
+        return refusal;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn only_the_token_itself_is_granted() {
-        let token = "unit-test-read-token";
-        assert_eq!(access(token, &HeaderMap::new()), Access::Anonymous);
-        assert_eq!(
-            access(token, &headers("Basic dXNlcjpwYXNz")),
-            Access::Anonymous
-        );
-        assert_eq!(
-            access(token, &headers("Bearer unit-test-read-token")),
-            Access::Granted
-        );
-        assert_eq!(
-            access(token, &headers("bearer unit-test-read-token")),
-            Access::Granted
-        );
-        for wrong in ["unit-test-read-toke", "unit-test-read-token2", "", "x"] {
-            assert_eq!(
-                access(token, &headers(&format!("Bearer {wrong}"))),
-                Access::Wrong,
-                "{wrong:?}"
-            );
+    let store = service.store.clone();
+    match tokio::task::spawn_blocking(move || store.summary()).await {
+        Ok(Ok(summary)) => {
+            ([(header::CACHE_CONTROL, "no-store")], axum::Json(summary)).into_response()
         }
+        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -165,9 +165,10 @@ impl CampaignStore {
         &self.name
     }
 
-    /// The store's suppression list (shared by every campaign), by address.
+    /// The addresses no campaign may mail, by address: the store's suppression list (shared
+    /// by every campaign) and any list borrowed for this run (`Store::skipped`).
     pub fn suppressions(&self) -> BTreeMap<String, super::Suppression> {
-        self.store.suppressions()
+        self.store.skipped()
     }
 
     fn io(&self) -> impl Fn(sled::Error) -> StoreError + '_ {

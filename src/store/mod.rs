@@ -110,6 +110,9 @@ struct Inner {
     suppression_tree: sled::Tree,
     /// The suppression list, read whole on open (see `suppressions`).
     suppressions: RwLock<BTreeMap<String, Suppression>>,
+    /// Another store's list, for this process only (`apply --suppressions-from`); never
+    /// written here.
+    borrowed: RwLock<BTreeMap<String, Suppression>>,
     /// Tokens of signed provider requests seen lately, and until when (see `tokens`).
     seen: Mutex<HashMap<String, u64>>,
 }
@@ -231,6 +234,7 @@ impl Store {
             next_call: AtomicU64::new(opened.next_call),
             suppression_tree,
             suppressions: RwLock::new(suppressions),
+            borrowed: RwLock::default(),
             seen: Mutex::new(seen),
         })))
     }

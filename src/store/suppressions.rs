@@ -70,6 +70,29 @@ impl Store {
         self.suppression_list().clone()
     }
 
+    /// Adds another store's list to what campaigns skip, for as long as this process runs;
+    /// nothing is written, and the store's own list, status and ledger do not change.
+    pub fn borrow_suppressions(&self, list: BTreeMap<String, Suppression>) {
+        self.0
+            .borrowed
+            .write()
+            .expect("the borrowed suppressions lock")
+            .extend(list);
+    }
+
+    /// What no campaign of this store may mail: its own list, and any borrowed one (where
+    /// both hold an address, its own reason).
+    pub fn skipped(&self) -> BTreeMap<String, Suppression> {
+        let mut all = self
+            .0
+            .borrowed
+            .read()
+            .expect("the borrowed suppressions lock")
+            .clone();
+        all.extend(self.suppressions());
+        all
+    }
+
     fn suppression_list(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Suppression>> {
         self.0.suppressions.read().expect("the suppressions lock")
     }

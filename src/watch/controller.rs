@@ -1,9 +1,9 @@
 //! The controller: reloads the manifests when their folder reports a change, and tells
 //! each campaign's task what it should now be: run this spec, halt because its manifest
 //! is broken, or stop because it was removed. A campaign whose inputs did not change is
-//! left alone.
+//! left alone; a sharded one is its shards' to send (`apply --shard I`), never watch's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,12 +32,15 @@ pub struct Controller {
     report: Reporter,
     /// What every task shares.
     shared: Shared,
+    /// Campaigns left to their shards, already said.
+    sharded: HashSet<String>,
 }
 
 impl Controller {
     pub fn new(options: Options, report: Reporter, shared: Shared) -> Self {
         Self {
             tasks: HashMap::new(),
+            sharded: HashSet::new(),
             limits: TransportLimits::default(),
             hasher: inputs::Hasher::default(),
             options,
@@ -93,6 +96,18 @@ impl Controller {
             if only.as_deref().is_some_and(|o| o != campaign.name) {
                 continue;
             }
+            // A sharded campaign is sent by its shards, each from its own store; sending it
+            // from this store too would mail its audience twice. Said when it first shows.
+            if campaign.shards.get() > 1 {
+                if self.sharded.insert(campaign.name.clone()) {
+                    (self.report)(Event::Sharded {
+                        campaign: campaign.name.clone(),
+                        shards: campaign.shards.get(),
+                    });
+                }
+                continue;
+            }
+            self.sharded.remove(&campaign.name);
             present.push(campaign.name.clone());
             let digest = self.hasher.digest(campaign);
             let same = self

@@ -68,6 +68,12 @@ pub enum Event<'a> {
     Removed {
         campaign: String,
     },
+    /// The campaign has `spec.shards` above 1: its shards send it (`apply --shard I`), each
+    /// from a store of its own, so watch never does, though it takes its feedback.
+    Sharded {
+        campaign: String,
+        shards: u32,
+    },
 }
 
 pub struct Options {

@@ -304,7 +304,8 @@ fn the_halt_gate_trips_on_550_answers_and_never_on_an_outage() {
         return;
     };
     let bad = workspace(&smtp(server.port), 200);
-    let run = bad.run(["apply", "-o", "json"]).code(1);
+    // A halt has its own exit code, so a scheduler does not retry it.
+    let run = bad.run(["apply", "-o", "json"]).code(3);
     let report = &run.json()["campaigns"][0];
     assert_eq!(report["ending"], "halted", "{report}");
     assert!(

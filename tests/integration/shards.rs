@@ -540,3 +540,174 @@ fn require_state_asks_for_the_initialized_folder() {
         Some(expected.len() as u64)
     );
 }
+
+const SUPPRESSIONS_TOKEN: &str = "shards-test-suppressions-token-5f0c2a9e";
+
+/// Waits until something listens on `port`, at most 30 s.
+fn wait_listening(port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `--suppressions-from` a source that cannot be read: nothing sent, exit 2 for what the
+/// user must fix (the token missing or refused), 1 for what may pass (unreachable).
+fn assert_unreadable_lists_send_nothing(workspace: &Workspace, url: &str) {
+    let shard0 = |env: &[(&str, &str)], from: &str| {
+        workspace.run_env(
+            [
+                "apply",
+                "campaigns",
+                "--shard",
+                "0",
+                "--suppressions-from",
+                from,
+            ],
+            env,
+        )
+    };
+    shard0(&[], url).code(2).stderr(&format!(
+        "error: cannot read the suppression list from {url}: `--suppressions-from {url}` needs the \
+         service's suppressions token in HERALD_SUPPRESSIONS_TOKEN; nothing was sent\n"
+    ));
+    shard0(
+        &[(
+            "HERALD_SUPPRESSIONS_TOKEN",
+            "another-token-of-forty-characters-long!!",
+        )],
+        url,
+    )
+    .code(2)
+    .stderr(&format!(
+        "error: cannot read the suppression list from {url}: {url}/suppressions refused the \
+             suppressions token in HERALD_SUPPRESSIONS_TOKEN (403: not the suppressions token); \
+             nothing was sent\n"
+    ));
+    let down = format!("http://127.0.0.1:{}", crate::http::free_port());
+    let unreachable = shard0(&[("HERALD_SUPPRESSIONS_TOKEN", SUPPRESSIONS_TOKEN)], &down).code(1);
+    assert!(
+        unreachable.stderr.starts_with(&format!(
+            "error: cannot read the suppression list from {down}: cannot ask {down}/suppressions: "
+        )),
+        "{}",
+        unreachable.stderr
+    );
+}
+
+/// `herald suppressions add ADDRESS` on the service's store (through its socket while it runs).
+fn suppress(workspace: &Workspace, address: &str) {
+    let args = ["suppressions", "add", address, "--reason", "complained"];
+    workspace
+        .run(args.into_iter().chain(["--state", "service"]))
+        .code(0);
+}
+
+/// The store-wide suppression list of the service (`watch --listen`, a store of its own)
+/// reaches shards sending from other processes: each reads it over the authenticated
+/// endpoint (or the service's state folder) before sending; a shard that cannot read it
+/// sends nothing. The service itself leaves the sharded campaign to its shards.
+#[test]
+fn shards_skip_the_services_suppression_list_and_send_nothing_without_it() {
+    let (workspace, mut expected) = sharded(400, 2);
+    workspace.run(["init", "--state", "service"]).code(0);
+    // One address of each shard opted out at the service before it starts, one while it runs.
+    let by_shard = |shard: u32, nth: usize| {
+        expected
+            .iter()
+            .filter(|a| shard_of(a, 2) == shard)
+            .nth(nth)
+            .unwrap()
+            .clone()
+    };
+    let (early0, early1, late) = (by_shard(0, 0), by_shard(1, 0), by_shard(1, 5));
+    for address in [&early0, &early1] {
+        suppress(&workspace, address);
+    }
+    let port = crate::http::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let service = workspace.spawn_env(
+        [
+            "watch",
+            "campaigns",
+            "--state",
+            "service",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &[("HERALD_SUPPRESSIONS_TOKEN", SUPPRESSIONS_TOKEN)],
+    );
+    wait_listening(port);
+    // The port is bound before the store opens; an answer means both are up.
+    assert_eq!(crate::http::get(port, "/livez").status, 200);
+    suppress(&workspace, &late);
+
+    // The endpoint: only for the bearer of its token.
+    assert_eq!(crate::http::get(port, "/suppressions").status, 401);
+    let auth = format!("Bearer {SUPPRESSIONS_TOKEN}");
+    let listed = crate::http::request(
+        "GET",
+        port,
+        "/suppressions",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["count"], 3, "{}", listed.body);
+
+    assert_unreadable_lists_send_nothing(&workspace, &url);
+    assert!(
+        outbox(&workspace).is_empty(),
+        "nothing is sent without the list"
+    );
+
+    // Both shards at once, one over HTTP, one through the service's state folder.
+    let token = [("HERALD_SUPPRESSIONS_TOKEN", SUPPRESSIONS_TOKEN)];
+    let first = workspace.spawn_env(
+        [
+            "apply",
+            "campaigns",
+            "--shard",
+            "0",
+            "--suppressions-from",
+            &url,
+        ],
+        &token,
+    );
+    let second = workspace.spawn_env(
+        [
+            "apply",
+            "campaigns",
+            "--shard",
+            "1",
+            "--suppressions-from",
+            "service",
+        ],
+        &[],
+    );
+    let runs = [first.finish().code(0), second.finish().code(0)];
+    for address in [&early0, &early1, &late] {
+        expected.remove(address);
+    }
+    let got = outbox(&workspace);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(got.values().all(|n| *n == 1), "nobody twice");
+
+    service.signal("-TERM");
+    let service = service.finish().code(0);
+    assert!(
+        service.stdout.contains(
+            "welcome: 2 shards send it (`herald apply --shard I`, see docs/operations.md); watch \
+             does not, and takes its unsubscribes and events\n"
+        ),
+        "{}",
+        service.stdout
+    );
+    let mut all: Vec<&crate::harness::Run> = runs.iter().collect();
+    all.push(&service);
+    crate::harness::assert_nowhere(SUPPRESSIONS_TOKEN, &workspace, &all);
+}
