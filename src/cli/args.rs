@@ -42,7 +42,8 @@ Examples:
 PATH is a manifest file or a folder whose *.yaml/*.yml files are manifests (./campaigns
 unless given, or . when there is no campaigns folder here). The state store is `.herald` in PATH's folder unless --state says otherwise.
 
-Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent).")]
+Exit codes: 0 success, 1 a run failed part-way, 2 input refused (nothing was sent),
+3 a campaign halted on its failure rate (apply; not worth retrying).")]
 pub struct Cli {
     /// The state store, for the commands that use one: the same as their own --state,
     /// accepted before the command too (`herald --state DIR apply`), as kubectl takes its

@@ -12,10 +12,11 @@ use serde_json::Value;
 
 use crate::tools::{self, assert_herald_parses, checkout, printed};
 
-const FILES: [&str; 3] = [
+const FILES: [&str; 4] = [
     "deploy/kubernetes-state.yaml",
     "deploy/kubernetes-init.yaml",
     "deploy/kubernetes.yaml",
+    "deploy/kubernetes-shards.yaml",
 ];
 
 fn paths() -> Vec<PathBuf> {
@@ -153,7 +154,8 @@ fn every_container_is_limited_restricted_and_pinned() {
     let version = env!("CARGO_PKG_VERSION");
     let deployment = object("deploy/kubernetes.yaml", "Deployment");
     let job = object("deploy/kubernetes-init.yaml", "Job");
-    for workload in [&deployment, &job] {
+    let shards = object("deploy/kubernetes-shards.yaml", "Job");
+    for workload in [&deployment, &job, &shards] {
         let pod = &workload["spec"]["template"]["spec"];
         assert_eq!(pod["automountServiceAccountToken"], false);
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -255,6 +257,30 @@ fn only_the_listener_s_port_is_admitted() {
     assert_eq!(deny["spec"]["ingress"], Value::Null);
 }
 
+/// Every shard of the Job reads the service's suppression list (the Service of
+/// `kubernetes.yaml`), with a token of its own from the Secret.
+fn assert_shards_read_the_services_list(env: &[Value]) {
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let service = object("deploy/kubernetes.yaml", "Service");
+    let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+    assert_eq!(
+        var("HERALD_SUPPRESSIONS_FROM")["value"],
+        format!(
+            "http://{}.{}.svc:{port}",
+            service["metadata"]["name"].as_str().unwrap(),
+            service["metadata"]["namespace"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
+        var("HERALD_SUPPRESSIONS_TOKEN")["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "herald-secrets", "key": "HERALD_SUPPRESSIONS_TOKEN"})
+    );
+}
+
 /// The Indexed Job of `kubernetes-shards.yaml` agrees with herald: the arguments parse,
 /// the shard comes from `JOB_COMPLETION_INDEX`, the index past the last is refused with
 /// the exit code the failure policy fails the Job on (and the last is not), each index is
@@ -311,7 +337,8 @@ fn the_shards_job_agrees_with_herald_s_flags_and_exit_codes() {
     );
     assert_eq!(strings(&claim["spec"]["accessModes"]), ["ReadWriteMany"]);
 
-    // The failure policy fails the Job on herald's refusal, and on nothing else it exits.
+    // The failure policy fails the Job on exactly the exits herald documents as not worth
+    // retrying: a refusal (measured: an index past the last) and a halt.
     let rules = spec["podFailurePolicy"]["rules"].as_array().unwrap();
     let fail: Vec<&Value> = rules.iter().filter(|r| r["action"] == "FailJob").collect();
     assert_eq!(fail.len(), 1);
@@ -324,6 +351,27 @@ fn the_shards_job_agrees_with_herald_s_flags_and_exit_codes() {
         .iter()
         .map(|v| i32::try_from(v.as_i64().unwrap()).unwrap())
         .collect();
+    let help = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = printed(&help);
+    let documented = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Exit codes:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let code_of = |meaning: &str| -> i32 {
+        let at = documented
+            .find(meaning)
+            .unwrap_or_else(|| panic!("{meaning}: {documented}"));
+        let before = documented[..at].trim_end();
+        before[before.rfind(' ').unwrap() + 1..].parse().unwrap()
+    };
+    assert_eq!(
+        codes,
+        [code_of("input refused"), code_of("a campaign halted")]
+    );
     let workspace = crate::harness::Test::campaign()
         .edit(
             "campaigns/welcome.yaml",
@@ -333,7 +381,12 @@ fn the_shards_job_agrees_with_herald_s_flags_and_exit_codes() {
         .workspace();
     let past = shards.to_string();
     let refused = workspace.run_env(["apply", "campaigns"], &[("JOB_COMPLETION_INDEX", &past)]);
-    assert_eq!(codes, [refused.code], "{}", refused.stderr);
+    assert_eq!(refused.code, codes[0], "{}", refused.stderr);
+    // Evictions and drains are not the shard's fault: ignored, not counted.
+    assert!(rules.iter().any(|r| r["action"] == "Ignore"
+        && r["onPodConditions"]
+            == serde_json::json!([{"type": "DisruptionTarget", "status": "True"}])));
+    assert_shards_read_the_services_list(env);
     let last = (shards - 1).to_string();
     workspace
         .run_env(["apply", "campaigns"], &[("JOB_COMPLETION_INDEX", &last)])
