@@ -8,13 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::fake_sendgrid::{FakeSendGrid, Scenario};
 use crate::harness::{self, Run, Test, Workspace};
 
-const KEY_ENV: &str = "HERALD_TEST_SENDGRID_KEY";
-const KEY: &str = "SG.test-key-5b1f0c2e-never-print-me";
+pub const KEY_ENV: &str = "HERALD_TEST_SENDGRID_KEY";
+pub const KEY: &str = "SG.test-key-5b1f0c2e-never-print-me";
 const CAMPAIGN: &str = "campaigns/welcome.yaml";
 
 /// `n` recipients on a SendGrid transport pointed at `fake`. `personal` makes every body
 /// differ (a greeting with the name); otherwise all bodies are the same.
-fn workspace(fake: &FakeSendGrid, n: usize, batch: u32, personal: bool) -> Workspace {
+pub fn workspace(fake: &FakeSendGrid, n: usize, batch: u32, personal: bool) -> Workspace {
     let audience = harness::audience(n, 4);
     let body = if personal {
         "{{ t('hello', name=recipient.name) }}\n"
@@ -309,7 +309,7 @@ fn a_key_echoed_back_by_the_provider_is_never_stored_printed_or_logged() {
 }
 
 /// The most messages accepted in any window of `window`, from when the fake took each.
-fn busiest(times: &[SystemTime], window: Duration) -> usize {
+pub fn busiest(times: &[SystemTime], window: Duration) -> usize {
     let mut times = times.to_vec();
     times.sort();
     (0..times.len())

@@ -711,3 +711,54 @@ fn shards_skip_the_services_suppression_list_and_send_nothing_without_it() {
     all.push(&service);
     crate::harness::assert_nowhere(SUPPRESSIONS_TOKEN, &workspace, &all);
 }
+
+/// Guarantee 4 across shards: four processes at once, each at a quarter of the declared
+/// rate, against the SendGrid fake answering after 100 ms as a distant provider does.
+/// Accepted messages in any window of W seconds stay under `rate * W + max(1, rate)`
+/// for the whole campaign, and everyone is taken once.
+#[test]
+fn four_shards_together_keep_the_declared_rate() {
+    use crate::fake_sendgrid::{FakeSendGrid, Scenario};
+    use crate::sendgrid::{KEY, KEY_ENV, busiest};
+    const RATE: u32 = 40;
+    const N: usize = 320;
+    let fake = FakeSendGrid::start(Scenario::Latency(Duration::from_millis(100)));
+    let workspace = crate::sendgrid::workspace(&fake, N, 1000, true);
+    workspace.edit(
+        CAMPAIGN,
+        "rate: {per_second: 100000}",
+        &format!("rate: {{per_second: {RATE}}}\n  shards: 4"),
+    );
+    let started = Instant::now();
+    let shards: Vec<_> = (0..4)
+        .map(|i| {
+            let index = i.to_string();
+            workspace.spawn_env(["apply", "--shard", &index], &[(KEY_ENV, KEY)])
+        })
+        .collect();
+    for shard in shards {
+        shard.finish().code(0);
+    }
+    let took = started.elapsed();
+    let log = fake.log();
+    assert!(log.violations.is_empty(), "{:?}", log.violations);
+    let mut taken: BTreeMap<&str, u32> = BTreeMap::new();
+    for accepted in &log.accepted {
+        *taken.entry(accepted.to.as_str()).or_default() += 1;
+    }
+    assert_eq!(taken.len(), N, "everyone");
+    assert!(taken.values().all(|n| *n == 1), "nobody twice");
+    let times: Vec<std::time::SystemTime> = log.accepted.iter().map(|a| a.at).collect();
+    for seconds in [1u32, 2, 3, 5] {
+        let most = busiest(&times, Duration::from_secs(seconds.into()));
+        let bound = RATE * seconds + RATE;
+        assert!(
+            most <= bound as usize,
+            "{most} accepted within {seconds} s, bound {bound}"
+        );
+    }
+    // The shares add up to the rate, not four times it: a second's worth at once, then
+    // the rest at the rate (the slowest shard bounds it, so allow its share's excess).
+    let least = (N as f64 - f64::from(RATE)) / f64::from(RATE);
+    assert!(took.as_secs_f64() >= least * 0.8, "{took:?}");
+}
