@@ -759,6 +759,6 @@ fn four_shards_together_keep_the_declared_rate() {
     }
     // The shares add up to the rate, not four times it: a second's worth at once, then
     // the rest at the rate (the slowest shard bounds it, so allow its share's excess).
-    let least = (N as f64 - f64::from(RATE)) / f64::from(RATE);
+    let least = f64::from(u32::try_from(N).unwrap() - RATE) / f64::from(RATE);
     assert!(took.as_secs_f64() >= least * 0.8, "{took:?}");
 }
