@@ -762,3 +762,57 @@ fn four_shards_together_keep_the_declared_rate() {
     let least = f64::from(u32::try_from(N).unwrap() - RATE) / f64::from(RATE);
     assert!(took.as_secs_f64() >= least * 0.8, "{took:?}");
 }
+
+/// Suspending the Job sends SIGTERM to every shard: each finishes and records its calls in
+/// flight and exits 1 (interrupted); resumed, each continues where it stopped, nobody twice.
+#[test]
+fn shards_stopped_by_sigterm_continue_where_each_stopped() {
+    let (workspace, expected) = sharded(600, 2);
+    workspace.edit(
+        CAMPAIGN,
+        "rate: {per_second: 1000000}",
+        "rate: {per_second: 100}",
+    );
+    let shards: Vec<_> = (0..2)
+        .map(|i| workspace.spawn(["apply", "campaigns", "--shard", &i.to_string()]))
+        .collect();
+    let start = Instant::now();
+    while outbox(&workspace).len() < 100 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for shard in &shards {
+        shard.signal("-TERM");
+    }
+    for shard in shards {
+        let run = shard.finish().code(1);
+        assert!(
+            run.stdout.contains("welcome: interrupted: sent "),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr
+                .contains("stopping: finishing the calls in flight"),
+            "{}",
+            run.stderr
+        );
+    }
+    let stopped = outbox(&workspace);
+    assert!(
+        stopped.len() < expected.len(),
+        "stopped early: {}",
+        stopped.len()
+    );
+    // Every message written is recorded sent: nothing in flight was lost.
+    let sent: u64 = (0..2).map(|i| ledger_sent(&workspace, i, 2)).sum();
+    assert_eq!(sent, stopped.len() as u64);
+    for i in 0..2 {
+        workspace
+            .run(["apply", "campaigns", "--shard", &i.to_string()])
+            .code(0);
+    }
+    let got = outbox(&workspace);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(got.values().all(|n| *n == 1), "nobody twice");
+}
