@@ -44,6 +44,9 @@ pub enum Verdict {
     /// The same address (ignoring case) already appeared on an earlier row.
     Duplicate,
     Suppressed,
+    /// A valid address another shard owns (`Screen::only`): neither met nor counted here,
+    /// so a shard's walk keeps only its own part of the audience in memory.
+    Elsewhere,
     /// No valid address; `value` is what the row holds, possibly empty, and `problem`
     /// says what is wrong with it.
     Invalid {
@@ -86,6 +89,8 @@ pub struct Screen {
     /// The addresses met, by fingerprint.
     met: Box<dyn Met>,
     tally: Tally,
+    /// Under `spec.shards`, the shard whose addresses this walk keeps.
+    only: Option<Shard>,
 }
 
 impl Screen {
@@ -106,7 +111,17 @@ impl Screen {
             suppressions,
             met,
             tally: Tally::default(),
+            only: None,
         }
+    }
+
+    /// Keeps only the addresses `shard` owns (`None`: every one): the others are screened
+    /// for validity like any row, then left to their shards before duplicates and
+    /// suppression lists, which fall within one shard (an address's rows all do).
+    #[must_use]
+    pub fn only(mut self, shard: Option<Shard>) -> Self {
+        self.only = shard;
+        self
     }
 
     pub fn screen(&mut self, row: Row) -> Verdict {
@@ -156,6 +171,9 @@ impl Screen {
             };
         }
         let key = normalize(email);
+        if self.only.is_some_and(|shard| !shard.owns(&key)) {
+            return Verdict::Elsewhere;
+        }
         if !self.met.first(crate::keyhash::of(&key)) {
             self.tally.duplicates += 1;
             return Verdict::Duplicate;

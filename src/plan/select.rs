@@ -46,7 +46,8 @@ pub fn select<'a, E: From<PlanError>>(
     let screen = match met {
         Some(met) => audience::Screen::meeting(email_field, suppressions, met),
         None => audience::Screen::new(email_field, suppressions),
-    };
+    }
+    .only(campaign.shard);
     // The store's own list (unsubscribes, bounces, complaints) holds for every campaign.
     let stored = state.map(|s| s.store.suppressions()).unwrap_or_default();
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
@@ -56,8 +57,7 @@ pub fn select<'a, E: From<PlanError>>(
             .into_iter()
             .filter_map(|recipient| {
                 let key = audience::normalize(&recipient.email);
-                // Another shard's: screened all the same (duplicates, lists and invalid
-                // rows as without shards), then left to the shard that owns the address.
+                // Another shard's (a seed; the screen left the audience's to their shards).
                 if campaign.shard.is_some_and(|shard| !shard.owns(&key)) {
                     return None;
                 }

@@ -262,7 +262,7 @@ fn screen_audience(
                     });
                 }
             }
-            Verdict::Duplicate | Verdict::Suppressed => {}
+            Verdict::Duplicate | Verdict::Suppressed | Verdict::Elsewhere => {}
         }
     }
     if !chunk.is_empty() {
