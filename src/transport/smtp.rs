@@ -158,9 +158,22 @@ impl Smtp {
                 };
             }
         };
-        let mut connection = match self.connection().await {
-            Ok(connection) => connection,
-            Err(refusal) => return self.classify(&refusal),
+        // lettre bounds the TCP connect only; a relay that goes silent after it must not
+        // hold the call (and a SIGTERM waiting for it) forever.
+        let connection = tokio::time::timeout(self.relay.timeout, self.connection()).await;
+        let mut connection = match connection {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(refusal)) => return self.classify(&refusal),
+            Err(_) => {
+                return Outcome::Retry {
+                    after: None,
+                    reason: format!(
+                        "the relay did not finish its greeting, EHLO, STARTTLS or AUTH within {} s",
+                        self.relay.timeout.as_secs_f64()
+                    ),
+                    cause: Cause::Network,
+                };
+            }
         };
         match self.send(&mut connection, &message).await {
             Ok(response) => {
@@ -213,19 +226,40 @@ impl Smtp {
             }
             options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        let at = |stage| move |error| self.classify(&Refusal { stage, error });
-        connection
-            .command(Mail::new(envelope.from().cloned(), options))
-            .await
-            .map_err(at(Stage::Mail))?;
+        let from = envelope.from().cloned();
+        self.within(Stage::Mail, connection.command(Mail::new(from, options)))
+            .await?;
         for to in envelope.to() {
-            connection
-                .command(Rcpt::new(to.clone(), Vec::new()))
-                .await
-                .map_err(at(Stage::Rcpt))?;
+            self.within(
+                Stage::Rcpt,
+                connection.command(Rcpt::new(to.clone(), Vec::new())),
+            )
+            .await?;
         }
-        connection.command(Data).await.map_err(at(Stage::Data))?;
-        connection.message(&email).await.map_err(at(Stage::Data))
+        self.within(Stage::Data, connection.command(Data)).await?;
+        self.within(Stage::Data, connection.message(&email)).await
+    }
+
+    /// One step of a transaction within the transport's timeout. A relay silent before
+    /// DATA has taken nothing (retried, like a connection that cannot be made); silent
+    /// after it, it may have taken the message (`uncertain`).
+    async fn within<T>(
+        &self,
+        stage: Stage,
+        step: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, Outcome> {
+        let seconds = self.relay.timeout.as_secs_f64();
+        match tokio::time::timeout(self.relay.timeout, step).await {
+            Ok(answer) => answer.map_err(|error| self.classify(&Refusal { stage, error })),
+            Err(_) if stage == Stage::Data => Err(Outcome::Uncertain {
+                reason: format!("no answer in time ({seconds} s) to DATA or the message"),
+            }),
+            Err(_) => Err(Outcome::Retry {
+                after: None,
+                reason: format!("no answer in time ({seconds} s) before the message was sent"),
+                cause: Cause::Network,
+            }),
+        }
     }
 
     /// A connection that was used before and still answers, or a new one.

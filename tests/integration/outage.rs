@@ -293,6 +293,72 @@ fn a_5xx_storm_outlasting_the_retries_charges_nobody_and_watch_sends_after_it() 
     assert!(failed(&workspace).is_empty());
 }
 
+/// A relay that goes silent: before its greeting, or after EHLO, never answering MAIL
+/// FROM. It holds no call past `timeout_seconds` (lettre bounds only the TCP connect), and
+/// as nothing was sent, nobody is failed or uncertain: the transport is down, apply exits 1.
+#[test]
+fn a_relay_that_goes_silent_holds_no_call_and_charges_nobody() {
+    for (greets, said) in [
+        (
+            false,
+            "the relay did not finish its greeting, EHLO, STARTTLS or AUTH within 1 s",
+        ),
+        (true, "no answer in time (1 s) before the message was sent"),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || silent(stream, greets));
+            }
+        });
+        let transport = smtp(port).replace("timeout_seconds: 5", "timeout_seconds: 1");
+        let workspace = workspace(&transport, 10);
+        let started = Instant::now();
+        let run = apply(&workspace).code(1);
+        assert!(
+            run.stderr
+                .contains("error: transport `outbox` is down since ")
+                && run.stderr.contains(said),
+            "{}",
+            run.stderr
+        );
+        assert!(failed(&workspace).is_empty(), "nobody failed");
+        assert!(
+            workspace
+                .listed_addresses("welcome", "uncertain")
+                .is_empty(),
+            "nobody uncertain"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Takes a connection and answers nothing; or (`greets`) the greeting and EHLO, then
+/// nothing to any other command.
+fn silent(stream: std::net::TcpStream, greets: bool) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut writer = stream.try_clone().unwrap();
+    if !greets {
+        let _ = (&stream).read_to_end(&mut Vec::new());
+        return;
+    }
+    let _ = writer.write_all(b"220 silent.test ESMTP\r\n");
+    for line in std::io::BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        let command = line.to_ascii_uppercase();
+        if command.starts_with("EHLO") || command.starts_with("HELO") {
+            let _ = writer.write_all(b"250 silent.test\r\n");
+        } else if command.starts_with("QUIT") {
+            break;
+        }
+    }
+}
+
 /// The safety gate is for a bad campaign: 10% of recipients refused with 550 trips it;
 /// a relay that refuses every connection does not.
 #[test]
