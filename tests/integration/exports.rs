@@ -301,6 +301,37 @@ fn values_without_a_catalog_or_unknown_are_sent_in_the_default_and_said_so() {
     );
 }
 
+/// plan's `-o json` counts who get the default apart from each catalog, and the warning
+/// starts above 1% of the recipients: 1 of 200 (0.5%) and 2 of 200 (1.0%) pass quietly,
+/// 3 of 200 (1.5%) are warned of.
+#[test]
+fn the_default_language_is_counted_in_json_and_warned_of_above_one_percent() {
+    for (defaulted, warned) in [(1u64, false), (2, false), (3, true)] {
+        let mut csv = String::from("email,First Name,locale\n");
+        for i in 0..200 {
+            let value = if i < defaulted { "pt-BR" } else { "en" };
+            let _ = writeln!(csv, "u{i}@example.com,U{i},{value}");
+        }
+        let run = notice(&export(0, "\n", false), "{default: en, catalog: locales}")
+            .edit(CAMPAIGN, "    email_field: E-mail Address\n", "")
+            .file(AUDIENCE, &csv)
+            .args(["plan", "-o", "json"])
+            .run()
+            .code(0);
+        let plan = &run.json()["campaigns"][0];
+        assert_eq!(plan["defaulted"]["recipients"], defaulted, "{plan}");
+        assert_eq!(plan["defaulted"]["no_catalog"], defaulted);
+        assert_eq!(plan["defaulted"]["unknown"], 0);
+        assert_eq!(plan["defaulted"]["catalog"], "en");
+        assert_eq!(
+            run.stderr.contains("for want of a catalog of their own"),
+            warned,
+            "{}",
+            run.stderr
+        );
+    }
+}
+
 #[test]
 fn a_locale_field_that_is_not_a_column_is_refused_like_a_wrong_email_field() {
     let export = export(5, "\r\n", true);
