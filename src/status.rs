@@ -90,7 +90,7 @@ impl Feedback {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownStatus {
     pub transport: String,
-    /// `network`, `tls`, `credentials`, `busy` or `storage`.
+    /// `network`, `tls`, `credentials`, `client`, `sender`, `busy` or `storage`.
     pub cause: String,
     pub reason: String,
     /// RFC 3339 UTC: since when it could not take calls.

@@ -329,6 +329,41 @@ mod tests {
     }
 
     #[test]
+    fn a_jsonl_byte_order_mark_is_dropped_before_the_first_row_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let audience = write(
+            dir.path(),
+            "bom.jsonl",
+            "\u{feff}{\"email\": \"ann@example.com\"}\r\n\r\n{\"email\": \"bob@example.com\"}\r\n",
+        );
+        let (_, send) = screen_all(&audience, &[]);
+        assert_eq!(
+            send,
+            [
+                (1, "ann@example.com".to_owned()),
+                (3, "bob@example.com".to_owned())
+            ]
+        );
+        let later = write(
+            dir.path(),
+            "later.jsonl",
+            "{\"email\": \"ann@example.com\"}\n\u{feff}{\"email\": \"bob@example.com\"}\n",
+        );
+        let errors: Vec<String> = rows(&later, "email")
+            .unwrap()
+            .filter_map(Result::err)
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errors,
+            [format!(
+                "{}:2: expected value at line 1 column 1",
+                later.display()
+            )]
+        );
+    }
+
+    #[test]
     fn a_header_without_the_address_column_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let audience = write(

@@ -4,8 +4,8 @@
 //! is never held in memory and every message about a row can name its line.
 //!
 //! # Guarantees
-//! - A CSV file is read by the csv crate, whatever its quoting; a UTF-8 byte order mark
-//!   is dropped. Its separator is `,`, `;` or a tab: the one that makes the header hold
+//! - A UTF-8 byte order mark is dropped, in CSV and JSONL alike.
+//! - A CSV file is read by the csv crate, whatever its quoting. Its separator is `,`, `;` or a tab: the one that makes the header hold
 //!   the address column. A header without that column is refused before any row is read.
 //! - No row may be longer than `input::MAX_RECORD`: a file without line breaks is refused,
 //!   not read into memory.
@@ -218,6 +218,11 @@ impl Iterator for Rows {
                         line: *line,
                         message: "not valid UTF-8".to_owned(),
                     }));
+                };
+                let text = if *line == 1 {
+                    text.strip_prefix('\u{feff}').unwrap_or(text)
+                } else {
+                    text
                 };
                 if text.trim().is_empty() {
                     continue;

@@ -4,7 +4,8 @@
 //! A call that the transport could not take at all is the evidence: its tries (each a
 //! refused connection, a 5xx, a 429, an SMTP 4xx, up to `call::MAX_TRIES` over several
 //! seconds of backoff) all failed, or one answer said no try would do (its TLS is not
-//! trusted, the key is refused, the disk is full). Then the transport is down: no new
+//! trusted, the key is refused, the relay refuses herald or the sender, the disk is
+//! full). Then the transport is down: no new
 //! call starts, the calls waiting to retry give up at once, and their recipients stay
 //! due. A blip shorter than a call's retries never takes it down. A run that finds its
 //! transport down sends one call at a time until one gets through.
@@ -144,6 +145,14 @@ pub fn remedy(cause: Cause, transport: &Transport) -> String {
             format!("make `{}` writable, with space to spare", dir.display())
         }
         (Cause::Storage, _) => "free space where it writes".to_owned(),
+        (Cause::Client, _) => {
+            "check that the relay takes connections from this machine (its client \
+             access rules) with `tls` as set here"
+                .to_owned()
+        }
+        (Cause::Sender, _) => "check that the relay lets these credentials, or this machine, send \
+             from the campaign's `from` address"
+            .to_owned(),
     }
 }
 

@@ -176,7 +176,7 @@ pub struct CampaignRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransportDown {
     pub transport: String,
-    /// `network`, `tls`, `credentials`, `busy` or `storage`.
+    /// `network`, `tls`, `credentials`, `client`, `sender`, `busy` or `storage`.
     pub cause: String,
     /// What the last call that failed was told.
     pub reason: String,

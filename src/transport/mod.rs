@@ -94,6 +94,10 @@ pub enum Cause {
     Tls,
     /// It refuses herald's credentials (HTTP 401 or 403, SMTP 535).
     Credentials,
+    /// It refuses herald as a client: an SMTP 5xx to the greeting, EHLO or STARTTLS.
+    Client,
+    /// It refuses the sender: an SMTP 5xx to `MAIL FROM`.
+    Sender,
     /// It answered, but would take nothing however often it was asked (5xx, 429 or an
     /// SMTP 4xx, after every retry).
     Busy,
@@ -112,6 +116,8 @@ impl Cause {
             Self::Network => "network",
             Self::Tls => "tls",
             Self::Credentials => "credentials",
+            Self::Client => "client",
+            Self::Sender => "sender",
             Self::Busy => "busy",
             Self::Storage => "storage",
         }

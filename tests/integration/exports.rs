@@ -301,6 +301,37 @@ fn values_without_a_catalog_or_unknown_are_sent_in_the_default_and_said_so() {
     );
 }
 
+/// plan's `-o json` counts who get the default apart from each catalog, and the warning
+/// starts above 1% of the recipients: 1 of 200 (0.5%) and 2 of 200 (1.0%) pass quietly,
+/// 3 of 200 (1.5%) are warned of.
+#[test]
+fn the_default_language_is_counted_in_json_and_warned_of_above_one_percent() {
+    for (defaulted, warned) in [(1u64, false), (2, false), (3, true)] {
+        let mut csv = String::from("email,First Name,locale\n");
+        for i in 0..200 {
+            let value = if i < defaulted { "pt-BR" } else { "en" };
+            let _ = writeln!(csv, "u{i}@example.com,U{i},{value}");
+        }
+        let run = notice(&export(0, "\n", false), "{default: en, catalog: locales}")
+            .edit(CAMPAIGN, "    email_field: E-mail Address\n", "")
+            .file(AUDIENCE, &csv)
+            .args(["plan", "-o", "json"])
+            .run()
+            .code(0);
+        let plan = &run.json()["campaigns"][0];
+        assert_eq!(plan["defaulted"]["recipients"], defaulted, "{plan}");
+        assert_eq!(plan["defaulted"]["no_catalog"], defaulted);
+        assert_eq!(plan["defaulted"]["unknown"], 0);
+        assert_eq!(plan["defaulted"]["catalog"], "en");
+        assert_eq!(
+            run.stderr.contains("for want of a catalog of their own"),
+            warned,
+            "{}",
+            run.stderr
+        );
+    }
+}
+
 #[test]
 fn a_locale_field_that_is_not_a_column_is_refused_like_a_wrong_email_field() {
     let export = export(5, "\r\n", true);
@@ -338,7 +369,7 @@ error: 3 problems found in the manifests; nothing was sent
 }
 
 /// For LF, CRLF and byte-order-marked files, with blank lines: every message about a row
-/// names the line that `sed -n Np` prints for it.
+/// names the line that `sed -n Np` prints for it, in CSV and in JSONL.
 #[test]
 fn every_message_names_the_line_an_editor_shows() {
     for (variant, line_end, bom) in [
@@ -348,6 +379,7 @@ fn every_message_names_the_line_an_editor_shows() {
         ("bom-lf", "\n", true),
     ] {
         lines_in(variant, line_end, bom);
+        jsonl_lines_in(variant, line_end, bom);
     }
 }
 
@@ -527,5 +559,157 @@ fn a_mailchimp_export_is_read_with_email_field_and_a_damaged_one_is_refused() {
     );
     workspace.run(["validate"]).code(2).stderr(
         "campaigns/notice.yaml:16:16: spec.audience.suppress[0].file: `audiences/list.txt`: `email_field` is for `.csv` and `.jsonl` lists; a `.txt` list holds one address per line\nerror: 1 problem found in the manifests; nothing was sent\n",
+    );
+}
+
+/// `lines` joined by `line_end`, each ended by it, after a byte order mark if `bom`.
+fn file_of(lines: &[&str], line_end: &str, bom: bool) -> String {
+    let start = if bom { "\u{feff}" } else { "" }.to_owned();
+    lines.iter().fold(start, |mut text, line| {
+        let _ = write!(text, "{line}{line_end}");
+        text
+    })
+}
+
+/// The checks of `lines_in` for a JSONL audience and JSONL and `.txt` suppression lists,
+/// whose first line is a row (after the byte order mark, if any).
+fn jsonl_lines_in(variant: &str, line_end: &str, bom: bool) {
+    const JSONL: &str = "campaigns/audiences/export.jsonl";
+    let rows = [
+        r#"{"E-mail Address": "ann@example.com", "First Name": "Ann", "Language": "de"}"#,
+        "",
+        r#"{"E-mail Address": "bob@example.com", "First Name": "", "Language": "es"}"#,
+        r#"{"E-mail Address": "not-an-address", "First Name": "Cy", "Language": "de"}"#,
+        "",
+        "",
+        r#"{"E-mail Address": "dan@example.com", "First Name": "Dan\nthe second", "Language": "ja"}"#,
+        r#"{"E-mail Address": "eve@example.com", "First Name": "Eve", "Language": "en"}"#,
+    ];
+    let workspace = notice(&export(0, line_end, bom), MAPPED)
+        .edit(
+            CAMPAIGN,
+            "file: audiences/export.csv",
+            "file: audiences/export.jsonl",
+        )
+        .file(JSONL, &file_of(&rows, line_end, bom))
+        .workspace();
+
+    let run = workspace.run(["plan"]).code(2);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: campaign `notice`: {JSONL}:4: `not-an-address` is not a valid email address\n"
+        )),
+        "jsonl {variant}: {}",
+        run.stderr
+    );
+    assert!(
+        sed(&workspace, JSONL, 4).contains("not-an-address"),
+        "jsonl {variant}"
+    );
+
+    workspace.edit(
+        CAMPAIGN,
+        "    email_field: E-mail Address\n",
+        "    email_field: E-mail Address\n    on_invalid: skip\n",
+    );
+    for (line, address) in [
+        (1, "ann@example.com"),
+        (3, "bob@example.com"),
+        (7, "dan@example.com"),
+        (8, "eve@example.com"),
+    ] {
+        assert!(
+            sed(&workspace, JSONL, line).contains(address),
+            "jsonl {variant} line {line}"
+        );
+        workspace
+            .run(["preview", "--row", &line.to_string(), "--out", "preview"])
+            .code(0)
+            .stdout(&format!(
+                "the message of `{address}` ({JSONL}:{line}) rendered to preview; open preview/index.html\n"
+            ));
+    }
+
+    // A template error names the first row's line: 1, the byte order mark before it.
+    workspace.write(
+        "campaigns/templates/notice.txt.j2",
+        "{{ recipient['First Name'] | int(strict=true) }}\n",
+    );
+    let run = workspace.run(["plan"]).code(2);
+    assert!(
+        run.stderr.contains(&format!("(audience row {JSONL}:1)")),
+        "jsonl {variant}: {}",
+        run.stderr
+    );
+    workspace.write("campaigns/templates/notice.txt.j2", "Hi\n");
+    suppression_lines_in(&workspace, variant, line_end, bom);
+}
+
+/// Suppression lists in JSONL (`{file, email_field}`) and plain text, read by the
+/// campaign in `workspace` (its invalid rows skipped): each message names the line `sed`
+/// prints, the first line too after a byte order mark.
+fn suppression_lines_in(workspace: &Workspace, variant: &str, line_end: &str, bom: bool) {
+    let list = [
+        r#"{"Email Address": "ann@example.com"}"#,
+        "",
+        r#"{"Email Address": "Bob <bob@example.com>"}"#,
+    ];
+    workspace.write(
+        "campaigns/audiences/unsubscribed.jsonl",
+        &file_of(&list, line_end, bom),
+    );
+    workspace.edit(
+        CAMPAIGN,
+        "    on_invalid: skip\n",
+        "    on_invalid: skip\n    suppress: [{file: audiences/unsubscribed.jsonl, email_field: Email Address}]\n",
+    );
+    workspace
+        .run(["plan"])
+        .code(2)
+        .stderr("error: campaign `notice`: campaigns/audiences/unsubscribed.jsonl:3: `Bob <bob@example.com>` is not an email address (write `bob@example.com`); suppression lists hold one bare address per entry; nothing was sent\n");
+    assert!(
+        sed(workspace, "campaigns/audiences/unsubscribed.jsonl", 3).contains("Bob <bob@"),
+        "jsonl {variant}"
+    );
+    workspace.write(
+        "campaigns/audiences/unsubscribed.txt",
+        &file_of(&["Ann <ann@example.com>", "bob@example.com"], line_end, bom),
+    );
+    workspace.edit(
+        CAMPAIGN,
+        "[{file: audiences/unsubscribed.jsonl, email_field: Email Address}]",
+        "[audiences/unsubscribed.txt]",
+    );
+    workspace
+        .run(["plan"])
+        .code(2)
+        .stderr("error: campaign `notice`: campaigns/audiences/unsubscribed.txt:1: `Ann <ann@example.com>` is not an email address (write `ann@example.com`); suppression lists hold one bare address per entry; nothing was sent\n");
+
+    // Fixed, both lists suppress and plan counts them.
+    workspace.write(
+        "campaigns/audiences/unsubscribed.jsonl",
+        &file_of(&[list[0], list[1]], line_end, bom),
+    );
+    workspace.write(
+        "campaigns/audiences/unsubscribed.txt",
+        &file_of(&["bob@example.com"], line_end, bom),
+    );
+    workspace.edit(
+        CAMPAIGN,
+        "[audiences/unsubscribed.txt]",
+        "[{file: audiences/unsubscribed.jsonl, email_field: Email Address}, audiences/unsubscribed.txt]",
+    );
+    let plan = workspace.run(["plan", "-o", "json"]).code(0).json();
+    assert_eq!(
+        plan["campaigns"][0]["audience"]["suppressed"], 2,
+        "jsonl {variant}"
+    );
+    assert_eq!(
+        plan["campaigns"][0]["suppressed_by"],
+        serde_json::json!([
+            {"source": "campaigns/audiences/unsubscribed.jsonl", "recipients": 1},
+            {"source": "campaigns/audiences/unsubscribed.txt", "recipients": 1},
+        ]),
+        "jsonl {variant}"
     );
 }

@@ -150,19 +150,99 @@ fn a_relay_down_then_up_charges_nobody_and_watch_sends_when_it_is_back() {
     );
     assert!(failed(&workspace).is_empty(), "nobody failed");
 
-    let watching = watch(&workspace);
-    std::thread::sleep(Duration::from_secs(3));
+    // watch as a service: the outage shows in /metrics and /status, and clears by itself.
+    let listen = free_port();
+    let watching = workspace.spawn_env(
+        [
+            "watch",
+            "--interval",
+            "1h",
+            "--listen",
+            &format!("127.0.0.1:{listen}"),
+        ],
+        &[(KEY_ENV, KEY)],
+    );
+    let up = |value: u8| format!("herald_transport_up{{transport=\"outbox\"}} {value}\n");
+    let shows = |value: u8| {
+        std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok()
+            && crate::http::get(listen, "/metrics")
+                .body
+                .contains(&up(value))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !shows(0) {
+        assert!(Instant::now() < deadline, "herald_transport_up never 0");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = crate::http::get(listen, "/status").json();
+    assert_eq!(
+        status["campaigns"][0]["down"]["transport"], "outbox",
+        "{status}"
+    );
     let Some(server) = smtpd(&Smtpd {
         port: Some(port),
         ..Smtpd::default()
     }) else {
         return;
     };
-    until(watching, "send everyone", Duration::from_secs(60), || {
-        server.recipients().len() >= 20
-    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while server.recipients().len() < 20 || !shows(1) {
+        assert!(Instant::now() < deadline, "watch did not send everyone");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = crate::http::get(listen, "/status").json();
+    assert_eq!(
+        status["campaigns"][0]["down"],
+        serde_json::Value::Null,
+        "{status}"
+    );
+    watching.interrupt();
+    watching.finish().code(0);
     everyone_once(&stored(&server), 20);
     assert!(failed(&workspace).is_empty());
+}
+
+/// A relay whose name does not resolve is an outage like any: nobody failed, exit 1.
+#[test]
+fn a_relay_whose_name_does_not_resolve_charges_nobody() {
+    let transport =
+        "{type: smtp, host: relay.herald-test.invalid, port: 25, tls: none, timeout_seconds: 5}";
+    let workspace = workspace(transport, 10);
+    let run = apply(&workspace).code(1);
+    let message = down_message(&run.stderr);
+    assert!(
+        message.starts_with("error: transport `outbox` is down since THEN: cannot connect: "),
+        "{message}"
+    );
+    assert!(failed(&workspace).is_empty(), "nobody failed");
+    assert!(
+        workspace
+            .listed_addresses("welcome", "uncertain")
+            .is_empty()
+    );
+}
+
+/// `tls_trust: system` trusts the machine's store, which `SSL_CERT_FILE` names (as
+/// OpenSSL and rustls-native-certs read it): a relay whose CA is there is trusted.
+#[test]
+fn tls_trust_system_takes_the_machines_store() {
+    let ca = TestCa::new();
+    let Some(server) = smtpd(&Smtpd {
+        tls: Some((&ca.cert, &ca.key)),
+        ..Smtpd::default()
+    }) else {
+        return;
+    };
+    let transport = format!(
+        "{{type: smtp, host: localhost, port: {}, tls: starttls, tls_trust: system, timeout_seconds: 5}}",
+        server.port
+    );
+    let workspace = workspace(&transport, 12);
+    let ca_file = ca.ca.to_str().unwrap().to_owned();
+    workspace
+        .run_env(["apply"], &[("SSL_CERT_FILE", ca_file.as_str())])
+        .code(0);
+    everyone_once(&stored(&server), 12);
 }
 
 /// STARTTLS and AUTH against a real server, as the SES recipe uses them: a certificate of
@@ -291,6 +371,72 @@ fn a_5xx_storm_outlasting_the_retries_charges_nobody_and_watch_sends_after_it() 
     });
     everyone_once(&accepted(&fake), 30);
     assert!(failed(&workspace).is_empty());
+}
+
+/// A relay that goes silent: before its greeting, or after EHLO, never answering MAIL
+/// FROM. It holds no call past `timeout_seconds` (lettre bounds only the TCP connect), and
+/// as nothing was sent, nobody is failed or uncertain: the transport is down, apply exits 1.
+#[test]
+fn a_relay_that_goes_silent_holds_no_call_and_charges_nobody() {
+    for (greets, said) in [
+        (
+            false,
+            "the relay did not finish its greeting, EHLO, STARTTLS or AUTH within 1 s",
+        ),
+        (true, "no answer in time (1 s) before the message was sent"),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || silent(stream, greets));
+            }
+        });
+        let transport = smtp(port).replace("timeout_seconds: 5", "timeout_seconds: 1");
+        let workspace = workspace(&transport, 10);
+        let started = Instant::now();
+        let run = apply(&workspace).code(1);
+        assert!(
+            run.stderr
+                .contains("error: transport `outbox` is down since ")
+                && run.stderr.contains(said),
+            "{}",
+            run.stderr
+        );
+        assert!(failed(&workspace).is_empty(), "nobody failed");
+        assert!(
+            workspace
+                .listed_addresses("welcome", "uncertain")
+                .is_empty(),
+            "nobody uncertain"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Takes a connection and answers nothing; or (`greets`) the greeting and EHLO, then
+/// nothing to any other command.
+fn silent(stream: std::net::TcpStream, greets: bool) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut writer = stream.try_clone().unwrap();
+    if !greets {
+        let _ = (&stream).read_to_end(&mut Vec::new());
+        return;
+    }
+    let _ = writer.write_all(b"220 silent.test ESMTP\r\n");
+    for line in std::io::BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        let command = line.to_ascii_uppercase();
+        if command.starts_with("EHLO") || command.starts_with("HELO") {
+            let _ = writer.write_all(b"250 silent.test\r\n");
+        } else if command.starts_with("QUIT") {
+            break;
+        }
+    }
 }
 
 /// The safety gate is for a bad campaign: 10% of recipients refused with 550 trips it;

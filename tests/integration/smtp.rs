@@ -90,6 +90,21 @@ fn a_5xx_fails_at_once_with_the_servers_words() {
     }
 }
 
+/// A 5xx to DATA, or to the message itself, is about this message: it fails the recipient,
+/// as one to their RCPT TO does.
+#[test]
+fn a_5xx_to_data_or_the_message_fails_the_recipient() {
+    for command in ["data", "."] {
+        let Some(server) = smtp_sink(&["-f", command]) else {
+            return;
+        };
+        let workspace = workspace(server.port, 2);
+        let run = workspace.run(["apply", "-o", "json"]).code(1);
+        assert_eq!(run.json()["campaigns"][0]["failed"], 2, "-f {command}");
+        assert_eq!(run.json()["campaigns"][0]["down"], serde_json::Value::Null);
+    }
+}
+
 /// A 4xx is "not now": retried with backoff, and when it lasts past every retry the
 /// relay is busy, not the recipients wrong: nobody is failed, everyone stays due.
 #[test]
@@ -189,4 +204,43 @@ fn credentials_in_clear_text_are_refused_unless_loopback_or_allowed() {
              campaigns/transports.yaml:4:69: spec.tls_ca_file: `ca.pem` not found (looked for `campaigns/ca.pem`)\n\
              error: 2 problems found in the manifests; nothing was sent\n",
         );
+}
+
+/// A 5xx before any recipient is named (to the greeting, EHLO or MAIL FROM) is the relay
+/// refusing herald or the sender, not an answer about anybody: nobody fails, everyone
+/// stays due, and apply says once what to fix.
+#[test]
+fn a_5xx_to_the_greeting_ehlo_or_mail_from_fails_nobody_and_says_what_to_fix() {
+    const CLIENT: &str = "error: transport `outbox` is down since THEN: the relay refused the connection (its \
+         greeting or EHLO): permanent error (500): 5.3.0 Error: command failed; check that the relay takes \
+         connections from this machine (its client access rules) with `tls` as set here; nobody was charged \
+         with it: `welcome` waits for it, everyone not yet sent still due; run apply again once it is back\n";
+    for (command, cause, message) in [
+        ("connect", "client", CLIENT),
+        ("ehlo", "client", CLIENT),
+        (
+            "mail",
+            "sender",
+            "error: transport `outbox` is down since THEN: the relay refused the sender `news@example.com` \
+             (MAIL FROM): permanent error (500): 5.3.0 Error: command failed; check that the relay lets these \
+             credentials, or this machine, send from the campaign's `from` address; nobody was charged with \
+             it: `welcome` waits for it, everyone not yet sent still due; run apply again once it is back\n",
+        ),
+    ] {
+        let Some(server) = smtp_sink(&["-f", command]) else {
+            return;
+        };
+        let workspace = workspace(server.port, 20);
+        let run = workspace.run(["apply"]).code(1);
+        assert_eq!(harness::since_as_then(&run.stderr), message, "-f {command}");
+        let status = workspace.run(["status", "-o", "json"]).code(0).json();
+        let campaign = &status["campaigns"][0];
+        assert_eq!(
+            (campaign["failed"].as_u64(), campaign["sent"].as_u64()),
+            (Some(0), Some(0)),
+            "-f {command}: nobody failed"
+        );
+        assert_eq!(campaign["down"]["cause"], cause, "-f {command}");
+        assert!(failed(&workspace).is_empty(), "-f {command}: nobody failed");
+    }
 }
