@@ -101,6 +101,7 @@ fn plan_meaning(error: &PlanError) -> Meaning {
             RenderError::CatalogFolder { .. }
             | RenderError::Catalog { .. }
             | RenderError::DefaultCatalogMissing { .. }
+            | RenderError::CatalogName { .. }
             | RenderError::Input(_)
             | RenderError::Syntax { .. }
             | RenderError::Template { .. },

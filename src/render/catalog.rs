@@ -110,6 +110,13 @@ impl Catalogs {
             else {
                 continue;
             };
+            if let Err(reason) = LanguageTag::parse(locale) {
+                return Err(RenderError::CatalogName {
+                    stem: locale.to_owned(),
+                    path,
+                    reason,
+                });
+            }
             let strings = read_catalog(&path)?;
             files.insert(locale.to_owned(), (path, strings));
         }

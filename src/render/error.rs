@@ -17,6 +17,17 @@ pub enum RenderError {
     },
     #[error("`{}`: no catalog for the default locale `{locale}`", dir.display())]
     DefaultCatalogMissing { dir: PathBuf, locale: String },
+    /// A catalog whose file name no recipient's value could ever choose.
+    #[error(
+        "`{}`: a catalog is named after the language tag it holds, and `{stem}` is none ({reason}); \
+         name the file after the tag (`ja.yaml`) and map other values to it in `locales.map`",
+        path.display()
+    )]
+    CatalogName {
+        path: PathBuf,
+        stem: String,
+        reason: crate::langtag::Invalid,
+    },
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
     #[error(

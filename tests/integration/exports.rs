@@ -713,3 +713,26 @@ fn suppression_lines_in(workspace: &Workspace, variant: &str, line_end: &str, bo
         "jsonl {variant}"
     );
 }
+
+/// A catalog named after something that is no language tag (`日本語.yaml`, `german.yaml`)
+/// could never be chosen for anybody: refused, naming the file, rather than skipped.
+#[test]
+fn a_catalog_whose_name_is_no_language_tag_is_refused() {
+    for name in ["日本語", "german"] {
+        let run = notice(&export(3, "\n", false), "{default: en, catalog: locales}")
+            .file(
+                &format!("campaigns/locales/{name}.yaml"),
+                "subject: x\ndear: \"{name}\"\ndear_customer: x\nmore: x\n",
+            )
+            .args(["validate"])
+            .run()
+            .code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "campaigns/locales/{name}.yaml`: a catalog is named after the language tag it holds, and `{name}` is none ("
+            )) && run.stderr.contains("name the file after the tag (`ja.yaml`) and map other values to it in `locales.map`"),
+            "{}",
+            run.stderr
+        );
+    }
+}
