@@ -8,7 +8,7 @@ use std::path::Path;
 use super::{Exit, report};
 use crate::audience::Shard;
 use crate::manifest::Campaign;
-use crate::store::shards;
+use crate::store::{claims, shards};
 use crate::text::List;
 
 /// The number of shards the selected campaigns share. They live in one state folder, so
@@ -83,4 +83,61 @@ pub fn unchanged(state: &Path, campaigns: &[&Campaign], count: NonZeroU32) -> Re
         refused = true;
     }
     if refused { Err(Exit::Refused) } else { Ok(()) }
+}
+
+/// Claims `shard` of every campaign in `state` before its store sends anything (see
+/// `store::claims`): refused when a campaign was claimed with another count, or this
+/// shard was claimed and its store is gone.
+pub fn claim(state: &Path, campaigns: &[&Campaign], shard: Shard) -> Result<(), Exit> {
+    for campaign in campaigns {
+        let claimed = claims::claim(state, &campaign.name, shard).map_err(|error| {
+            report::error(format_args!("{error}; nothing was sent"));
+            Exit::Refused
+        })?;
+        match claimed {
+            Ok(()) => {}
+            Err(claims::Refusal::Changed { claimed, folder }) => {
+                let counts = claims::counts(&claimed);
+                let with = match counts.as_slice() {
+                    [one] => crate::text::Count("shard", u64::from(one.get())).to_string(),
+                    many => {
+                        let many: Vec<String> = many.iter().map(ToString::to_string).collect();
+                        format!("{} shards", many.join(" or "))
+                    }
+                };
+                report::refused(
+                    &campaign.name,
+                    format_args!(
+                        "`spec.shards` is {}, but its shards were claimed with {} (in `{}`); each \
+                         recipient would move to a shard whose store never saw them and be sent again: set \
+                         `shards` back",
+                        shard.count,
+                        with,
+                        folder.display()
+                    ),
+                );
+                return Err(Exit::Refused);
+            }
+            Err(claims::Refusal::Lost {
+                store,
+                claim,
+                since,
+            }) => {
+                report::refused(
+                    &campaign.name,
+                    format_args!(
+                        "shard {} of {} began sending it ({since}), but its store `{}` is gone: a new store \
+                         would send everyone in that shard again. Bring the folder back (from a backup, \
+                         or the volume it was on); if that shard really sent nothing, remove `{}`",
+                        shard.index,
+                        shard.count,
+                        store.display(),
+                        claim.display()
+                    ),
+                );
+                return Err(Exit::Refused);
+            }
+        }
+    }
+    Ok(())
 }

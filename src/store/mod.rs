@@ -38,6 +38,7 @@
 //!   recipients sent after the backup was taken would be sent again.
 
 mod campaign;
+pub mod claims;
 mod encoding;
 mod error;
 mod index;
@@ -110,9 +111,6 @@ struct Inner {
     suppression_tree: sled::Tree,
     /// The suppression list, read whole on open (see `suppressions`).
     suppressions: RwLock<BTreeMap<String, Suppression>>,
-    /// Another store's list, for this process only (`apply --suppressions-from`); never
-    /// written here.
-    borrowed: RwLock<BTreeMap<String, Suppression>>,
     /// Tokens of signed provider requests seen lately, and until when (see `tokens`).
     seen: Mutex<HashMap<String, u64>>,
 }
@@ -234,7 +232,6 @@ impl Store {
             next_call: AtomicU64::new(opened.next_call),
             suppression_tree,
             suppressions: RwLock::new(suppressions),
-            borrowed: RwLock::default(),
             seen: Mutex::new(seen),
         })))
     }

@@ -61,9 +61,12 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    // Shards' stores live inside the state folder; a folder of them alone has no store
-    // of its own yet.
-    if names.iter().all(|n| super::shards::is_folder(n)) {
+    // Shards' stores (and their claims) live inside the state folder; a folder of them
+    // alone has no store of its own yet.
+    if names
+        .iter()
+        .all(|n| super::shards::is_folder(n) || super::claims::is_claims(n))
+    {
         return Ok(Found::Nothing);
     }
     if let Some(ledger) = ledger::read(path)? {
@@ -83,6 +86,8 @@ pub fn find(path: &Path) -> Result<Found, StoreError> {
         ]
         .contains(&n.as_str())
             || n.starts_with("snap.")
+            || super::shards::is_folder(n)
+            || super::claims::is_claims(n)
     };
     if names.iter().any(|n| n == CREATING) && names.iter().all(sleds) {
         return Ok(Found::Unfinished);
