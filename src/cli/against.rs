@@ -13,6 +13,9 @@ use crate::store::{Store, StoreError, Summary};
 /// How long the service may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest answer read: a suppression list of about five million addresses.
+const LARGEST: usize = 512 << 20;
+
 /// Where the store is.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -107,6 +110,12 @@ pub fn ask<T: serde::de::DeserializeOwned>(asked: &Asked<'_>) -> Result<T, Unrea
             "`{flag}` needs the service's {name} in {env}; nothing was read"
         )));
     };
+    if token.expose().chars().any(char::is_control) {
+        return Err(refused(format_args!(
+            "the {name} in {env} holds a line break or another control character, which no HTTP \
+             header can carry; nothing was read"
+        )));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -121,9 +130,17 @@ pub fn ask<T: serde::de::DeserializeOwned>(asked: &Asked<'_>) -> Result<T, Unrea
             .bearer_auth(token.expose())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| e.to_string())?;
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| chain(&e))? {
+            if body.len() + chunk.len() > LARGEST {
+                return Err(format!("its answer is over {} MiB", LARGEST >> 20));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
         Ok::<_, String>((status, body))
     });
     let (status, body) =
@@ -140,6 +157,11 @@ pub fn ask<T: serde::de::DeserializeOwned>(asked: &Asked<'_>) -> Result<T, Unrea
             status.as_u16(),
             said()
         ))),
+        // 503 is what a herald answers without the variable set ("... is not served"); any
+        // other 503 (a proxy, a service starting) may pass.
+        503 if !body.contains("is not served") => {
+            Err(failed(format_args!("{endpoint} answered 503: {}", said())))
+        }
         404 | 503 => Err(refused(format_args!(
             "{endpoint} does not serve the {what} ({}: {}): is it a `herald watch --listen` with {env} set?",
             status.as_u16(),
@@ -168,4 +190,19 @@ fn from_folder(path: &Path) -> Result<Summary, Unread> {
         },
         Err(error) => Err(refused(error)),
     }
+}
+
+/// An error with its causes (reqwest's own says only "error sending request"): `a: b: c`.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }

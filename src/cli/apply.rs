@@ -10,6 +10,7 @@ use std::path::Path;
 use super::against::Source;
 use super::args::ApplyArgs;
 use super::{Exit, Output, report, session, shards, suppressions_from};
+use crate::audience::Shard;
 use crate::manifest::{Campaign, Manifests};
 use crate::reconcile::{
     self, Action, Breakers, Context, Ending, Report, Stop, StopHandle, TransportLimits,
@@ -34,7 +35,15 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     shards::unchanged(&state, &campaigns, count)?;
     let borrowed = borrowed_suppressions(args)?;
     if count.get() == 1 {
-        let (exit, reports) = send(args, &manifests, &campaigns, &state, count, &borrowed)?;
+        shards::claim(&state, &campaigns, Shard::WHOLE)?;
+        let (exit, reports) = send(
+            args,
+            &manifests,
+            &campaigns,
+            &state,
+            count,
+            borrowed.as_ref(),
+        )?;
         print(args.output.output, &reports);
         return Ok(exit);
     }
@@ -46,10 +55,11 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let mut all = Vec::new();
     let mut worst = Exit::Success;
     for shard in chosen {
+        shards::claim(&state, &campaigns, shard)?;
         let parts: Vec<Campaign> = campaigns.iter().map(|c| c.for_shard(shard.index)).collect();
         let parts: Vec<&Campaign> = parts.iter().collect();
         let store = crate::store::shards::folder(&state, shard);
-        let (exit, reports) = send(args, &manifests, &parts, &store, count, &borrowed)?;
+        let (exit, reports) = send(args, &manifests, &parts, &store, count, borrowed.as_ref())?;
         if args.output.output == Output::Text {
             for report in &reports {
                 print!("{shard}: {}", text(report));
@@ -82,20 +92,54 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     Ok(worst)
 }
 
+/// Another store's suppression list (`--suppressions-from`), and where it came from.
+struct Borrowed {
+    source: String,
+    list: BTreeMap<String, Suppression>,
+}
+
 /// The suppression list `--suppressions-from` names, read whole before anything is sent;
 /// none without the flag.
-fn borrowed_suppressions(args: &ApplyArgs) -> Result<BTreeMap<String, Suppression>, Exit> {
+fn borrowed_suppressions(args: &ApplyArgs) -> Result<Option<Borrowed>, Exit> {
     let Some(source) = &args.suppressions_from else {
-        return Ok(BTreeMap::new());
+        return Ok(None);
     };
     let source = Source::parse(source);
-    suppressions_from::read(&source).map_err(|unread| {
+    let list = suppressions_from::read(&source).map_err(|unread| {
         report::error(format_args!(
             "cannot read the suppression list from {source}: {}; nothing was sent",
             unread.message.trim_end_matches("; nothing was read")
         ));
         unread.exit
-    })
+    })?;
+    Ok(Some(Borrowed {
+        source: source.to_string(),
+        list,
+    }))
+}
+
+/// Copies the list `--suppressions-from` read into the store at `state` before anything
+/// is sent, so a later run without the flag still skips them.
+fn copy_suppressions(
+    store: &crate::store::Store,
+    borrowed: &Borrowed,
+    state: &Path,
+) -> Result<(), Exit> {
+    match store.suppress_from(&borrowed.list, &borrowed.source) {
+        Ok(added) => {
+            report::note(format_args!(
+                "{} on the suppression list from {}, {added} of them new to `{}`",
+                crate::text::Count("address", borrowed.list.len() as u64),
+                borrowed.source,
+                state.display()
+            ));
+            Ok(())
+        }
+        Err(error) => {
+            report::error(format_args!("{error}; nothing was sent"));
+            Err(Exit::Failed)
+        }
+    }
 }
 
 /// What apply printed for one run of the selected campaigns.
@@ -118,13 +162,15 @@ fn send(
     campaigns: &[&Campaign],
     state: &Path,
     shards: NonZeroU32,
-    borrowed: &BTreeMap<String, Suppression>,
+    borrowed: Option<&Borrowed>,
 ) -> Result<(Exit, Vec<Report>), Exit> {
     let path = &args.path.path();
     // A shard's store is created on first use inside a state folder that must exist.
     let sending =
         session::open_for_sending(state, args.require.require_state && shards.get() == 1)?;
-    sending.store.borrow_suppressions(borrowed.clone());
+    if let Some(borrowed) = borrowed {
+        copy_suppressions(&sending.store, borrowed, state)?;
+    }
     let runtime = session::runtime();
     // Transports are built while preparing, and lettre's connection pool needs a runtime.
     let _entered = runtime.enter();

@@ -64,6 +64,10 @@ fn plan(args: &PlanArgs) -> Result<Exit, Exit> {
         State::Against { source, summary }
     } else {
         let path = session::state(&args.state, path)?;
+        // A partition changed after sending began is refused here as apply refuses it.
+        for campaign in &campaigns {
+            super::shards::unchanged(&path, &[*campaign], campaign.shards)?;
+        }
         // Without a state store nothing was sent yet; plan never creates one.
         let store = session::open_existing(&path)?;
         State::Local { path, store }

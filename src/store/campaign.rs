@@ -165,10 +165,9 @@ impl CampaignStore {
         &self.name
     }
 
-    /// The addresses no campaign may mail, by address: the store's suppression list (shared
-    /// by every campaign) and any list borrowed for this run (`Store::skipped`).
+    /// The store's suppression list (shared by every campaign), by address.
     pub fn suppressions(&self) -> BTreeMap<String, super::Suppression> {
-        self.store.skipped()
+        self.store.suppressions()
     }
 
     fn io(&self) -> impl Fn(sled::Error) -> StoreError + '_ {

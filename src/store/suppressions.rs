@@ -70,27 +70,46 @@ impl Store {
         self.suppression_list().clone()
     }
 
-    /// Adds another store's list to what campaigns skip, for as long as this process runs;
-    /// nothing is written, and the store's own list, status and ledger do not change.
-    pub fn borrow_suppressions(&self, list: BTreeMap<String, Suppression>) {
-        self.0
-            .borrowed
-            .write()
-            .expect("the borrowed suppressions lock")
-            .extend(list);
-    }
-
-    /// What no campaign of this store may mail: its own list, and any borrowed one (where
-    /// both hold an address, its own reason).
-    pub fn skipped(&self) -> BTreeMap<String, Suppression> {
-        let mut all = self
-            .0
-            .borrowed
-            .read()
-            .expect("the borrowed suppressions lock")
-            .clone();
-        all.extend(self.suppressions());
-        all
+    /// Copies another store's list (`apply --suppressions-from`) into this one, in one
+    /// write: each address not on it yet, its reason marked `via SOURCE` (so this store's
+    /// feedback counts stay its own). Returns how many were new. A copy, not a view: a run
+    /// without the source still skips them.
+    pub fn suppress_from(
+        &self,
+        list: &BTreeMap<String, Suppression>,
+        source: &str,
+    ) -> Result<u64, StoreError> {
+        let mut own = self.0.suppressions.write().expect("the suppressions lock");
+        let new: Vec<(String, Suppression)> = list
+            .iter()
+            .filter(|(key, _)| !own.contains_key(*key))
+            .map(|(key, s)| {
+                let copy = Suppression {
+                    reason: format!("{} (via {source})", s.reason),
+                    campaign: s.campaign.clone(),
+                    at: s.at,
+                };
+                (key.clone(), copy)
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        self.commit(
+            &self.0.suppression_tree,
+            |ledger| &mut ledger.suppressions.seq,
+            |batch, ledger| {
+                for (key, suppression) in &new {
+                    let value = serde_json::to_vec(suppression).expect("a suppression serializes");
+                    batch.insert(key.as_bytes(), value);
+                }
+                ledger.suppressions.addresses += new.len() as u64;
+                Ok(())
+            },
+        )?;
+        let added = new.len() as u64;
+        own.extend(new);
+        Ok(added)
     }
 
     fn suppression_list(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Suppression>> {

@@ -354,12 +354,18 @@ fn one_process_sends_every_shard_in_turn() {
         )
     );
     workspace.edit(CAMPAIGN, "  shards: 2\n", "");
-    workspace.run(["apply", "campaigns"]).code(2).stderr(
-        "error: campaign `welcome`: `spec.shards` is 1, but sending began with 2 shards, in \
+    // plan refuses it in the same words as apply (it said "0 already sent" before).
+    let planned = workspace.run(["plan", "campaigns"]).code(2);
+    workspace
+        .run(["apply", "campaigns"])
+        .code(2)
+        .stderr(&planned.stderr)
+        .stderr(
+            "error: campaign `welcome`: `spec.shards` is 1, but sending began with 2 shards, in \
          `campaigns/.herald/shard-0-of-2` and `campaigns/.herald/shard-1-of-2`; each recipient \
          would move to a shard whose store never saw them and be sent again: set `shards` back; \
          nothing was sent\n",
-    );
+        );
 }
 
 /// `plan` of a sharded campaign: one line per shard, and totals equal to the plan of the
@@ -593,10 +599,37 @@ fn assert_unreadable_lists_send_nothing(workspace: &Workspace, url: &str) {
     assert!(
         unreachable.stderr.starts_with(&format!(
             "error: cannot read the suppression list from {down}: cannot ask {down}/suppressions: "
-        )),
+        )) && unreachable.stderr.contains("Connection refused"),
         "{}",
         unreachable.stderr
     );
+    // A 503 from something in between (a proxy, a service starting) may pass: retried.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_url = format!("http://{}", busy.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for mut stream in busy.incoming().flatten() {
+            let _ = stream.read(&mut [0; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n");
+        }
+    });
+    shard0(
+        &[("HERALD_SUPPRESSIONS_TOKEN", SUPPRESSIONS_TOKEN)],
+        &busy_url,
+    )
+    .code(1)
+    .stderr(&format!(
+        "error: cannot read the suppression list from {busy_url}: {busy_url}/suppressions answered \
+             503: busy; nothing was sent\n"
+    ));
+    // A token no header can carry is the user's to fix.
+    shard0(&[("HERALD_SUPPRESSIONS_TOKEN", "a-token-of-forty-characters\nwith-a-break")], url)
+        .code(2)
+        .stderr(&format!(
+            "error: cannot read the suppression list from {url}: the suppressions token in \
+             HERALD_SUPPRESSIONS_TOKEN holds a line break or another control character, which no HTTP \
+             header can carry; nothing was sent\n"
+        ));
 }
 
 /// `herald suppressions add ADDRESS` on the service's store (through its socket while it runs).
@@ -696,6 +729,19 @@ fn shards_skip_the_services_suppression_list_and_send_nothing_without_it() {
     let got = outbox(&workspace);
     assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(got.values().all(|n| *n == 1), "nobody twice");
+    assert!(
+        runs[0].stderr.contains(&format!(
+            "3 addresses on the suppression list from {url}, 3 of them new to `campaigns/.herald/shard-0-of-2`\n"
+        )),
+        "{}",
+        runs[0].stderr
+    );
+    // The list was copied into each shard's store: a shard run again without the flag
+    // (a retry by hand, say) still skips everyone who opted out.
+    let again = workspace
+        .run(["apply", "campaigns", "--shard", "1"])
+        .code(0);
+    assert_eq!(outbox(&workspace), got, "{}", again.stdout);
 
     service.signal("-TERM");
     let service = service.finish().code(0);
@@ -815,4 +861,60 @@ fn shards_stopped_by_sigterm_continue_where_each_stopped() {
     let got = outbox(&workspace);
     assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(got.values().all(|n| *n == 1), "nobody twice");
+}
+
+/// A shard whose store folder is gone after it began sending is refused, never recreated
+/// empty (which would send its whole part again); so is a run with another count that
+/// starts while the first shards have not written anything yet (their claims say so).
+#[test]
+fn a_shard_whose_store_is_gone_is_refused_not_sent_again() {
+    let (workspace, expected) = sharded(300, 2);
+    for i in 0..2 {
+        workspace
+            .run(["apply", "campaigns", "--shard", &i.to_string()])
+            .code(0);
+    }
+    let sent = outbox(&workspace);
+    assert_eq!(sent.len(), expected.len());
+    let store = workspace.path().join("campaigns/.herald/shard-1-of-2");
+    std::fs::remove_dir_all(&store).unwrap();
+    let refused = workspace
+        .run(["apply", "campaigns", "--shard", "1"])
+        .code(2);
+    assert!(
+        refused.stderr.starts_with("error: campaign `welcome`: shard 1 of 2 began sending it (")
+            && refused.stderr.contains(
+                "), but its store `campaigns/.herald/shard-1-of-2` is gone: a new store would send everyone \
+                 in that shard again. Bring the folder back (from a backup, or the volume it was on); if that \
+                 shard really sent nothing, remove `campaigns/.herald/claims/welcome/shard-1-of-2`; nothing was sent\n"
+            ),
+        "{}",
+        refused.stderr
+    );
+    // Emptied rather than removed: the same.
+    std::fs::create_dir(&store).unwrap();
+    workspace
+        .run(["apply", "campaigns", "--shard", "1"])
+        .code(2);
+    assert_eq!(outbox(&workspace), sent, "nobody twice");
+
+    // Claims without a single store written: another count is refused all the same.
+    let (fresh, _) = sharded(50, 4);
+    std::fs::create_dir_all(fresh.path().join("campaigns/.herald/claims/welcome")).unwrap();
+    std::fs::write(
+        fresh
+            .path()
+            .join("campaigns/.herald/claims/welcome/shard-0-of-2"),
+        "2026-12-05T00:00:00Z\n",
+    )
+    .unwrap();
+    let changed = fresh.run(["apply", "campaigns", "--shard", "0"]).code(2);
+    assert!(
+        changed
+            .stderr
+            .contains("`spec.shards` is 4, but its shards were claimed with 2 shards"),
+        "{}",
+        changed.stderr
+    );
+    assert!(outbox(&fresh).is_empty());
 }
