@@ -8,9 +8,8 @@
 //!   (`count`); a list that cannot be read refuses the run (exit 2 for a token missing or
 //!   refused or a service without the endpoint, 1 for what may pass: unreachable, a 5xx,
 //!   an answer cut short), and nothing is sent.
-//! - The list is used for this run only (`Store::borrow_suppressions`), never written into
-//!   the shard's store: an address the service takes off its list is mailable again at
-//!   the next run, as it is for the service.
+//! - The list is copied into the store the run sends from (`Store::suppress_from`) before
+//!   anything is sent, so a run without the flag later still skips them.
 
 use std::collections::BTreeMap;
 
