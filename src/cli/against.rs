@@ -33,10 +33,24 @@ impl Source {
     }
 }
 
+/// The user name and password a URL may hold before its host (`https://user:pw@host`).
+fn userinfo(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let at = url[start..authority_end].rfind('@')?;
+    Some((start, start + at))
+}
+
 impl std::fmt::Display for Source {
+    /// A URL's user name and password are never shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Service(url) => f.write_str(url),
+            Self::Service(url) => match userinfo(url) {
+                Some((start, at)) => write!(f, "{}***{}", &url[..start], &url[at..]),
+                None => f.write_str(url),
+            },
             Self::Folder(path) => write!(f, "{}", path.display()),
         }
     }
@@ -76,7 +90,7 @@ fn from_service(url: &str) -> Result<Summary, Unread> {
     ask(&Asked {
         endpoint: format!("{url}/summary"),
         env: READ_TOKEN_ENV,
-        flag: format!("--against {url}"),
+        flag: format!("--against {}", Source::Service(url.to_owned())),
         what: "summary",
         token: "read token",
     })
@@ -110,6 +124,12 @@ pub fn ask<T: serde::de::DeserializeOwned>(asked: &Asked<'_>) -> Result<T, Unrea
             "`{flag}` needs the service's {name} in {env}; nothing was read"
         )));
     };
+    if userinfo(endpoint).is_some() {
+        return Err(refused(format_args!(
+            "`{flag}` holds a user name or password in the URL; herald authenticates with the {name} in \
+             {env} alone: take them out; nothing was read"
+        )));
+    }
     if token.expose().chars().any(char::is_control) {
         return Err(refused(format_args!(
             "the {name} in {env} holds a line break or another control character, which no HTTP \

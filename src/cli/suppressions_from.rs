@@ -41,7 +41,7 @@ pub fn read(source: &Source) -> Result<BTreeMap<String, Suppression>, Unread> {
         Source::Service(url) => against::ask(&Asked {
             endpoint: format!("{url}/suppressions"),
             env: SUPPRESSIONS_TOKEN_ENV,
-            flag: format!("--suppressions-from {url}"),
+            flag: format!("--suppressions-from {source}"),
             what: "suppression list",
             token: "suppressions token",
         })?,

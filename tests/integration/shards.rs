@@ -622,6 +622,22 @@ fn assert_unreadable_lists_send_nothing(workspace: &Workspace, url: &str) {
         "error: cannot read the suppression list from {busy_url}: {busy_url}/suppressions answered \
              503: busy; nothing was sent\n"
     ));
+    // A password in the URL is refused, and never shown.
+    let with_password = url.replace("http://", "http://mailer:s3cret-in-url@");
+    let shown = url.replace("http://", "http://***@");
+    let run = shard0(
+        &[("HERALD_SUPPRESSIONS_TOKEN", SUPPRESSIONS_TOKEN)],
+        &with_password,
+    )
+    .code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: cannot read the suppression list from {shown}: `--suppressions-from {shown}` holds a \
+             user name or password in the URL; herald authenticates with the suppressions token in \
+             HERALD_SUPPRESSIONS_TOKEN alone: take them out; nothing was sent\n"
+        )
+    );
     // A token no header can carry is the user's to fix.
     shard0(&[("HERALD_SUPPRESSIONS_TOKEN", "a-token-of-forty-characters\nwith-a-break")], url)
         .code(2)
