@@ -29,6 +29,7 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let state = session::state(&args.state, path)?;
+    session::not_a_shard(&state)?;
     let count = shards::count(&campaigns)?;
     let name = campaigns.first().map_or("", |c| c.name.as_str());
     let chosen = shards::chosen(count, args.shard, name)?;
@@ -60,6 +61,7 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         let parts: Vec<&Campaign> = parts.iter().collect();
         let store = crate::store::shards::folder(&state, shard);
         let (exit, reports) = send(args, &manifests, &parts, &store, count, borrowed.as_ref())?;
+        shards::bind(&state, &campaigns, shard)?;
         if args.output.output == Output::Text {
             for report in &reports {
                 print!("{shard}: {}", text(report));
@@ -70,8 +72,12 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
         if exit != Exit::Success && worst != Exit::Halted {
             worst = exit;
         }
-        // Stopped (Ctrl-C, SIGTERM): the shards after this one wait for the next run.
-        if all.iter().any(|(_, r)| r.ending == Ending::Interrupted) {
+        // Stopped (Ctrl-C, SIGTERM) or halted: the shards after this one wait for the
+        // next run (a halt must be fixed first; the same campaign would halt again).
+        if all
+            .iter()
+            .any(|(_, r)| matches!(r.ending, Ending::Interrupted | Ending::Halted))
+        {
             break;
         }
     }

@@ -267,7 +267,8 @@ fn instant(value: &str) -> Result<jiff::Timestamp, String> {
 /// SIGTERM finishes the calls in flight, records them and exits.
 ///
 /// Exits 0 when everything due was sent (or the campaign is paused), 1 when something
-/// failed, is uncertain, or the campaign halted, 2 when refused before sending.
+/// failed or is uncertain, 2 when refused before sending, 3 when a campaign halted on its
+/// failure rate (fix the cause before running again).
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]

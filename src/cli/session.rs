@@ -55,6 +55,31 @@ pub fn state(arg: &StateArg, path: &Path) -> Result<PathBuf, Exit> {
     Ok(state)
 }
 
+/// Refuses, for the commands that send (apply, watch), a state folder that is one shard's
+/// store: sending from it as a whole would reach everyone its shard never had.
+pub fn not_a_shard(state: &Path) -> Result<(), Exit> {
+    let name = state
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let Some(shard) = crate::store::shards::parse(name) else {
+        return Ok(());
+    };
+    let parent = state
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    report::error(format_args!(
+        "`{}` is the store of shard {} of {}: give the state folder that holds it (`--state {}`), \
+         in which herald finds each shard's store; nothing was sent",
+        state.display(),
+        shard.index,
+        shard.count,
+        parent.display()
+    ));
+    Err(Exit::Refused)
+}
+
 /// The state store of a command whose PATH is optional (status): `--state`, else the
 /// store of `path`, else of `./campaigns`, or of `.` when there is no `campaigns` folder.
 pub fn state_of(arg: &StateArg, path: Option<&Path>) -> PathBuf {

@@ -60,6 +60,16 @@ pub fn unchanged(state: &Path, campaigns: &[&Campaign], count: NonZeroU32) -> Re
             Exit::Refused
         })?;
         if began.is_empty() {
+            // No store says so yet; the claims of shards about to send may.
+            let claimed =
+                claims::claimed_otherwise(state, &campaign.name, count).map_err(|error| {
+                    report::error(format_args!("{error}; nothing was sent"));
+                    Exit::Refused
+                })?;
+            if let Some(refusal) = claimed {
+                refuse(&campaign.name, Shard { index: 0, count }, &refusal);
+                refused = true;
+            }
             continue;
         }
         let stores: Vec<String> = began.iter().map(|(_, p)| p.display().to_string()).collect();
@@ -87,57 +97,73 @@ pub fn unchanged(state: &Path, campaigns: &[&Campaign], count: NonZeroU32) -> Re
 
 /// Claims `shard` of every campaign in `state` before its store sends anything (see
 /// `store::claims`): refused when a campaign was claimed with another count, or this
-/// shard was claimed and its store is gone.
+/// shard was claimed and its folder holds no store, or another one.
 pub fn claim(state: &Path, campaigns: &[&Campaign], shard: Shard) -> Result<(), Exit> {
     for campaign in campaigns {
         let claimed = claims::claim(state, &campaign.name, shard).map_err(|error| {
             report::error(format_args!("{error}; nothing was sent"));
             Exit::Refused
         })?;
-        match claimed {
-            Ok(()) => {}
-            Err(claims::Refusal::Changed { claimed, folder }) => {
-                let counts = claims::counts(&claimed);
-                let with = match counts.as_slice() {
-                    [one] => crate::text::Count("shard", u64::from(one.get())).to_string(),
-                    many => {
-                        let many: Vec<String> = many.iter().map(ToString::to_string).collect();
-                        format!("{} shards", many.join(" or "))
-                    }
-                };
-                report::refused(
-                    &campaign.name,
-                    format_args!(
-                        "`spec.shards` is {}, but its shards were claimed with {} (in `{}`); each \
-                         recipient would move to a shard whose store never saw them and be sent again: set \
-                         `shards` back",
-                        shard.count,
-                        with,
-                        folder.display()
-                    ),
-                );
-                return Err(Exit::Refused);
-            }
-            Err(claims::Refusal::Lost {
-                store,
-                claim,
-                since,
-            }) => {
-                report::refused(
-                    &campaign.name,
-                    format_args!(
-                        "shard {} of {} began sending it ({since}), but its store `{}` is gone: a new store \
-                         would send everyone in that shard again. Bring the folder back (from a backup, \
-                         or the volume it was on); if that shard really sent nothing, remove `{}`",
-                        shard.index,
-                        shard.count,
-                        store.display(),
-                        claim.display()
-                    ),
-                );
-                return Err(Exit::Refused);
-            }
+        if let Err(refusal) = claimed {
+            refuse(&campaign.name, shard, &refusal);
+            return Err(Exit::Refused);
         }
     }
     Ok(())
+}
+
+/// Ties each campaign's claim of `shard` to the store now in its folder.
+pub fn bind(state: &Path, campaigns: &[&Campaign], shard: Shard) -> Result<(), Exit> {
+    for campaign in campaigns {
+        claims::bind(state, &campaign.name, shard).map_err(|error| {
+            report::error(format_args!("{error}"));
+            Exit::Failed
+        })?;
+    }
+    Ok(())
+}
+
+/// Says why `shard` of `campaign` may not be sent.
+fn refuse(campaign: &str, shard: Shard, refusal: &claims::Refusal) {
+    let message = match refusal {
+        claims::Refusal::Changed { claimed, folder } => {
+            let counts = claims::counts(claimed);
+            let with = match counts.as_slice() {
+                [one] => crate::text::Count("shard", u64::from(one.get())).to_string(),
+                many => {
+                    let many: Vec<String> = many.iter().map(ToString::to_string).collect();
+                    format!("{} shards", many.join(" or "))
+                }
+            };
+            format!(
+                "`spec.shards` is {}, but it was claimed with {with} (in `{}`); each recipient would \
+                 move to a shard whose store never saw them and be sent again: set `shards` back",
+                shard.count,
+                folder.display()
+            )
+        }
+        claims::Refusal::Replaced { store, claim } => format!(
+            "`{}` holds another store than the one shard {} of {} began with (copied, moved or \
+             linked from elsewhere, or created anew): its recipients would be sent again. Put that \
+             shard's own store back; if it really sent nothing, remove `{}`",
+            store.display(),
+            shard.index,
+            shard.count,
+            claim.display()
+        ),
+        claims::Refusal::Lost {
+            store,
+            claim,
+            since,
+        } => format!(
+            "shard {} of {} began sending it ({since}), but its store `{}` is gone: a new store \
+             would send everyone in that shard again. Bring the folder back (from a backup, or the \
+             volume it was on); if that shard really sent nothing, remove `{}`",
+            shard.index,
+            shard.count,
+            store.display(),
+            claim.display()
+        ),
+    };
+    report::refused(campaign, message);
 }

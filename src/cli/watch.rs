@@ -27,6 +27,7 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     let campaigns = unsharded(campaigns, args)?;
     let selected: Vec<String> = campaigns.iter().map(|c| c.name.clone()).collect();
     let state = session::state(&args.state, path)?;
+    session::not_a_shard(&state)?;
     if watch::state_in_published_folder(path, &state) {
         report::error(format_args!(
             "{} reaches its manifests through a symlink, as git-sync publishes them, and the state store {} is \

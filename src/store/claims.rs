@@ -10,7 +10,11 @@
 //!   with different counts starting together, the second sees the first's claim.
 //! - A claim is durable (file and folder synced) before the shard's store is created.
 //! - A claimed shard whose store folder is gone or empty is refused, never recreated:
-//!   whoever removes a store on purpose removes its claim too.
+//!   whoever removes a store on purpose removes its claim too. Once the shard's store
+//!   exists, the claim holds its id (`bind`): another store in its place (copied, moved,
+//!   linked or created anew) is refused too.
+//! - A campaign without shards claims too (`shard-0-of-1`), so a run without shards and
+//!   one with them, started together, cannot both pass.
 
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -18,6 +22,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use super::error::StoreError;
+use super::ledger;
 use super::shards::{folder, parse};
 use crate::audience::Shard;
 
@@ -38,29 +43,29 @@ pub enum Refusal {
         claim: PathBuf,
         since: String,
     },
+    /// The shard's folder holds another store than the one that began it (copied, moved
+    /// or linked from another shard's, or created anew).
+    Replaced { store: PathBuf, claim: PathBuf },
 }
 
-/// Claims `shard` of `campaign` in `state` (a count of 1 claims nothing, but is refused
-/// when the campaign was claimed with shards): refused when the campaign was claimed with
-/// another count, or the shard was claimed and its store is gone.
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::Io {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// Claims `shard` of `campaign` in `state`, before its store sends anything: refused when
+/// the campaign was claimed with another count (a single shard claims too, so a run
+/// without shards and one with them cannot both pass), or the shard was claimed and its
+/// folder now holds no store or another one than began it.
 pub fn claim(
     state: &Path,
     campaign: &str,
     shard: Shard,
 ) -> Result<Result<(), Refusal>, StoreError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |error: std::io::Error| StoreError::Io {
-            path: path.clone(),
-            reason: error.to_string(),
-        }
-    };
-    let lock_path = state.join(LOCK);
-    if shard.count.get() == 1 && !lock_path.exists() {
-        // No shard ever claimed anything here.
-        return Ok(Ok(()));
-    }
     fs::create_dir_all(state).map_err(io(state))?;
+    let lock_path = state.join(LOCK);
     let lock = File::options()
         .create(true)
         .truncate(false)
@@ -69,34 +74,16 @@ pub fn claim(
         .map_err(io(&lock_path))?;
     fs2::FileExt::lock_exclusive(&lock).map_err(io(&lock_path))?;
     let claims = state.join(FOLDER).join(campaign);
-    let claimed = claimed(&claims).map_err(io(&claims))?;
-    let others: Vec<Shard> = claimed
-        .iter()
-        .copied()
-        .filter(|c| c.count != shard.count)
-        .collect();
-    if !others.is_empty() {
-        return Ok(Err(Refusal::Changed {
-            claimed: others,
-            folder: claims,
-        }));
+    if let Some(refusal) = changed(&claims, shard.count)? {
+        return Ok(Err(refusal));
     }
-    if shard.count.get() == 1 {
-        return Ok(Ok(()));
-    }
-    let claim = claims.join(format!("shard-{}-of-{}", shard.index, shard.count));
-    let store = folder(state, shard);
-    if claimed.contains(&shard) {
-        // Gone or emptied; anything else is the store's to judge when it opens (an
-        // unfinished creation is wiped, a damaged store refused).
-        let present = fs::read_dir(&store).is_ok_and(|mut entries| entries.next().is_some());
-        if !present {
-            let since = fs::read_to_string(&claim).unwrap_or_default();
-            return Ok(Err(Refusal::Lost {
-                store,
-                claim,
-                since: since.trim().to_owned(),
-            }));
+    let claim = claims.join(name(shard));
+    if claim.exists() {
+        // A single shard's store is the state folder itself, which the claims are in.
+        if shard.count.get() > 1 {
+            if let Some(refusal) = replaced(state, shard, &claim)? {
+                return Ok(Err(refusal));
+            }
         }
         return Ok(Ok(()));
     }
@@ -117,6 +104,87 @@ pub fn claim(
             .map_err(io(dir))?;
     }
     Ok(Ok(()))
+}
+
+/// Ties `shard`'s claim to the store its folder now holds (its ledger's id), once that
+/// store exists: from then on another store in its place is refused.
+pub fn bind(state: &Path, campaign: &str, shard: Shard) -> Result<(), StoreError> {
+    if shard.count.get() == 1 {
+        return Ok(());
+    }
+    let claim = state.join(FOLDER).join(campaign).join(name(shard));
+    let Ok(text) = fs::read_to_string(&claim) else {
+        return Ok(());
+    };
+    if text.lines().nth(1).is_some() {
+        return Ok(());
+    }
+    let Some(ledger) = ledger::read(&folder(state, shard))? else {
+        return Ok(());
+    };
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&claim)
+        .map_err(io(&claim))?;
+    writeln!(file, "{}", ledger.store)
+        .and_then(|()| file.sync_all())
+        .map_err(io(&claim))
+}
+
+/// Whether `campaign` was claimed in `state` with another count than `count`: read only,
+/// for plan.
+pub fn claimed_otherwise(
+    state: &Path,
+    campaign: &str,
+    count: NonZeroU32,
+) -> Result<Option<Refusal>, StoreError> {
+    changed(&state.join(FOLDER).join(campaign), count)
+}
+
+fn changed(claims: &Path, count: NonZeroU32) -> Result<Option<Refusal>, StoreError> {
+    let others: Vec<Shard> = claimed(claims)
+        .map_err(io(claims))?
+        .into_iter()
+        .filter(|c| c.count != count)
+        .collect();
+    Ok((!others.is_empty()).then(|| Refusal::Changed {
+        claimed: others,
+        folder: claims.to_owned(),
+    }))
+}
+
+/// A claimed shard's folder: gone or emptied, or holding another store than the claim
+/// was tied to. Anything else is the store's to judge when it opens (an unfinished
+/// creation is wiped, a damaged store refused).
+fn replaced(state: &Path, shard: Shard, claim: &Path) -> Result<Option<Refusal>, StoreError> {
+    let store = folder(state, shard);
+    let text = fs::read_to_string(claim).map_err(io(claim))?;
+    let mut lines = text.lines();
+    let since = lines.next().unwrap_or_default().trim().to_owned();
+    let bound = lines.next().map(str::trim).filter(|id| !id.is_empty());
+    let present = fs::read_dir(&store).is_ok_and(|mut entries| entries.next().is_some());
+    if !present {
+        return Ok(Some(Refusal::Lost {
+            store,
+            claim: claim.to_owned(),
+            since,
+        }));
+    }
+    let found = ledger::read(&store)?.map(|ledger| ledger.store);
+    let other = match (bound, found.as_deref()) {
+        (Some(bound), Some(found)) => bound != found,
+        _ => false,
+    };
+    // A link to another folder is never a shard's own store.
+    let linked = fs::symlink_metadata(&store).is_ok_and(|m| m.file_type().is_symlink());
+    Ok((other || linked).then(|| Refusal::Replaced {
+        store,
+        claim: claim.to_owned(),
+    }))
+}
+
+fn name(shard: Shard) -> String {
+    format!("shard-{}-of-{}", shard.index, shard.count)
 }
 
 /// The shards claimed in a campaign's claims folder.
@@ -177,6 +245,22 @@ mod tests {
         ));
         // Another campaign in the same folder is free to use another count.
         assert!(claim(state.path(), "other", shard(0, 2)).unwrap().is_ok());
+        // Without shards it claims too: shards after it are refused, and it after them.
+        assert!(claim(state.path(), "solo", shard(0, 1)).unwrap().is_ok());
+        assert!(claim(state.path(), "solo", shard(0, 1)).unwrap().is_ok());
+        assert!(matches!(
+            claim(state.path(), "solo", shard(1, 4)).unwrap(),
+            Err(Refusal::Changed { .. })
+        ));
+        assert!(matches!(
+            claimed_otherwise(state.path(), "solo", NonZeroU32::new(4).unwrap()).unwrap(),
+            Some(Refusal::Changed { .. })
+        ));
+        assert!(
+            claimed_otherwise(state.path(), "solo", NonZeroU32::MIN)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -912,6 +912,35 @@ fn a_shard_whose_store_is_gone_is_refused_not_sent_again() {
     workspace
         .run(["apply", "campaigns", "--shard", "1"])
         .code(2);
+    // Another shard's store copied, or linked, into its place: refused as not its own.
+    std::fs::remove_dir(&store).unwrap();
+    let other = workspace.path().join("campaigns/.herald/shard-0-of-2");
+    copy_tree(&other, &store);
+    let copied = workspace
+        .run(["apply", "campaigns", "--shard", "1"])
+        .code(2);
+    assert!(
+        copied.stderr.contains(
+            "error: campaign `welcome`: `campaigns/.herald/shard-1-of-2` holds another store than the one \
+             shard 1 of 2 began with"
+        ),
+        "{}",
+        copied.stderr
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+    std::os::unix::fs::symlink("shard-0-of-2", &store).unwrap();
+    workspace
+        .run(["apply", "campaigns", "--shard", "1"])
+        .code(2);
+    // A shard's store is not a state folder of its own.
+    workspace
+        .run(["apply", "campaigns", "--state", "campaigns/.herald/shard-0-of-2"])
+        .code(2)
+        .stderr(
+            "error: `campaigns/.herald/shard-0-of-2` is the store of shard 0 of 2: give the state folder \
+             that holds it (`--state campaigns/.herald`), in which herald finds each shard's store; \
+             nothing was sent\n",
+        );
     assert_eq!(outbox(&workspace), sent, "nobody twice");
 
     // Claims without a single store written: another count is refused all the same.
@@ -928,9 +957,23 @@ fn a_shard_whose_store_is_gone_is_refused_not_sent_again() {
     assert!(
         changed
             .stderr
-            .contains("`spec.shards` is 4, but its shards were claimed with 2 shards"),
+            .contains("`spec.shards` is 4, but it was claimed with 2 shards"),
         "{}",
         changed.stderr
     );
     assert!(outbox(&fresh).is_empty());
+}
+
+/// Copies the folder `from` to `to`, files and folders alike.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
