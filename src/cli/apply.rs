@@ -36,7 +36,6 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     shards::unchanged(&state, &campaigns, count)?;
     let borrowed = borrowed_suppressions(args)?;
     if count.get() == 1 {
-        shards::claim(&state, &campaigns, Shard::WHOLE)?;
         let (exit, reports) = send(
             args,
             &manifests,
@@ -174,6 +173,11 @@ fn send(
     // A shard's store is created on first use inside a state folder that must exist.
     let sending =
         session::open_for_sending(state, args.require.require_state && shards.get() == 1)?;
+    // Without shards the state folder is the store, judged (and made) by opening it; the
+    // claim comes after, still before anything is sent.
+    if shards.get() == 1 {
+        super::shards::claim(state, campaigns, Shard::WHOLE)?;
+    }
     if let Some(borrowed) = borrowed {
         copy_suppressions(&sending.store, borrowed, state)?;
     }
