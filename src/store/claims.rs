@@ -14,7 +14,9 @@
 //!   exists, the claim holds its id (`bind`): another store in its place (copied, moved,
 //!   linked or created anew) is refused too.
 //! - A campaign without shards claims too (`shard-0-of-1`), so a run without shards and
-//!   one with them, started together, cannot both pass.
+//!   one with them, started together, cannot both pass. Its store is the state folder
+//!   itself, so it claims once the store is open (a folder that is no store is refused
+//!   first, unwritten), still before anything is sent.
 
 use std::fs::{self, File};
 use std::io::Write as _;
