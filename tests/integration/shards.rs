@@ -977,3 +977,41 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Every shard in turn in one process: a halt of the first (a relay refusing a fifth of
+/// the recipients with 550) exits 3, the code the Job fails on, and the shards after it
+/// are not sent: the same cause would halt them too.
+#[test]
+fn a_halt_exits_3_and_stops_the_shards_after_it() {
+    use crate::servers::{Smtpd, smtpd};
+    let Some(server) = smtpd(&Smtpd {
+        reject: Some(r"^user\d*[05]@"),
+        ..Smtpd::default()
+    }) else {
+        return;
+    };
+    let (workspace, _) = sharded(400, 2);
+    workspace.write(
+        "campaigns/transports.yaml",
+        &format!(
+            "apiVersion: herald/v1\nkind: Transport\nmetadata: {{name: outbox}}\n\
+             spec: {{type: smtp, host: 127.0.0.1, port: {}, tls: none, timeout_seconds: 5}}\n",
+            server.port
+        ),
+    );
+    let run = workspace.run(["apply", "campaigns", "-o", "json"]).code(3);
+    let reports = run.json()["campaigns"].as_array().unwrap().clone();
+    assert_eq!(
+        reports.len(),
+        1,
+        "shard 1 not sent after shard 0 halted: {reports:?}"
+    );
+    assert_eq!(reports[0]["shard"], 0);
+    assert_eq!(reports[0]["ending"], "halted");
+    let to_shard_1 = server
+        .recipients()
+        .iter()
+        .filter(|a| shard_of(a, 2) == 1)
+        .count();
+    assert_eq!(to_shard_1, 0);
+}
