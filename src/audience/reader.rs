@@ -6,7 +6,8 @@
 //! # Guarantees
 //! - A UTF-8 byte order mark is dropped, in CSV and JSONL alike.
 //! - A CSV file is read by the csv crate, whatever its quoting. Its separator is `,`, `;`
-//!   or a tab: the one that makes the header hold the address column. A header without that column is refused before any row is read.
+//!   or a tab: the one that makes the header hold the address column. A header without
+//!   that column is refused before any row is read.
 //! - No row may be longer than `input::MAX_RECORD`: a file without line breaks is refused,
 //!   not read into memory.
 
