@@ -40,6 +40,16 @@ use crate::manifest::{Campaign, Settings, Transport};
 /// lettre's pool did).
 const IDLE: Duration = Duration::from_secs(60);
 
+/// How long QUIT may wait for the relay's answer before the connection is dropped.
+const QUIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Says QUIT and closes `connection`, waiting at most `QUIT_WAIT` for the answer: lettre
+/// waits for it without a limit, and a relay gone silent (the reason a transaction is
+/// given up, often) would hold the call, and a SIGTERM, for ever.
+async fn quit(mut connection: AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(QUIT_WAIT, connection.abort()).await;
+}
+
 pub struct Smtp {
     relay: Relay,
     /// Connections between transactions, each with when it was last used.
@@ -183,7 +193,7 @@ impl Smtp {
                 }
             }
             Err(outcome) => {
-                connection.abort().await;
+                quit(connection).await;
                 outcome
             }
         }
@@ -272,7 +282,7 @@ impl Smtp {
             if since.elapsed() < IDLE && connection.test_connected().await {
                 return Ok(connection);
             }
-            connection.abort().await;
+            quit(connection).await;
         }
     }
 
@@ -287,8 +297,8 @@ impl Smtp {
                 Some(connection)
             }
         };
-        if let Some(mut connection) = surplus {
-            connection.abort().await;
+        if let Some(connection) = surplus {
+            quit(connection).await;
         }
     }
 
@@ -322,7 +332,7 @@ impl Relay {
         }
         if let Some(credentials) = &self.credentials {
             if let Err(error) = connection.auth(DEFAULT_MECHANISMS, credentials).await {
-                connection.abort().await;
+                quit(connection).await;
                 return Err(Refusal {
                     stage: Stage::Auth,
                     error,
@@ -355,8 +365,8 @@ impl Drop for Smtp {
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                for (mut connection, _) in idle {
-                    connection.abort().await;
+                for (connection, _) in idle {
+                    quit(connection).await;
                 }
             });
         }
