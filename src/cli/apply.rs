@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
-use std::num::NonZeroU32;
 use std::path::Path;
 
 use super::against::Source;
@@ -41,7 +40,8 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
             &manifests,
             &campaigns,
             &state,
-            count,
+            Shard::WHOLE,
+            &state,
             borrowed.as_ref(),
         )?;
         print(args.output.output, &reports);
@@ -55,12 +55,32 @@ fn apply(args: &ApplyArgs) -> Result<Exit, Exit> {
     let mut all = Vec::new();
     let mut worst = Exit::Success;
     for shard in chosen {
-        shards::claim(&state, &campaigns, shard)?;
         let parts: Vec<Campaign> = campaigns.iter().map(|c| c.for_shard(shard.index)).collect();
         let parts: Vec<&Campaign> = parts.iter().collect();
         let store = crate::store::shards::folder(&state, shard);
-        let (exit, reports) = send(args, &manifests, &parts, &store, count, borrowed.as_ref())?;
-        shards::bind(&state, &campaigns, shard)?;
+        let sent = shards::claim(&state, &campaigns, shard).and_then(|()| {
+            send(
+                args,
+                &manifests,
+                &parts,
+                &store,
+                shard,
+                &state,
+                borrowed.as_ref(),
+            )
+        });
+        let (exit, reports) = match sent {
+            Ok(sent) => sent,
+            Err(exit) if all.is_empty() => return Err(exit),
+            // Refused after earlier shards sent: the run failed part-way, and what they
+            // did is reported below.
+            Err(_) => {
+                if worst != Exit::Halted {
+                    worst = Exit::Failed;
+                }
+                break;
+            }
+        };
         if args.output.output == Output::Text {
             for report in &reports {
                 print!("{shard}: {}", text(report));
@@ -159,24 +179,30 @@ fn print(output: Output, reports: &[Report]) {
     }
 }
 
-/// Sends `campaigns` with the store at `state`: prepares every one (refusing before
-/// anything is sent), then reconciles each.
+/// Sends `campaigns` as `shard` with the store at `state` (inside the state folder `root`,
+/// or `root` itself without shards): prepares every one (refusing before anything is
+/// sent), then reconciles each.
 fn send(
     args: &ApplyArgs,
     manifests: &Manifests,
     campaigns: &[&Campaign],
     state: &Path,
-    shards: NonZeroU32,
+    shard: Shard,
+    root: &Path,
     borrowed: Option<&Borrowed>,
 ) -> Result<(Exit, Vec<Report>), Exit> {
     let path = &args.path.path();
+    let whole = shard.count.get() == 1;
     // A shard's store is created on first use inside a state folder that must exist.
-    let sending =
-        session::open_for_sending(state, args.require.require_state && shards.get() == 1)?;
-    // Without shards the state folder is the store, judged (and made) by opening it; the
-    // claim comes after, still before anything is sent.
-    if shards.get() == 1 {
-        super::shards::claim(state, campaigns, Shard::WHOLE)?;
+    let sending = session::open_for_sending(state, args.require.require_state && whole)?;
+    if whole {
+        // Without shards the state folder is the store, judged (and made) by opening it;
+        // the claim comes after, still before anything is sent.
+        super::shards::claim(root, campaigns, Shard::WHOLE)?;
+    } else {
+        // The shard's claim is tied to this store before it sends: another store in its
+        // place is refused from now on, even if this run is killed.
+        super::shards::bind(root, campaigns, shard)?;
     }
     if let Some(borrowed) = borrowed {
         copy_suppressions(&sending.store, borrowed, state)?;
@@ -198,7 +224,7 @@ fn send(
         progress: super::progress::bars(output == Output::Text && std::io::stderr().is_terminal()),
         recovered: sending.recovered,
         git: crate::git::revision(path, state),
-        limits: TransportLimits::shared(manifests, shards),
+        limits: TransportLimits::shared(manifests, shard.count),
         breakers: Breakers::default(),
         live: crate::live::Live::default(),
         metrics: std::sync::Arc::default(),

@@ -25,9 +25,15 @@ fn watch(args: &WatchArgs) -> Result<Exit, Exit> {
     let manifests = session::load(path)?;
     let campaigns = session::select(&manifests, args.campaign.as_deref())?;
     let campaigns = unsharded(campaigns, args)?;
-    let selected: Vec<String> = campaigns.iter().map(|c| c.name.clone()).collect();
     let state = session::state(&args.state, path)?;
     session::not_a_shard(&state)?;
+    // Those that began with shards here are theirs too (the controller says so); /readyz
+    // does not wait for them.
+    let selected: Vec<String> = campaigns
+        .iter()
+        .filter(|c| matches!(crate::store::claims::sharded_in(&state, &c.name), Ok(None)))
+        .map(|c| c.name.clone())
+        .collect();
     if watch::state_in_published_folder(path, &state) {
         report::error(format_args!(
             "{} reaches its manifests through a symlink, as git-sync publishes them, and the state store {} is \

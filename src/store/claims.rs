@@ -143,6 +143,23 @@ pub fn claimed_otherwise(
     changed(&state.join(FOLDER).join(campaign), count)
 }
 
+/// The count of shards `campaign` began with, or was claimed with, in `state`, when it
+/// is not one: what watch, which sends from one store, must leave to the shards.
+pub fn sharded_in(state: &Path, campaign: &str) -> Result<Option<NonZeroU32>, StoreError> {
+    if let Some((shard, _)) = super::shards::began_elsewhere(state, campaign, NonZeroU32::MIN)?
+        .into_iter()
+        .next()
+    {
+        return Ok(Some(shard.count));
+    }
+    Ok(
+        match changed(&state.join(FOLDER).join(campaign), NonZeroU32::MIN)? {
+            Some(Refusal::Changed { claimed, .. }) => claimed.first().map(|s| s.count),
+            _ => None,
+        },
+    )
+}
+
 fn changed(claims: &Path, count: NonZeroU32) -> Result<Option<Refusal>, StoreError> {
     let others: Vec<Shard> = claimed(claims)
         .map_err(io(claims))?

@@ -97,12 +97,29 @@ impl Controller {
                 continue;
             }
             // A sharded campaign is sent by its shards, each from its own store; sending it
-            // from this store too would mail its audience twice. Said when it first shows.
-            if campaign.shards.get() > 1 {
+            // from this store too would mail its audience twice. So is one that began with
+            // shards in this state folder, whatever its manifest says now. Said when it
+            // first shows.
+            let shards = if campaign.shards.get() > 1 {
+                Some(campaign.shards.get())
+            } else {
+                match crate::store::claims::sharded_in(&self.options.state, &campaign.name) {
+                    Ok(count) => count.map(std::num::NonZeroU32::get),
+                    Err(error) => {
+                        (self.report)(Event::Failed {
+                            campaign: campaign.name.clone(),
+                            message: format!("{error}; nothing is sent to it"),
+                            next: crate::reconcile::Action::AwaitChange,
+                        });
+                        continue;
+                    }
+                }
+            };
+            if let Some(shards) = shards {
                 if self.sharded.insert(campaign.name.clone()) {
                     (self.report)(Event::Sharded {
                         campaign: campaign.name.clone(),
-                        shards: campaign.shards.get(),
+                        shards,
                     });
                 }
                 continue;

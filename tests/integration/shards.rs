@@ -1015,3 +1015,26 @@ fn a_halt_exits_3_and_stops_the_shards_after_it() {
         .count();
     assert_eq!(to_shard_1, 0);
 }
+
+/// A campaign that began with shards stays its shards' after its manifest loses
+/// `shards`: apply refuses it, and watch, which sends from one store, leaves it alone
+/// rather than send everyone again from the state folder's own store.
+#[test]
+fn watch_never_sends_a_campaign_that_began_with_shards() {
+    let (workspace, expected) = sharded(200, 2);
+    workspace.run(["apply", "campaigns"]).code(0);
+    assert_eq!(outbox(&workspace).len(), expected.len());
+    workspace.edit(CAMPAIGN, "  shards: 2\n", "");
+    let watching = workspace.spawn(["watch", "campaigns", "--interval", "1h"]);
+    std::thread::sleep(Duration::from_secs(3));
+    watching.signal("-TERM");
+    let run = watching.finish().code(0);
+    assert!(
+        run.stdout.contains("welcome: 2 shards send it"),
+        "{}",
+        run.stdout
+    );
+    let got = outbox(&workspace);
+    assert_eq!(got.len(), expected.len(), "nobody twice: {}", run.stdout);
+    assert!(got.values().all(|n| *n == 1));
+}
