@@ -73,15 +73,7 @@ pub fn unchanged(state: &Path, campaigns: &[&Campaign], count: NonZeroU32) -> Re
             continue;
         }
         let stores: Vec<String> = began.iter().map(|(_, p)| p.display().to_string()).collect();
-        let mut counts: Vec<u32> = began.iter().map(|(s, _)| s.count.get()).collect();
-        counts.dedup();
-        let began_with = match counts.as_slice() {
-            [one] => crate::text::Count("shard", u64::from(*one)).to_string(),
-            many => {
-                let many: Vec<String> = many.iter().map(u32::to_string).collect();
-                format!("{} shards", many.join(" or "))
-            }
-        };
+        let began_with = counted(began.iter().map(|(s, _)| *s));
         report::refused(
             &campaign.name,
             format_args!(
@@ -123,18 +115,25 @@ pub fn bind(state: &Path, campaigns: &[&Campaign], shard: Shard) -> Result<(), E
     Ok(())
 }
 
+/// The counts of `shards` (sorted by count), for a message: `1 shard`, `4 shards`, `2 or 4
+/// shards`.
+fn counted(shards: impl Iterator<Item = Shard>) -> String {
+    let mut counts: Vec<u32> = shards.map(|s| s.count.get()).collect();
+    counts.dedup();
+    match counts.as_slice() {
+        [one] => crate::text::Count("shard", u64::from(*one)).to_string(),
+        many => {
+            let many: Vec<String> = many.iter().map(u32::to_string).collect();
+            format!("{} shards", many.join(" or "))
+        }
+    }
+}
+
 /// Says why `shard` of `campaign` may not be sent.
 fn refuse(campaign: &str, shard: Shard, refusal: &claims::Refusal) {
     let message = match refusal {
         claims::Refusal::Changed { claimed, folder } => {
-            let counts = claims::counts(claimed);
-            let with = match counts.as_slice() {
-                [one] => crate::text::Count("shard", u64::from(one.get())).to_string(),
-                many => {
-                    let many: Vec<String> = many.iter().map(ToString::to_string).collect();
-                    format!("{} shards", many.join(" or "))
-                }
-            };
+            let with = counted(claimed.iter().copied());
             format!(
                 "`spec.shards` is {}, but it was claimed with {with} (in `{}`); each recipient would \
                  move to a shard whose store never saw them and be sent again: set `shards` back",

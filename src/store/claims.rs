@@ -229,13 +229,6 @@ pub fn is_claims(name: &str) -> bool {
     name == FOLDER || name == LOCK
 }
 
-/// `count` as claims show it, for messages.
-pub fn counts(claimed: &[Shard]) -> Vec<NonZeroU32> {
-    let mut counts: Vec<NonZeroU32> = claimed.iter().map(|s| s.count).collect();
-    counts.dedup();
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
