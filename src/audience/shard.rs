@@ -35,6 +35,15 @@ impl Shard {
         count: NonZeroU32::MIN,
     };
 
+    /// Shard `index` of `count`, for tests.
+    #[cfg(test)]
+    pub fn of(index: u32, count: u32) -> Self {
+        Self {
+            index,
+            count: NonZeroU32::new(count).expect("a count above 0"),
+        }
+    }
+
     /// Whether this shard owns `normalized`.
     pub fn owns(self, normalized: &str) -> bool {
         self.count.get() == 1 || shard_of(normalized, self.count) == self.index

@@ -234,10 +234,7 @@ mod tests {
     use super::*;
 
     fn shard(index: u32, count: u32) -> Shard {
-        Shard {
-            index,
-            count: NonZeroU32::new(count).unwrap(),
-        }
+        Shard::of(index, count)
     }
 
     #[test]
